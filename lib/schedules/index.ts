@@ -1,0 +1,3 @@
+export * from "./betas";
+export * from "./zero-terminal-snr";
+export * from "./schedule";
