@@ -1,0 +1,53 @@
+#!/usr/bin/env node
+/** The `dreambooth` CLI: one subcommand per pipeline step. */
+import { Command, UsageError } from "./command";
+import { command as schedule } from "./commands/schedule";
+
+const COMMANDS: Command[] = [schedule];
+
+function help(): string {
+  const w = Math.max(...COMMANDS.map((c) => c.name.length));
+  return [
+    "usage: dreambooth <command> [options]    (dreambooth <command> --help for its options)",
+    "",
+    ...COMMANDS.map((c) => `  ${c.name.padEnd(w)}  ${c.summary}`),
+  ].join("\n");
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === "--help" || name === "-h") {
+    console.log(help());
+    return name ? 0 : 2;
+  }
+  const cmd = COMMANDS.find((c) => c.name === name);
+  if (!cmd) {
+    console.error(`dreambooth: unknown command "${name}"\n\n${help()}`);
+    return 2;
+  }
+  if (rest.includes("--help") || rest.includes("-h")) {
+    console.log(cmd.usage);
+    return 0;
+  }
+  try {
+    return await cmd.run(rest);
+  } catch (e) {
+    if (e instanceof UsageError || (e instanceof Error && e.name.endsWith("Error") && e.name !== "Error" && e.name !== "TypeError")) {
+      console.error(`dreambooth ${name}: ${(e as Error).message}`);
+      return 2;
+    }
+    throw e;
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (e) => {
+      console.error(e instanceof Error ? e.stack ?? e.message : e);
+      process.exitCode = 1;
+    },
+  );
+}
