@@ -1,0 +1,6 @@
+/** improved-dreambooth: the library the CLI, the pipeline and the notebooks import by package name. */
+export * from "./schedules";
+export * from "./diffusion";
+export * from "./random";
+export * from "./plot";
+export * from "./notebook";

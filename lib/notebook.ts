@@ -1,0 +1,66 @@
+/**
+ * Rich output for notebooks on the tslab kernel. A chart is sent as one Jupyter display bundle
+ * holding both `application/vnd.plotly.v1+json` (interactive in JupyterLab with the plotly
+ * renderer extension) and `image/png` (what every other viewer, and the saved notebook, shows).
+ * Outside a kernel the functions just return the bundle.
+ */
+import { ChartSpec, lineChartSvg, plotlyFigure } from "./plot/chart";
+import { svgToPng } from "./plot/render";
+
+export type MimeBundle = Record<string, unknown>;
+
+type WriteDisplay = (content: { data: MimeBundle; metadata: object; transient: object }, update: boolean) => void;
+
+/** tslab's display channel, when this code runs inside a tslab kernel. */
+function tslabWriter(): WriteDisplay | undefined {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const jupyter = require("tslab/dist/jupyter") as { lastWriteDisplayData?: WriteDisplay };
+    return jupyter.lastWriteDisplayData ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Sends a display bundle to the notebook (no-op outside a kernel); returns it. */
+export function display(bundle: MimeBundle): MimeBundle {
+  tslabWriter()?.({ data: bundle, metadata: {}, transient: {} }, false);
+  return bundle;
+}
+
+/** Shows a chart: plotly (interactive) + PNG (static) + a text summary. */
+export async function showChart(spec: ChartSpec, opts: { stride?: number } = {}): Promise<MimeBundle> {
+  const png = await svgToPng(lineChartSvg(spec));
+  return display({
+    "application/vnd.plotly.v1+json": plotlyFigure(spec, opts.stride ?? 5),
+    "image/png": png.toString("base64"),
+    "text/plain": `[chart: ${spec.title ?? ""} — ${spec.series.length} series]`,
+  });
+}
+
+/** Shows a PNG image. */
+export function showPng(png: Uint8Array, alt = "image"): MimeBundle {
+  return display({ "image/png": Buffer.from(png).toString("base64"), "text/plain": `[${alt}]` });
+}
+
+/** Shows a table (array of records) as HTML and Markdown-free plain text. */
+export function showTable(rows: Record<string, string | number>[], opts: { digits?: number } = {}): MimeBundle {
+  const cols = Object.keys(rows[0] ?? {});
+  const cell = (v: string | number) => (typeof v === "number" ? formatNumber(v, opts.digits ?? 4) : v);
+  const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
+  const html =
+    `<table><thead><tr>${cols.map((c) => `<th>${esc(c)}</th>`).join("")}</tr></thead><tbody>` +
+    rows.map((r) => `<tr>${cols.map((c) => `<td>${esc(String(cell(r[c])))}</td>`).join("")}</tr>`).join("") +
+    `</tbody></table>`;
+  const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(cell(r[c])).length)));
+  const text = [cols.map((c, i) => c.padEnd(widths[i])).join("  "), ...rows.map((r) => cols.map((c, i) => String(cell(r[c])).padEnd(widths[i])).join("  "))].join("\n");
+  return display({ "text/html": html, "text/plain": text });
+}
+
+/** A number for a table: fixed for ordinary magnitudes, scientific for tiny/huge, exact 0 and ∞. */
+export function formatNumber(v: number, digits = 4): string {
+  if (v === 0) return "0";
+  if (!Number.isFinite(v)) return String(v);
+  const a = Math.abs(v);
+  return a >= 1e-3 && a < 1e5 ? String(Number(v.toPrecision(digits))) : v.toExponential(digits - 1);
+}
