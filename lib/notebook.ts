@@ -22,29 +22,40 @@ function tslabWriter(): WriteDisplay | undefined {
   }
 }
 
-/** Sends a display bundle to the notebook (no-op outside a kernel); returns it. */
-export function display(bundle: MimeBundle): MimeBundle {
-  tslabWriter()?.({ data: bundle, metadata: {}, transient: {} }, false);
-  return bundle;
+/** Sends a display bundle to the notebook; false outside a kernel. */
+export function display(bundle: MimeBundle): boolean {
+  const write = tslabWriter();
+  write?.({ data: bundle, metadata: {}, transient: {} }, false);
+  return write !== undefined;
 }
 
-/** Shows a chart: plotly (interactive) + PNG (static) + a text summary. */
-export async function showChart(spec: ChartSpec, opts: { stride?: number } = {}): Promise<MimeBundle> {
+/** A chart as a display bundle: plotly (interactive) + PNG (static) + a text summary. */
+export async function chartBundle(spec: ChartSpec, opts: { stride?: number } = {}): Promise<MimeBundle> {
   const png = await svgToPng(lineChartSvg(spec));
-  return display({
+  return {
     "application/vnd.plotly.v1+json": plotlyFigure(spec, opts.stride ?? 5),
     "image/png": png.toString("base64"),
     "text/plain": `[chart: ${spec.title ?? ""} — ${spec.series.length} series]`,
-  });
+  };
+}
+
+/** Shows a chart in the notebook. */
+export async function showChart(spec: ChartSpec, opts: { stride?: number } = {}): Promise<void> {
+  display(await chartBundle(spec, opts));
 }
 
 /** Shows a PNG image. */
-export function showPng(png: Uint8Array, alt = "image"): MimeBundle {
-  return display({ "image/png": Buffer.from(png).toString("base64"), "text/plain": `[${alt}]` });
+export function showPng(png: Uint8Array, alt = "image"): void {
+  display({ "image/png": Buffer.from(png).toString("base64"), "text/plain": `[${alt}]` });
 }
 
-/** Shows a table (array of records) as HTML and Markdown-free plain text. */
-export function showTable(rows: Record<string, string | number>[], opts: { digits?: number } = {}): MimeBundle {
+/** Shows a table (array of records) as HTML with a plain-text twin. */
+export function showTable(rows: Record<string, string | number>[], opts: { digits?: number } = {}): void {
+  display(tableBundle(rows, opts));
+}
+
+/** A table as a display bundle. */
+export function tableBundle(rows: Record<string, string | number>[], opts: { digits?: number } = {}): MimeBundle {
   const cols = Object.keys(rows[0] ?? {});
   const cell = (v: string | number) => (typeof v === "number" ? formatNumber(v, opts.digits ?? 4) : v);
   const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;");
@@ -54,7 +65,7 @@ export function showTable(rows: Record<string, string | number>[], opts: { digit
     `</tbody></table>`;
   const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(cell(r[c])).length)));
   const text = [cols.map((c, i) => c.padEnd(widths[i])).join("  "), ...rows.map((r) => cols.map((c, i) => String(cell(r[c])).padEnd(widths[i])).join("  "))].join("\n");
-  return display({ "text/html": html, "text/plain": text });
+  return { "text/html": html, "text/plain": text };
 }
 
 /** A number for a table: fixed for ordinary magnitudes, scientific for tiny/huge, exact 0 and ∞. */

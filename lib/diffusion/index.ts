@@ -1,1 +1,2 @@
 export * from "./forward";
+export * from "./visualize";

@@ -1,8 +1,8 @@
 /** SVG → PNG with sharp (librsvg), and image grids laid out with sharp. */
 import sharp from "sharp";
 
-/** Rasterises an SVG document to PNG bytes (deterministic for the same sharp and fonts). */
-export async function svgToPng(svg: string, density = 96): Promise<Buffer> {
+/** Rasterises an SVG document to PNG bytes, one pixel per SVG unit at the default density (deterministic for the same sharp and fonts). */
+export async function svgToPng(svg: string, density = 72): Promise<Buffer> {
   return sharp(Buffer.from(svg), { density }).png({ compressionLevel: 9, adaptiveFiltering: false }).toBuffer();
 }
 

@@ -1,0 +1,43 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs-core";
+import "@tensorflow/tfjs-backend-cpu";
+import sharp from "sharp";
+import { makeSchedule } from "../schedules";
+import { forwardProcessGrid, terminalBrightnessLeak } from "./visualize";
+
+test.before(async () => {
+  await tf.setBackend("cpu");
+});
+
+const rows = [
+  { label: "scaled_linear", schedule: makeSchedule({ kind: "scaled_linear" }) },
+  { label: "scaled_linear + ZT-SNR", schedule: makeSchedule({ kind: "scaled_linear", zeroTerminalSnr: true }) },
+];
+
+test("terminal brightness leak: sqrt(ᾱ_T) of the image mean survives without zero terminal SNR, none with it", () => {
+  const before = tf.memory().numTensors;
+  const [plain, zt] = terminalBrightnessLeak(rows, 64, 1);
+  assert.equal(tf.memory().numTensors, before);
+  // scaled_linear keeps sqrt(ᾱ_T) = 0.068265 (Lin et al. 2023) of x_0: a bright image's x_T has mean ≈ +0.068
+  assert.ok(Math.abs(plain.meanBright - 0.068265) < 0.03, String(plain.meanBright));
+  assert.ok(Math.abs(plain.meanDark + 0.068265) < 0.03, String(plain.meanDark));
+  assert.ok(plain.zScore > 5, `leak should be detectable: z = ${plain.zScore}`);
+  assert.equal(zt.terminalSignal, 0);
+  assert.ok(Math.abs(zt.zScore) < 4.5, `no leak with zero terminal SNR: z = ${zt.zScore}`);
+});
+
+test("forward-process grid: a PNG with one row per schedule and one column per t; no leaks; deterministic", async () => {
+  const h = 8, w = 8;
+  const data = new Float32Array(h * w * 3).map((_, i) => ((i % 7) / 3 - 1));
+  const before = tf.memory().numTensors;
+  const png = await forwardProcessGrid({ data, height: h, width: w, channels: 3 }, rows, [1, 500, 1000], 3, { scale: 2 });
+  assert.equal(tf.memory().numTensors, before);
+  const meta = await sharp(png).metadata();
+  assert.equal(meta.format, "png");
+  assert.ok(meta.width! >= 3 * 16 && meta.height! >= 2 * 16);
+  const again = await forwardProcessGrid({ data, height: h, width: w, channels: 3 }, rows, [1, 500, 1000], 3, { scale: 2 });
+  assert.ok(png.equals(again));
+  await assert.rejects(forwardProcessGrid({ data, height: h, width: w, channels: 3 }, rows, [0], 3), /timestep 0 outside 1..1000/);
+  assert.equal(tf.memory().numTensors, before);
+});

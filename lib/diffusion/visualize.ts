@@ -1,0 +1,83 @@
+/** Pictures of the forward process: x_t of one image at several t, one row per schedule. */
+import * as tf from "@tensorflow/tfjs-core";
+import type { NoiseSchedule } from "../schedules";
+import { addNoise } from "./forward";
+import { randomNormal, Seed } from "../random";
+import { GridImage, imageGrid, toBytes } from "../plot/render";
+
+export interface ImageHWC {
+  /** values in [-1, 1], row-major HWC */
+  data: Float32Array;
+  height: number;
+  width: number;
+  channels: 1 | 3;
+}
+
+/**
+ * x_t = sqrt(ᾱ_t) x_0 + sqrt(1 − ᾱ_t) ε for each schedule (rows) and timestep (columns), with the
+ * same ε for every cell so that only the schedule differs. `ts` are 1-based timesteps as in the paper.
+ */
+export async function forwardProcessGrid(
+  image: ImageHWC,
+  rows: { label: string; schedule: NoiseSchedule }[],
+  ts: number[],
+  seed: Seed,
+  opts: { scale?: number; title?: string } = {},
+): Promise<Buffer> {
+  const { height: h, width: w, channels: c } = image;
+  if (image.data.length !== h * w * c) throw new Error(`image data has ${image.data.length} values, expected ${h}×${w}×${c}`);
+  const cells: GridImage[][] = [];
+  const x0 = tf.tensor(image.data, [1, h, w, c]);
+  const x0s = tf.tile(x0, [ts.length, 1, 1, 1]);
+  const noise = randomNormal([1, h, w, c], seed, "forward-grid");
+  const noises = tf.tile(noise, [ts.length, 1, 1, 1]);
+  try {
+    for (const r of rows) {
+      for (const t of ts) if (!(t >= 1 && t <= r.schedule.T)) throw new Error(`timestep ${t} outside 1..${r.schedule.T}`);
+      const xt = addNoise(r.schedule, x0s, noises, ts.map((t) => t - 1));
+      const data = await xt.data();
+      xt.dispose();
+      cells.push(ts.map((_, j) => ({ pixels: toBytes(data.subarray(j * h * w * c, (j + 1) * h * w * c)), width: w, height: h, channels: c })));
+    }
+  } finally {
+    tf.dispose([x0, x0s, noise, noises]);
+  }
+  return imageGrid(cells, { rowLabels: rows.map((r) => r.label), colLabels: ts.map((t) => `t = ${t}`), scale: opts.scale ?? 2, title: opts.title });
+}
+
+export interface TerminalLeak {
+  label: string;
+  /** sqrt(ᾱ_T): the share of x_0 left in x_T */
+  terminalSignal: number;
+  /** mean of x_T for an all-bright image (x_0 = +1), averaged over its pixels */
+  meanBright: number;
+  /** mean of x_T for an all-dark image (x_0 = −1) */
+  meanDark: number;
+  /** (meanBright − meanDark) / 2 in units of its standard error from the noise: how detectable the leak is */
+  zScore: number;
+}
+
+/**
+ * The paper's point in one number per schedule: without zero terminal SNR, x_T still carries the
+ * image's mean brightness (sqrt(ᾱ_T) · mean(x_0)), so a model trained on such x_T never learns to
+ * start from pure noise, and sampling from N(0, I) yields images of medium brightness only.
+ */
+export function terminalBrightnessLeak(
+  rows: { label: string; schedule: NoiseSchedule }[],
+  size: number,
+  seed: Seed,
+): TerminalLeak[] {
+  return rows.map((r) => {
+    const T = r.schedule.T;
+    const [meanBright, meanDark] = [1, -1].map((v) =>
+      tf.tidy(() => {
+        const x0 = tf.fill([1, size, size, 3], v);
+        const eps = randomNormal([1, size, size, 3], seed, "leak", r.label, v);
+        return tf.mean(addNoise(r.schedule, x0, eps, [T - 1])).dataSync()[0];
+      }),
+    );
+    // each mean has noise sd sqrt(1 − ᾱ_T)/sqrt(n); half the difference of two independent ones, that over √2
+    const se = r.schedule.sqrtOneMinusAlphasCumprod[T - 1] / Math.sqrt(size * size * 3) / Math.SQRT2;
+    return { label: r.label, terminalSignal: r.schedule.sqrtAlphasCumprod[T - 1], meanBright, meanDark, zScore: (meanBright - meanDark) / 2 / se };
+  });
+}
