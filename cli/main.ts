@@ -2,8 +2,9 @@
 /** The `dreambooth` CLI: one subcommand per pipeline step. */
 import { Command, UsageError } from "./command";
 import { command as schedule } from "./commands/schedule";
+import { command as tokenize } from "./commands/tokenize";
 
-const COMMANDS: Command[] = [schedule];
+const COMMANDS: Command[] = [schedule, tokenize];
 
 function help(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

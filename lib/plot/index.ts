@@ -1,2 +1,3 @@
 export * from "./chart";
 export * from "./render";
+export * from "./schedules";
