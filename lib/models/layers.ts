@@ -1,0 +1,236 @@
+/**
+ * Building blocks shared by the U-Net, the VAE and the CLIP text encoder, in the functional style:
+ * parameters are looked up by diffusers name in a `Params` map, activations are NHWC.
+ *
+ * Every op here has a forward kernel in tfjs-backend-wasm 4.22 (Conv2D/FusedConv2D, _FusedMatMul,
+ * BatchMatMul, Softmax, GatherV2, ResizeNearestNeighbor, Mean, Rsqrt, Erf, Sigmoid, PadV2, …).
+ * 1×1 convolutions run as matrix products, whose gradients need no Conv2DBackpropFilter.
+ *
+ * Convolutions, linear layers and attention products add their multiply-add count (×2) to the
+ * active FLOP counter, if any (`measureFlops`): the analytic count in pipeline.ts is tested against it.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import { Params } from "./params";
+
+// ---------------------------------------------------------------------------------------------
+// FLOP accounting (instrumentation for tests and the bench; off unless measureFlops is running)
+
+let flopCounter: { flops: number } | null = null;
+
+function addFlops(n: number): void {
+  if (flopCounter) flopCounter.flops += n;
+}
+
+/** Runs `fn` and returns the FLOPs (2 × multiply-adds of convs, linears and attention) it executed. */
+export function measureFlops<T>(fn: () => T): { result: T; flops: number } {
+  const prev = flopCounter;
+  flopCounter = { flops: 0 };
+  try {
+    const result = fn();
+    return { result, flops: flopCounter.flops };
+  } finally {
+    flopCounter = prev;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parameter access
+
+/** The parameter `name`, or an error saying that the Params do not match the config. */
+export function param(params: Params, name: string): tf.Variable {
+  const v = params.get(name);
+  if (!v) {
+    throw new Error(
+      `missing parameter "${name}" (the Params map has ${params.size} entries): were they allocated from the same config's param specs?`,
+    );
+  }
+  return v;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Linear maps
+
+/** torch `nn.Linear`: x [..., in] → [..., out], weight [in, out] (tfjs layout), optional bias. */
+export function linear(params: Params, prefix: string, x: tf.Tensor, bias = true): tf.Tensor {
+  const w = param(params, `${prefix}.weight`);
+  const [inF, outF] = w.shape;
+  const lead = x.shape.slice(0, -1);
+  const m = lead.reduce((a, b) => a * b, 1);
+  if (x.shape[x.rank - 1] !== inF) {
+    throw new Error(`linear "${prefix}": input has ${x.shape[x.rank - 1]} features, weight expects ${inF}`);
+  }
+  addFlops(2 * m * inF * outF);
+  const x2 = tf.reshape(x, [m, inF]) as tf.Tensor2D;
+  const y = tf.fused.matMul({ a: x2, b: w as tf.Tensor2D, bias: bias ? param(params, `${prefix}.bias`) : undefined });
+  return tf.reshape(y, [...lead, outF]);
+}
+
+/**
+ * torch `nn.Conv2d` with stride 1 and "same" zero padding ((k−1)/2 each side, which torch's
+ * `padding=1` for k = 3 is). A 1×1 kernel runs as a matrix product over channels.
+ */
+export function conv2d(params: Params, prefix: string, x: tf.Tensor4D): tf.Tensor4D {
+  const w = param(params, `${prefix}.weight`) as tf.Tensor as tf.Tensor4D;
+  const b = param(params, `${prefix}.bias`);
+  const [kh, kw, inC, outC] = w.shape;
+  const [B, H, W, C] = x.shape;
+  if (C !== inC) throw new Error(`conv "${prefix}": input has ${C} channels, kernel expects ${inC}`);
+  addFlops(2 * B * H * W * kh * kw * inC * outC);
+  if (kh === 1 && kw === 1) {
+    const y = tf.fused.matMul({ a: tf.reshape(x, [B * H * W, C]) as tf.Tensor2D, b: tf.reshape(w, [inC, outC]) as tf.Tensor2D, bias: b });
+    return tf.reshape(y, [B, H, W, outC]);
+  }
+  return tf.fused.conv2d({ x, filter: w, strides: 1, pad: "same", bias: b });
+}
+
+/**
+ * torch `nn.Conv2d(k=3, stride=2)` with explicit zero padding [top, bottom, left, right] then
+ * "valid": tfjs's "same" pads stride-2 convolutions asymmetrically, torch pads as told.
+ */
+export function conv2dStride2(params: Params, prefix: string, x: tf.Tensor4D, pad: [number, number, number, number]): tf.Tensor4D {
+  const w = param(params, `${prefix}.weight`) as tf.Tensor as tf.Tensor4D;
+  const b = param(params, `${prefix}.bias`);
+  const [kh, kw, inC, outC] = w.shape;
+  const [B, H, W, C] = x.shape;
+  if (C !== inC) throw new Error(`conv "${prefix}": input has ${C} channels, kernel expects ${inC}`);
+  const xp = tf.pad(x, [[0, 0], [pad[0], pad[1]], [pad[2], pad[3]], [0, 0]]);
+  const oh = Math.floor((H + pad[0] + pad[1] - kh) / 2) + 1;
+  const ow = Math.floor((W + pad[2] + pad[3] - kw) / 2) + 1;
+  addFlops(2 * B * oh * ow * kh * kw * inC * outC);
+  return tf.fused.conv2d({ x: xp, filter: w, strides: 2, pad: "valid", bias: b });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Normalisations
+
+/**
+ * GroupNorm (Wu & He 2018; torch `nn.GroupNorm`) on NHWC: statistics over (H, W, C/G) per sample
+ * and group, biased variance, then the per-channel affine map.
+ */
+export function groupNorm(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, groups: number, eps: number): tf.Tensor4D {
+  const [B, H, W, C] = x.shape;
+  if (C % groups !== 0) throw new Error(`groupNorm: ${C} channels are not divisible into ${groups} groups`);
+  return tf.tidy(() => {
+    const xg = tf.reshape(x, [B, H * W, groups, C / groups]);
+    const mean = tf.mean(xg, [1, 3], true);
+    const centred = tf.sub(xg, mean);
+    const variance = tf.mean(tf.square(centred), [1, 3], true);
+    const normed = tf.reshape(tf.mul(centred, tf.rsqrt(tf.add(variance, eps))), [B, H, W, C]);
+    return tf.add(tf.mul(normed, gamma), beta) as tf.Tensor4D;
+  });
+}
+
+/** GroupNorm with the parameters `${prefix}.weight` / `${prefix}.bias`. */
+export function groupNormP(params: Params, prefix: string, x: tf.Tensor4D, groups: number, eps: number): tf.Tensor4D {
+  return groupNorm(x, param(params, `${prefix}.weight`), param(params, `${prefix}.bias`), groups, eps);
+}
+
+/** LayerNorm over the last axis (Ba et al. 2016; torch `nn.LayerNorm`), biased variance. */
+export function layerNorm(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, eps: number): tf.Tensor {
+  return tf.tidy(() => {
+    const axis = x.rank - 1;
+    const mean = tf.mean(x, axis, true);
+    const centred = tf.sub(x, mean);
+    const variance = tf.mean(tf.square(centred), axis, true);
+    return tf.add(tf.mul(tf.mul(centred, tf.rsqrt(tf.add(variance, eps))), gamma), beta);
+  });
+}
+
+/** LayerNorm with the parameters `${prefix}.weight` / `${prefix}.bias`. */
+export function layerNormP(params: Params, prefix: string, x: tf.Tensor, eps: number): tf.Tensor {
+  return layerNorm(x, param(params, `${prefix}.weight`), param(params, `${prefix}.bias`), eps);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Activations
+
+/** SiLU / swish: x · σ(x) (Elfwing et al. 2017; torch `F.silu`). */
+export function silu(x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => tf.mul(x, tf.sigmoid(x)));
+}
+
+/** Exact GELU: x · Φ(x) = ½ x (1 + erf(x/√2)) (Hendrycks & Gimpel 2016; torch `F.gelu`). */
+export function gelu(x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => tf.mul(tf.mul(x, 0.5), tf.add(tf.erf(tf.mul(x, Math.SQRT1_2)), 1)));
+}
+
+/** OpenAI CLIP's quick GELU: x · σ(1.702 x) (transformers `QuickGELUActivation`). */
+export function quickGelu(x: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => tf.mul(x, tf.sigmoid(tf.mul(x, 1.702))));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Attention
+
+/**
+ * Multi-head scaled dot-product attention (Vaswani et al. 2017, eq. 1):
+ * softmax(Q Kᵀ / √d + mask) V per head, heads split from and merged back into the feature axis
+ * (torch `F.scaled_dot_product_attention` as diffusers `AttnProcessor2_0` calls it).
+ * q [B, N, h·d], k and v [B, M, h·d]; `mask` is additive, broadcastable to [B·h, N, M].
+ */
+export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, heads: number, mask?: tf.Tensor): tf.Tensor3D {
+  const [B, N, inner] = q.shape;
+  const M = k.shape[1];
+  if (inner % heads !== 0) throw new Error(`attention: width ${inner} is not divisible by ${heads} heads`);
+  const d = inner / heads;
+  addFlops(2 * 2 * B * heads * N * M * d);
+  return tf.tidy(() => {
+    const split = (t: tf.Tensor3D, n: number) =>
+      tf.reshape(tf.transpose(tf.reshape(t, [B, n, heads, d]), [0, 2, 1, 3]), [B * heads, n, d]) as tf.Tensor3D;
+    const qh = split(tf.mul(q, 1 / Math.sqrt(d)) as tf.Tensor3D, N); // scaling q costs N·d, the scores N·M
+    const kh = split(k, M);
+    const vh = split(v, M);
+    let scores = tf.matMul(qh, kh, false, true); // [B·h, N, M]
+    if (mask) scores = tf.add(scores, mask);
+    const probs = tf.softmax(scores, -1);
+    const out = tf.matMul(probs, vh); // [B·h, N, d]
+    return tf.reshape(tf.transpose(tf.reshape(out, [B, heads, N, d]), [0, 2, 1, 3]), [B, N, inner]) as tf.Tensor3D;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timestep embedding
+
+/**
+ * The sinusoidal timestep embedding of DDPM (Ho et al. 2020, after Vaswani et al. 2017 §3.5), as
+ * diffusers `get_timestep_embedding` computes it: with half = dim/2 and
+ * freq_k = exp(−ln(maxPeriod) · k / (half − shift)), emb = [sin(t·freq), cos(t·freq)],
+ * swapped to [cos, sin] when `flipSinToCos` (Stable Diffusion). Frequencies are rounded through
+ * float32 the way torch computes them. timesteps [B] → [B, dim].
+ */
+export function timestepFrequencies(dim: number, downscaleFreqShift: number, maxPeriod = 10000): Float32Array {
+  if (!Number.isInteger(dim) || dim < 2 || dim % 2 !== 0) throw new Error(`timestep embedding: dim must be an even integer ≥ 2 (got ${dim})`);
+  const half = dim / 2;
+  if (half - downscaleFreqShift === 0) throw new Error(`timestep embedding: dim/2 − shift must not be 0 (dim ${dim}, shift ${downscaleFreqShift})`);
+  const f = Math.fround;
+  const out = new Float32Array(half);
+  const a = f(-Math.log(maxPeriod));
+  for (let k = 0; k < half; k++) out[k] = f(Math.exp(f(f(a * k) / (half - downscaleFreqShift))));
+  return out;
+}
+
+export function timestepEmbedding(
+  timesteps: tf.Tensor1D,
+  dim: number,
+  flipSinToCos: boolean,
+  downscaleFreqShift: number,
+  maxPeriod = 10000,
+): tf.Tensor2D {
+  const freqs = timestepFrequencies(dim, downscaleFreqShift, maxPeriod);
+  return tf.tidy(() => {
+    const t = tf.cast(timesteps, "float32");
+    const args = tf.mul(tf.reshape(t, [-1, 1]), tf.tensor2d(freqs, [1, freqs.length])); // [B, half]
+    const sin = tf.sin(args);
+    const cos = tf.cos(args);
+    return tf.concat(flipSinToCos ? [cos, sin] : [sin, cos], 1) as tf.Tensor2D;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Resampling
+
+/** Nearest-neighbour ×2 upsampling (torch `F.interpolate(scale_factor=2, mode="nearest")`). */
+export function upsampleNearest2x(x: tf.Tensor4D): tf.Tensor4D {
+  const [, H, W] = x.shape;
+  return tf.image.resizeNearestNeighbor(x, [2 * H, 2 * W], false, false);
+}
