@@ -1,0 +1,5 @@
+export * from "./attributes";
+export * from "./faces";
+export * from "./images";
+export * from "./dataset";
+export * from "./subject";
