@@ -1,0 +1,70 @@
+/**
+ * Everything training needs from the compute layer, registered once:
+ *  - gradient functions for every op the models use (tfjs-core's CommonJS build has none);
+ *  - on wasm: the kernels it lacks (Conv2DBackpropFilter, UnsortedSegmentSum) and fast
+ *    replacements for the slow ones (Conv2DBackpropInput, transposed/batched BatchMatMul).
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import "@tensorflow/tfjs-backend-wasm";
+import { registerGradients } from "./gradients";
+import { conv2dBackpropFilterWasm, conv2dBackpropInputKernel } from "./conv";
+import { batchMatMulKernel } from "./matmul";
+import { unsortedSegmentSumWasm } from "./segment";
+
+export { GRADIENT_CONFIGS, registerGradients } from "./gradients";
+export { conv2dBackpropFilterFast, conv2dBackpropInputFast, dilateNHWC, im2col } from "./conv";
+export { batchMatMulFast, matMul2D } from "./matmul";
+
+/** The native wasm kernel functions this module replaced, by kernel name (for benchmarks and tests). */
+export const nativeWasmKernels = new Map<string, tf.KernelConfig>();
+const installed = new WeakSet<tf.KernelFunc>();
+
+/** Register `config`, remembering the native kernel it replaces; a no-op if ours is already there. */
+function install(config: tf.KernelConfig | ((native: tf.KernelFunc) => tf.KernelConfig), name: string): boolean {
+  const current = tf.getKernel(name, "wasm");
+  if (current && installed.has(current.kernelFunc)) return false;
+  let cfg: tf.KernelConfig;
+  if (typeof config === "function") {
+    if (!current) throw new Error(`wasm backend has no ${name} kernel to wrap`);
+    nativeWasmKernels.set(name, current);
+    // Keep the native setup (it binds the wasm function) so the native path still works.
+    cfg = { ...config(current.kernelFunc), setupFunc: current.setupFunc };
+  } else {
+    cfg = config;
+  }
+  if (current) tf.unregisterKernel(name, "wasm");
+  installed.add(cfg.kernelFunc);
+  tf.registerKernel(cfg);
+  return true;
+}
+
+export interface TrainingKernelsReport {
+  /** Kernel names whose gradient this call registered. */
+  gradients: string[];
+  /** wasm kernels this call registered or replaced. */
+  wasmKernels: string[];
+}
+
+/** Register gradients (all backends) and the project's wasm kernels. Idempotent. */
+export function registerTrainingKernels(): TrainingKernelsReport {
+  const gradients = registerGradients();
+  const wasmKernels: string[] = [];
+  const add = (c: Parameters<typeof install>[0], name: string) => install(c, name) && wasmKernels.push(name);
+  add(conv2dBackpropFilterWasm, "Conv2DBackpropFilter");
+  add(unsortedSegmentSumWasm, "UnsortedSegmentSum");
+  add(conv2dBackpropInputKernel, "Conv2DBackpropInput");
+  add(batchMatMulKernel, "BatchMatMul");
+  return { gradients, wasmKernels };
+}
+
+/** Put the native wasm kernels back (for native-vs-project benchmarks); `registerTrainingKernels` reinstalls ours. */
+export function restoreNativeWasmKernels(): void {
+  for (const [name, config] of nativeWasmKernels) {
+    tf.unregisterKernel(name, "wasm");
+    tf.registerKernel(config);
+  }
+  for (const name of ["Conv2DBackpropFilter", "UnsortedSegmentSum"]) {
+    const k = tf.getKernel(name, "wasm");
+    if (k && installed.has(k.kernelFunc)) tf.unregisterKernel(name, "wasm");
+  }
+}
