@@ -60,9 +60,11 @@ export function linear(params: Params, prefix: string, x: tf.Tensor, bias = true
     throw new Error(`linear "${prefix}": input has ${x.shape[x.rank - 1]} features, weight expects ${inF}`);
   }
   addFlops(2 * m * inF * outF);
-  const x2 = tf.reshape(x, [m, inF]) as tf.Tensor2D;
-  const y = tf.fused.matMul({ a: x2, b: w as tf.Tensor2D, bias: bias ? param(params, `${prefix}.bias`) : undefined });
-  return tf.reshape(y, [...lead, outF]);
+  const b = bias ? param(params, `${prefix}.bias`) : undefined;
+  return tf.tidy(() => {
+    const y = tf.fused.matMul({ a: tf.reshape(x, [m, inF]) as tf.Tensor2D, b: w as tf.Tensor2D, bias: b });
+    return tf.reshape(y, [...lead, outF]);
+  });
 }
 
 /**
@@ -77,8 +79,10 @@ export function conv2d(params: Params, prefix: string, x: tf.Tensor4D): tf.Tenso
   if (C !== inC) throw new Error(`conv "${prefix}": input has ${C} channels, kernel expects ${inC}`);
   addFlops(2 * B * H * W * kh * kw * inC * outC);
   if (kh === 1 && kw === 1) {
-    const y = tf.fused.matMul({ a: tf.reshape(x, [B * H * W, C]) as tf.Tensor2D, b: tf.reshape(w, [inC, outC]) as tf.Tensor2D, bias: b });
-    return tf.reshape(y, [B, H, W, outC]);
+    return tf.tidy(() => {
+      const y = tf.fused.matMul({ a: tf.reshape(x, [B * H * W, C]) as tf.Tensor2D, b: tf.reshape(w, [inC, outC]) as tf.Tensor2D, bias: b });
+      return tf.reshape(y, [B, H, W, outC]);
+    });
   }
   return tf.fused.conv2d({ x, filter: w, strides: 1, pad: "same", bias: b });
 }
@@ -93,11 +97,13 @@ export function conv2dStride2(params: Params, prefix: string, x: tf.Tensor4D, pa
   const [kh, kw, inC, outC] = w.shape;
   const [B, H, W, C] = x.shape;
   if (C !== inC) throw new Error(`conv "${prefix}": input has ${C} channels, kernel expects ${inC}`);
-  const xp = tf.pad(x, [[0, 0], [pad[0], pad[1]], [pad[2], pad[3]], [0, 0]]);
   const oh = Math.floor((H + pad[0] + pad[1] - kh) / 2) + 1;
   const ow = Math.floor((W + pad[2] + pad[3] - kw) / 2) + 1;
   addFlops(2 * B * oh * ow * kh * kw * inC * outC);
-  return tf.fused.conv2d({ x: xp, filter: w, strides: 2, pad: "valid", bias: b });
+  return tf.tidy(() => {
+    const xp = tf.pad(x, [[0, 0], [pad[0], pad[1]], [pad[2], pad[3]], [0, 0]]);
+    return tf.fused.conv2d({ x: xp, filter: w, strides: 2, pad: "valid", bias: b });
+  });
 }
 
 // ---------------------------------------------------------------------------------------------
