@@ -93,8 +93,8 @@ export function conv2dBackpropFilterFast(x: T4, dy: T4, filterShape: number[], s
   return tf.tidy(() => {
     const [n, oh, ow, co] = dy.shape;
     const cols = im2col(x, filterShape, strides, pad, rounding);
-    const dw = tf.matMul(cols, tf.reshape(dy, [n * oh * ow, co]), true, false);
-    return tf.reshape(dw, [...filterShape]) as T4;
+    const dw = tf.matMul(cols, tf.reshape(dy, [n * oh * ow, co]) as tf.Tensor2D, true, false);
+    return tf.reshape<tf.Rank>(dw, filterShape) as T4;
   });
 }
 
