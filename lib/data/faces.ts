@@ -14,7 +14,7 @@ import {
   BACKGROUND_COLORS, BACKGROUND_HUES, BRIGHTNESSES, BRIGHTNESS_LUMA, CategoricalAttribute, COVERING_HEADWEAR, colorWithLuma,
   EYEBROW_IDS, EYEBROWS, EYE_IDS, EYES, FACIAL_HAIR_IDS, FACIAL_HAIRS, FaceAttributes, GLASSES, GLASSES_IDS, HAIR_BG_IDS,
   HAIR_COLOR_HEX, HAIR_COLORS, HAIR_IDS, HAIR_STYLES, HEADWEAR_IDS, HEADWEARS, luma, MOUTH_IDS, MOUTHS, rgbHex, SKIN_COLORS,
-  SKIN_TONES, ATTRIBUTE_CLASSES, Headwear, HairStyle,
+  SKIN_TONES, ATTRIBUTE_CLASSES, CATEGORICAL_ATTRIBUTES, HairStyle,
 } from "./attributes";
 
 type Facesjs = typeof import("facesjs", { with: { "resolution-mode": "import" } });
@@ -57,14 +57,14 @@ export interface FaceOptions {
   subject?: string;
 }
 
-/** Draws one index with the given weights (which need not sum to 1). */
-function choose<T>(r: Rng, items: readonly T[], weights?: readonly number[]): T {
-  if (!weights) return items[Math.floor(r() * items.length)];
+/** The item at uniform draw `u` ∈ [0, 1) under the given weights (which need not sum to 1; default equal). */
+function pick<T>(u: number, items: readonly T[], weights?: readonly number[]): T {
+  if (!weights) return items[Math.min(items.length - 1, Math.floor(u * items.length))];
   const total = weights.reduce((a, b) => a + b, 0);
-  let u = r() * total;
+  let x = u * total;
   for (let i = 0; i < items.length; i++) {
-    u -= weights[i];
-    if (u < 0) return items[i];
+    x -= weights[i];
+    if (x < 0) return items[i];
   }
   return items[items.length - 1];
 }
@@ -75,8 +75,11 @@ const uniform = (r: Rng, lo: number, hi: number) => lo + (hi - lo) * r();
  * facial hair none 0.4, others 0.2 each; gender male whenever there is facial hair, else female 2/3;
  * hair style uniform; headwear none/cap/headband/santa hat 0.4/0.2/0.2/0.2, but always none for curly and
  * spiky hair (a covering hat redraws those as short, see `COVERING_HEADWEAR`, and a headband hides them
- * at 64 px), so overall none 0.64, each other 0.12; glasses
- * none/glasses/goggles 0.5/0.25/0.25; everything else uniform.
+ * at 64 px), so overall none 0.64, each other 0.12; glasses none/glasses/goggles 0.5/0.25/0.25;
+ * everything else uniform.
+ *
+ * The same draws are made whatever is forced, so forcing one attribute changes only that attribute
+ * (and those that depend on it): `force` makes counterfactual pairs.
  */
 export function sampleAttributes(r: Rng, force: FaceOptions["force"] = {}): Omit<FaceAttributes, "backgroundRgb" | "backgroundLuma"> {
   for (const [k, v] of Object.entries(force)) {
@@ -88,28 +91,32 @@ export function sampleAttributes(r: Rng, force: FaceOptions["force"] = {}): Omit
   if (f.gender === "female" && f.facialHair && f.facialHair !== "none") {
     throw new Error(`force: facial hair "${f.facialHair}" needs gender "male" (facesjs draws facial hair on male faces only)`);
   }
-  const facialHair = f.facialHair ?? (f.gender === "female" ? "none" : choose(r, FACIAL_HAIRS, [0.4, 0.2, 0.2, 0.2]));
-  const gender = f.gender ?? (facialHair !== "none" ? "male" : r() < 2 / 3 ? "female" : "male");
-  const hairStyle = f.hairStyle ?? choose(r, HAIR_STYLES);
-  const covered = (h: Headwear) => COVERING_HEADWEAR.includes(h);
   const curlyOrSpiky = (s: HairStyle) => s === "curly" || s === "spiky";
-  if (f.headwear && covered(f.headwear) && curlyOrSpiky(hairStyle)) {
-    throw new Error(`force: hair style "${hairStyle}" cannot be seen under a ${f.headwear}; use headwear "none" or "headband"`);
+  if (f.headwear && COVERING_HEADWEAR.includes(f.headwear) && f.hairStyle && curlyOrSpiky(f.hairStyle)) {
+    throw new Error(`force: hair style "${f.hairStyle}" cannot be seen under a ${f.headwear}; use headwear "none" or "headband"`);
   }
-  const headwear = f.headwear ?? (curlyOrSpiky(hairStyle) ? "none" : choose(r, HEADWEARS, [0.4, 0.2, 0.2, 0.2]));
+  // one draw per attribute, in a fixed order, whatever is forced
+  const u = Object.fromEntries(CATEGORICAL_ATTRIBUTES.map((k) => [k, r()])) as Record<CategoricalAttribute, number>;
+  const facialHair = f.facialHair ?? (f.gender === "female" ? "none" : pick(u.facialHair, FACIAL_HAIRS, [0.4, 0.2, 0.2, 0.2]));
+  const gender = f.gender ?? (facialHair !== "none" ? "male" : u.gender < 2 / 3 ? "female" : "male");
+  const headwearDrawn = pick(u.headwear, HEADWEARS, [0.4, 0.2, 0.2, 0.2]);
+  // a forced covering hat rules out curly and spiky hair: map those draws onto bald/short/long
+  const hairStyle =
+    f.hairStyle ?? (f.headwear && COVERING_HEADWEAR.includes(f.headwear) ? pick(u.hairStyle, ["bald", "short", "long"] as const) : pick(u.hairStyle, HAIR_STYLES));
+  const headwear = f.headwear ?? (curlyOrSpiky(hairStyle) ? "none" : headwearDrawn);
   return {
     gender,
-    skinTone: f.skinTone ?? choose(r, SKIN_TONES),
+    skinTone: f.skinTone ?? pick(u.skinTone, SKIN_TONES),
     hairStyle,
-    hairColor: f.hairColor ?? choose(r, HAIR_COLORS),
+    hairColor: f.hairColor ?? pick(u.hairColor, HAIR_COLORS),
     facialHair,
-    glasses: f.glasses ?? choose(r, GLASSES, [0.5, 0.25, 0.25]),
+    glasses: f.glasses ?? pick(u.glasses, GLASSES, [0.5, 0.25, 0.25]),
     headwear,
-    eyes: f.eyes ?? choose(r, EYES),
-    eyebrows: f.eyebrows ?? choose(r, EYEBROWS),
-    mouth: f.mouth ?? choose(r, MOUTHS),
-    background: f.background ?? choose(r, BACKGROUND_COLORS),
-    brightness: f.brightness ?? choose(r, BRIGHTNESSES),
+    eyes: f.eyes ?? pick(u.eyes, EYES),
+    eyebrows: f.eyebrows ?? pick(u.eyebrows, EYEBROWS),
+    mouth: f.mouth ?? pick(u.mouth, MOUTHS),
+    background: f.background ?? pick(u.background, BACKGROUND_COLORS),
+    brightness: f.brightness ?? pick(u.brightness, BRIGHTNESSES),
   };
 }
 
@@ -124,19 +131,21 @@ export function sampleBackground(r: Rng, name: FaceAttributes["background"], bri
 
 /** The facesjs ids and colours that draw the given attributes. */
 export function faceOverrides(r: Rng, a: Omit<FaceAttributes, "backgroundRgb" | "backgroundLuma">): Overrides {
+  // one draw per feature whatever the classes, so a forced attribute leaves the other features unchanged
+  const u = Array.from({ length: 10 }, () => r());
   const covered = COVERING_HEADWEAR.includes(a.headwear);
   // Under a cap facesjs redraws most short styles as "short"; pick it directly so the record matches the picture.
-  const hairId = covered && a.hairStyle === "short" ? "short" : choose(r, HAIR_IDS[a.hairStyle]);
+  const hairId = covered && a.hairStyle === "short" ? "short" : pick(u[0], HAIR_IDS[a.hairStyle]);
   return {
-    body: { color: choose(r, SKIN_COLORS[a.skinTone]) },
-    hair: { id: hairId, color: choose(r, HAIR_COLOR_HEX[a.hairColor]) },
-    hairBg: { id: a.hairStyle === "long" ? choose(r, HAIR_BG_IDS) : "none" },
-    facialHair: { id: choose(r, FACIAL_HAIR_IDS[a.facialHair]) },
-    glasses: { id: choose(r, GLASSES_IDS[a.glasses]) },
-    accessories: { id: choose(r, HEADWEAR_IDS[a.headwear]) },
-    eye: { id: choose(r, EYE_IDS[a.eyes]) },
-    eyebrow: { id: choose(r, EYEBROW_IDS[a.eyebrows]) },
-    mouth: { id: choose(r, MOUTH_IDS[a.mouth]) },
+    body: { color: pick(u[1], SKIN_COLORS[a.skinTone]) },
+    hair: { id: hairId, color: pick(u[2], HAIR_COLOR_HEX[a.hairColor]) },
+    hairBg: { id: a.hairStyle === "long" ? pick(u[3], HAIR_BG_IDS) : "none" },
+    facialHair: { id: pick(u[4], FACIAL_HAIR_IDS[a.facialHair]) },
+    glasses: { id: pick(u[5], GLASSES_IDS[a.glasses]) },
+    accessories: { id: pick(u[6], HEADWEAR_IDS[a.headwear]) },
+    eye: { id: pick(u[7], EYE_IDS[a.eyes]) },
+    eyebrow: { id: pick(u[8], EYEBROW_IDS[a.eyebrows]) },
+    mouth: { id: pick(u[9], MOUTH_IDS[a.mouth]) },
   };
 }
 
