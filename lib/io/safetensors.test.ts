@@ -112,7 +112,7 @@ test("F32 round trip is bit-exact (NaN payloads, ±0, ±Inf, subnormals) through
   assert.deepEqual(new Uint32Array((r.tensors.get("x")!.data as Float32Array).buffer), bits);
   assert.deepEqual(r.tensors.get("x")!.shape, [10, 100]);
   assert.deepEqual(r.tensors.get("y.z")!.shape, []);
-  assert.deepEqual(Array.from(r.tensors.get("y.z")!.data), [42]);
+  assert.deepEqual(Array.from(r.tensors.get("y.z")!.data as Float32Array), [42]);
   assert.deepEqual(r.metadata, { format: "pt", step: "3" });
   assert.equal(r.tensors.get("x")!.dtype, "F32");
   assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.includes(".tmp-")), [], "no temp file left behind");
