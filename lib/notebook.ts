@@ -6,6 +6,9 @@
  */
 import { ChartSpec, lineChartSvg, plotlyFigure } from "./plot/chart";
 import { svgToPng } from "./plot/render";
+import type { ImageHWC } from "./diffusion/visualize";
+import { generateFace, renderFaceRgb } from "./data/faces";
+import { toSigned } from "./data/images";
 
 export type MimeBundle = Record<string, unknown>;
 
@@ -23,9 +26,9 @@ function tslabWriter(): WriteDisplay | undefined {
 }
 
 /** Sends a display bundle to the notebook; false outside a kernel. */
-export function display(bundle: MimeBundle): boolean {
+export function display(bundle: MimeBundle, metadata: object = {}): boolean {
   const write = tslabWriter();
-  write?.({ data: bundle, metadata: {}, transient: {} }, false);
+  write?.({ data: bundle, metadata, transient: {} }, false);
   return write !== undefined;
 }
 
@@ -33,7 +36,7 @@ export function display(bundle: MimeBundle): boolean {
 export async function chartBundle(spec: ChartSpec, opts: { stride?: number } = {}): Promise<MimeBundle> {
   const png = await svgToPng(lineChartSvg(spec));
   return {
-    "application/vnd.plotly.v1+json": plotlyFigure(spec, opts.stride ?? 5),
+    "application/vnd.plotly.v1+json": plotlyFigure(spec, opts.stride ?? 10),
     "image/png": png.toString("base64"),
     "text/plain": `[chart: ${spec.title ?? ""} — ${spec.series.length} series]`,
   };
@@ -44,9 +47,10 @@ export async function showChart(spec: ChartSpec, opts: { stride?: number } = {})
   display(await chartBundle(spec, opts));
 }
 
-/** Shows a PNG image. */
-export function showPng(png: Uint8Array, alt = "image"): void {
-  display({ "image/png": Buffer.from(png).toString("base64"), "text/plain": `[${alt}]` });
+/** Shows a PNG or JPEG image (the format is read from its first bytes), optionally drawn `width` pixels wide. */
+export function showImage(bytes: Uint8Array, alt = "image", opts: { width?: number } = {}): void {
+  const mime = bytes[0] === 0xff && bytes[1] === 0xd8 ? "image/jpeg" : "image/png";
+  display({ [mime]: Buffer.from(bytes).toString("base64"), "text/plain": `[${alt}]` }, opts.width ? { [mime]: { width: opts.width } } : {});
 }
 
 /** Shows a table (array of records) as HTML with a plain-text twin. */
@@ -74,4 +78,11 @@ export function formatNumber(v: number, digits = 4): string {
   if (!Number.isFinite(v)) return String(v);
   const a = Math.abs(v);
   return a >= 1e-3 && a < 1e5 ? String(Number(v.toPrecision(digits))) : v.toExponential(digits - 1);
+}
+
+/** One face of the project's dataset as an image in [-1, 1] (HWC), for illustrations. */
+export async function sampleFaceImage(seed: number, size = 64): Promise<ImageHWC> {
+  const face = await generateFace(seed);
+  const rgb = await renderFaceRgb(face, size);
+  return { data: toSigned(rgb), height: size, width: size, channels: 3 };
 }

@@ -75,7 +75,7 @@ for (const book of books) {
       const where = `cell ${i + 1}${cell.id ? ` (${cell.id})` : ""}`;
       for (const o of outs) if (o.output_type === "error") problems.push(`${where}: ${o.ename}: ${o.evalue}`);
       const has = (mime) => outs.some((o) => o.data && o.data[mime]);
-      if (tags(cell).includes("plot") && !has("image/png")) problems.push(`${where} is tagged plot but shows no PNG`);
+      if (tags(cell).includes("plot") && !has("image/png") && !has("image/jpeg")) problems.push(`${where} is tagged plot but shows no image`);
       if (tags(cell).includes("interactive") && !has("application/vnd.plotly.v1+json")) problems.push(`${where} is tagged interactive but has no plotly figure`);
       if (tags(cell).includes("table") && !has("text/html")) problems.push(`${where} is tagged table but shows no table`);
       if (!update && !tags(cell).includes("varies")) {

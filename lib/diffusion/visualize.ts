@@ -22,7 +22,7 @@ export async function forwardProcessGrid(
   rows: { label: string; schedule: NoiseSchedule }[],
   ts: number[],
   seed: Seed,
-  opts: { scale?: number; title?: string } = {},
+  opts: { scale?: number; title?: string; format?: "png" | "jpeg"; terminalMeanGain?: number } = {},
 ): Promise<Buffer> {
   const { height: h, width: w, channels: c } = image;
   if (image.data.length !== h * w * c) throw new Error(`image data has ${image.data.length} values, expected ${h}×${w}×${c}`);
@@ -37,12 +37,29 @@ export async function forwardProcessGrid(
       const xt = addNoise(r.schedule, x0s, noises, ts.map((t) => t - 1));
       const data = await xt.data();
       xt.dispose();
-      cells.push(ts.map((_, j) => ({ pixels: toBytes(data.subarray(j * h * w * c, (j + 1) * h * w * c)), width: w, height: h, channels: c })));
+      const row: GridImage[] = ts.map((_, j) => ({ pixels: toBytes(data.subarray(j * h * w * c, (j + 1) * h * w * c)), width: w, height: h, channels: c }));
+      if (opts.terminalMeanGain) row.push(await terminalMean(r.schedule, x0, opts.terminalMeanGain));
+      cells.push(row);
     }
   } finally {
     tf.dispose([x0, x0s, noise, noises]);
   }
-  return imageGrid(cells, { rowLabels: rows.map((r) => r.label), colLabels: ts.map((t) => `t = ${t}`), scale: opts.scale ?? 2, title: opts.title });
+  const colLabels = ts.map((t) => `t = ${t}`);
+  if (opts.terminalMeanGain) colLabels.push(`E[x_T]×${opts.terminalMeanGain}`);
+  return imageGrid(cells, { rowLabels: rows.map((r) => r.label), colLabels, scale: opts.scale ?? 2, title: opts.title, format: opts.format });
+}
+
+/**
+ * The part of x_T that the noise does not hide, E[x_T | x_0] = sqrt(ᾱ_T) · x_0, magnified by `gain`
+ * (grey where nothing is left): what a model trained on this schedule can still read at t = T.
+ */
+async function terminalMean(s: NoiseSchedule, x0: tf.Tensor, gain: number): Promise<GridImage> {
+  const [, h, w, c] = x0.shape;
+  const out = tf.tidy(() => tf.mul(x0, s.sqrtAlphasCumprod[s.T - 1] * gain));
+  const data = await out.data();
+  out.dispose();
+  return { pixels: toBytes(data), width: w, height: h, channels: c as 1 | 3 };
+};
 }
 
 export interface TerminalLeak {

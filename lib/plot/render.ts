@@ -3,7 +3,7 @@ import sharp from "sharp";
 
 /** Rasterises an SVG document to PNG bytes, one pixel per SVG unit at the default density (deterministic for the same sharp and fonts). */
 export async function svgToPng(svg: string, density = 72): Promise<Buffer> {
-  return sharp(Buffer.from(svg), { density }).png({ compressionLevel: 9, adaptiveFiltering: false }).toBuffer();
+  return sharp(Buffer.from(svg), { density }).png({ compressionLevel: 9, adaptiveFiltering: false, palette: true, colours: 128, dither: 0 }).toBuffer();
 }
 
 export interface GridImage {
@@ -27,11 +27,11 @@ function escXml(s: string): string {
 
 /**
  * Lays images out in a grid with optional row labels (left) and column labels (top),
- * each image scaled by `scale` with nearest-neighbour so pixels stay visible.
+ * each image scaled by `scale` with nearest-neighbour so pixels stay visible. PNG, or JPEG with `format`.
  */
 export async function imageGrid(
   rows: GridImage[][],
-  opts: { rowLabels?: string[]; colLabels?: string[]; scale?: number; gap?: number; title?: string } = {},
+  opts: { rowLabels?: string[]; colLabels?: string[]; scale?: number; gap?: number; title?: string; format?: "png" | "jpeg" } = {},
 ): Promise<Buffer> {
   const scale = opts.scale ?? 2;
   const gap = opts.gap ?? 4;
@@ -62,5 +62,7 @@ export async function imageGrid(
       })),
     ),
   );
-  return sharp(Buffer.from(bg)).composite(tiles).png({ compressionLevel: 9, adaptiveFiltering: false }).toBuffer();
+  const out = sharp(Buffer.from(bg)).composite(tiles);
+  // JPEG keeps grids of noisy images small (noise does not compress losslessly)
+  return opts.format === "jpeg" ? out.jpeg({ quality: 80 }).toBuffer() : out.png({ compressionLevel: 9, adaptiveFiltering: false }).toBuffer();
 }
