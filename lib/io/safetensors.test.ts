@@ -201,3 +201,11 @@ test("a failed write leaves the previous file intact and no temp file", () => {
   assert.deepEqual(fs.readFileSync(file), before);
   assert.deepEqual(fs.readdirSync(tmp).filter((f) => f.includes(".tmp-")), []);
 });
+
+test("the same tensors give the same bytes whatever the insertion order (deterministic files)", () => {
+  const a = new Map([["x", { shape: [2], data: f32(1, 2) }], ["w", { shape: [1], data: f32(3) }]]);
+  const b = new Map([["w", { shape: [1], data: f32(3) }], ["x", { shape: [2], data: f32(1, 2) }]]);
+  const meta = { z: "1", a: "2" };
+  assert.deepEqual(encodeSafetensors(a, { metadata: meta }), encodeSafetensors(b, { metadata: { a: "2", z: "1" } }));
+  assert.deepEqual(encodeSafetensors(a, { dtype: "F16" }), encodeSafetensors(b, { dtype: "F16" }));
+});
