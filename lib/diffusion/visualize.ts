@@ -59,7 +59,6 @@ async function terminalMean(s: NoiseSchedule, x0: tf.Tensor, gain: number): Prom
   const data = await out.data();
   out.dispose();
   return { pixels: toBytes(data), width: w, height: h, channels: c as 1 | 3 };
-};
 }
 
 export interface TerminalLeak {
