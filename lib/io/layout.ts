@@ -6,7 +6,7 @@
  *   linear: torch [out, in]          ↔  tfjs [in, out]           (torch.nn.Linear computes x Wᵀ; tf.matMul(x, W))
  *   same:   identical
  */
-import { ParamSpec, TorchLayout, torchShape } from "../models/params";
+import { ParamSpec, TorchLayout } from "../models/params";
 
 export function numel(shape: readonly number[]): number {
   let n = 1;
@@ -98,5 +98,3 @@ export function checkSpec(spec: ParamSpec): void {
     throw new Error(`${spec.name}: shape [${spec.shape.join(", ")}] must hold non-negative integers`);
   }
 }
-
-export { torchShape };

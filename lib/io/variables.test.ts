@@ -4,7 +4,10 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-backend-wasm";
 import { ParamSpec } from "../models/params";
-import { arraysFromParams, arraysFromParamsAsync, disposeParams, paramsFromArrays } from "./variables";
+import { Params } from "../models/params";
+import { arraysFromParams, arraysFromParamsAsync, paramsFromArrays } from "./variables";
+
+const disposeParams = (p: Params) => p.forEach((v) => v.dispose());
 
 const specs: ParamSpec[] = [
   { name: "conv.weight", shape: [3, 3, 2, 4], layout: "conv2d" },

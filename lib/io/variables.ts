@@ -15,7 +15,7 @@ export interface ParamsFromArraysOptions {
 /**
  * One tf.Variable per spec, in spec order, from tfjs-layout arrays (the values are copied, so the
  * arrays may be reused). A missing array or a wrong length is an error naming the parameter.
- * The caller owns the variables: dispose them with `disposeParams`.
+ * The caller owns the variables (dispose each, e.g. with lib/models' `disposeParams`).
  */
 export function paramsFromArrays(
   arrays: Map<string, Float32Array>,
@@ -38,7 +38,7 @@ export function paramsFromArrays(
       init.dispose();
     }
   } catch (e) {
-    disposeParams(params);
+    for (const v of params.values()) v.dispose();
     throw e;
   }
   return params;
@@ -57,9 +57,4 @@ export async function arraysFromParamsAsync(params: Params): Promise<Map<string,
   const out = new Map<string, Float32Array>();
   for (const [name, v] of params) out.set(name, new Float32Array((await v.data()) as Float32Array));
   return out;
-}
-
-/** Disposes every variable of a Params map. */
-export function disposeParams(params: Params): void {
-  for (const v of params.values()) v.dispose();
 }
