@@ -51,7 +51,7 @@ test("every facesjs id named by a class exists in facesjs, and no id is in two c
     for (const [cls, ids] of Object.entries(byClass)) {
       assert.ok(ids.length > 0, `${feature}.${cls} has no ids`);
       for (const id of ids) {
-        assert.ok(svgsIndex[feature].includes(id), `${feature} id "${id}" (class ${cls}) is not in facesjs`);
+        assert.ok((svgsIndex[feature] as readonly string[]).includes(id), `${feature} id "${id}" (class ${cls}) is not in facesjs`);
         assert.ok(!seen.has(id), `${feature} id "${id}" is in both ${seen.get(id)} and ${cls}`);
         seen.set(id, cls);
       }
