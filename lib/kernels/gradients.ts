@@ -138,6 +138,13 @@ export const GRADIENT_CONFIGS: tf.GradConfig[] = [
   },
   // Piecewise-constant ops: zero gradient (Floor_grad, Round_grad, Sign_grad, Step_grad).
   ...["Floor", "Ceil", "Round", "Sign", "Step"].map((k): tf.GradConfig => ({ kernelName: k, gradFunc: (dy) => ({ x: () => tf.zerosLike(dy as T) }) })),
+  // Comparisons and logic: boolean outputs, zero gradient to every input (GreaterEqual_grad etc.).
+  ...["Greater", "GreaterEqual", "Less", "LessEqual", "Equal", "NotEqual", "LogicalAnd", "LogicalOr"].map(
+    (k): tf.GradConfig => ({ kernelName: k, inputsToSave: ["a", "b"], gradFunc: (_dy, [a, b]) => ({ a: () => f32(tf.zerosLike(a)), b: () => f32(tf.zerosLike(b)) }) }),
+  ),
+  ...["LogicalNot", "ArgMax", "ArgMin", "OnesLike", "ZerosLike", "IsNan", "IsInf", "IsFinite"].map(
+    (k): tf.GradConfig => ({ kernelName: k, inputsToSave: ["x"], gradFunc: (_dy, [x]) => ({ x: () => f32(tf.zerosLike(x)) }) }),
+  ),
   { kernelName: "Cast", gradFunc: (dy) => ({ x: () => tf.clone(dy as T) }) },
   { kernelName: "Identity", gradFunc: (dy) => ({ x: () => f32(dy as T) }) },
   {
@@ -174,7 +181,7 @@ export const GRADIENT_CONFIGS: tf.GradConfig[] = [
       inputsToSave: ["x"],
       outputsToSave: [true],
       gradFunc: (dy, [x, y], attrs) => {
-        const axes = tf.util.parseAxisParam(attrs.reductionIndices as number[], x.shape);
+        const axes = tf.util.parseAxisParam((kernelName === "Max" ? attrs.reductionIndices : attrs.axis) as number[], x.shape);
         const k = keptShape(x.shape, axes);
         return { x: () => tf.mul(tf.reshape(dy as T, k), tf.cast(tf.equal(x, tf.reshape(y, k)), (dy as T).dtype)) };
       },

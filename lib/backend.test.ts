@@ -1,0 +1,80 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs-core";
+import { initBackend, KNOWN_BACKENDS, parseBackendName } from "./backend";
+
+function installed(pkg: string): boolean {
+  try {
+    require.resolve(pkg);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test("prefer overrides the default: cpu, then wasm", async () => {
+  const lines: string[] = [];
+  const cpu = await initBackend({ prefer: "cpu", log: (l) => lines.push(l) });
+  assert.equal(cpu.name, "cpu");
+  assert.equal(tf.getBackend(), "cpu");
+  const wasm = await initBackend({ prefer: "wasm", log: (l) => lines.push(l) });
+  assert.equal(wasm.name, "wasm");
+  assert.equal(tf.getBackend(), "wasm");
+  assert.deepEqual(lines, ["backend: cpu (requested by the prefer option)", "backend: wasm (requested by the prefer option)"]);
+  // Asking again for the same thing prints nothing.
+  await initBackend({ prefer: "wasm", log: (l) => lines.push(l) });
+  assert.equal(lines.length, 2);
+});
+
+test("DREAMBOOTH_BACKEND selects the backend when prefer is absent", async () => {
+  const saved = process.env.DREAMBOOTH_BACKEND;
+  process.env.DREAMBOOTH_BACKEND = "cpu";
+  try {
+    const info = await initBackend({ log: () => {} });
+    assert.equal(info.name, "cpu");
+    assert.match(info.reason, /DREAMBOOTH_BACKEND/);
+  } finally {
+    if (saved === undefined) delete process.env.DREAMBOOTH_BACKEND;
+    else process.env.DREAMBOOTH_BACKEND = saved;
+  }
+});
+
+test("auto picks the first available backend and says why the others were skipped", async () => {
+  const saved = process.env.DREAMBOOTH_BACKEND;
+  delete process.env.DREAMBOOTH_BACKEND;
+  try {
+    const lines: string[] = [];
+    const info = await initBackend({ prefer: "auto", log: (l) => lines.push(l) });
+    if (!installed("@tensorflow/tfjs-node-gpu") && !installed("@tensorflow/tfjs-node")) {
+      assert.equal(info.name, "wasm");
+      assert.equal(lines.at(-1), "backend: wasm (tfjs-node-gpu not installed; tfjs-node not installed)");
+    } else {
+      assert.ok(KNOWN_BACKENDS.includes(info.name));
+    }
+  } finally {
+    if (saved !== undefined) process.env.DREAMBOOTH_BACKEND = saved;
+  }
+});
+
+test("an unknown backend name is an error listing the known ones", async () => {
+  assert.throws(() => parseBackendName("webgpu", "test"), /unknown backend 'webgpu' \(from test\); known backends: tfjs-node-gpu, tfjs-node, wasm, cpu, or auto/);
+  await assert.rejects(initBackend({ prefer: "gpu", log: () => {} }), /known backends: tfjs-node-gpu, tfjs-node, wasm, cpu/);
+});
+
+test("requesting tfjs-node: used when installed, otherwise a clear error, not a crash", async () => {
+  if (installed("@tensorflow/tfjs-node")) {
+    assert.equal((await initBackend({ prefer: "tfjs-node", log: () => {} })).tfBackend, "tensorflow");
+  } else {
+    await assert.rejects(initBackend({ prefer: "tfjs-node", log: () => {} }), /tfjs-node not installed.*install @tensorflow\/tfjs-node/);
+  }
+});
+
+test("initBackend registers the training kernels: conv2d gradients work on wasm", async () => {
+  await initBackend({ prefer: "wasm", log: () => {} });
+  const before = tf.memory().numTensors;
+  const g = tf.tidy(() => tf.grad((w: tf.Tensor) => tf.sum(tf.conv2d(tf.ones([1, 4, 4, 2]) as tf.Tensor4D, w as tf.Tensor4D, 1, "valid")))(tf.ones([3, 3, 2, 1])));
+  // Each filter tap sees the 2x2 valid output positions of an all-ones input: gradient 4 everywhere.
+  assert.deepEqual(Array.from(await g.data()), new Array(18).fill(4));
+  g.dispose();
+  assert.equal(tf.memory().numTensors, before);
+});

@@ -1,0 +1,106 @@
+/**
+ * Backend selection: the fastest tfjs backend this machine has, in the order of DESIGN.md
+ * ("Compute"): @tensorflow/tfjs-node-gpu (CUDA), @tensorflow/tfjs-node, wasm, cpu.
+ *
+ * The tfjs-node packages are optional dependencies that download libtensorflow when installed,
+ * which fails offline; their absence is a one-line notice, never a crash. The choice can be forced
+ * with `prefer` (the CLI's flag) or the environment variable DREAMBOOTH_BACKEND.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import "@tensorflow/tfjs-backend-cpu";
+import "@tensorflow/tfjs-backend-wasm";
+import { registerTrainingKernels } from "./kernels";
+
+/** Backends in order of preference. */
+export const KNOWN_BACKENDS = ["tfjs-node-gpu", "tfjs-node", "wasm", "cpu"] as const;
+export type BackendChoice = (typeof KNOWN_BACKENDS)[number];
+
+export interface BackendOptions {
+  /** A name from KNOWN_BACKENDS, or "auto" (default: DREAMBOOTH_BACKEND, else "auto"). */
+  prefer?: string;
+  /** Where the one-line notice goes (default: stderr). */
+  log?: (line: string) => void;
+}
+
+export interface BackendInfo {
+  /** The backend chosen (one of KNOWN_BACKENDS). */
+  name: BackendChoice;
+  /** The tfjs backend name now active (tfjs-node registers "tensorflow"). */
+  tfBackend: string;
+  /** Why this one: what was asked for and what was missing. */
+  reason: string;
+}
+
+const NODE_PACKAGES: Record<string, string> = {
+  "tfjs-node-gpu": "@tensorflow/tfjs-node-gpu",
+  "tfjs-node": "@tensorflow/tfjs-node",
+};
+
+/** Load an optional tfjs-node package; returns null and why not if it cannot be loaded. */
+function loadNodePackage(choice: string): { ok: true } | { ok: false; why: string } {
+  const pkg = NODE_PACKAGES[choice];
+  try {
+    require.resolve(pkg);
+  } catch {
+    return { ok: false, why: `${choice} not installed` };
+  }
+  try {
+    require(pkg); // registers the "tensorflow" backend
+    return { ok: true };
+  } catch (e) {
+    return { ok: false, why: `${choice} failed to load: ${String((e as Error).message).split("\n")[0]}` };
+  }
+}
+
+/** Parse a backend name; unknown names are an error that lists the known ones. */
+export function parseBackendName(name: string, source: string): BackendChoice | "auto" {
+  const n = name.trim().toLowerCase();
+  if (n === "auto" || n === "") return "auto";
+  if ((KNOWN_BACKENDS as readonly string[]).includes(n)) return n as BackendChoice;
+  throw new Error(`unknown backend '${name}' (from ${source}); known backends: ${KNOWN_BACKENDS.join(", ")}, or auto`);
+}
+
+let current: BackendInfo | null = null;
+
+/**
+ * Pick and activate a backend, register the project's gradients and wasm kernels, and print
+ * once to stderr which backend is in use and why. Calling again with the same request returns
+ * the active choice without printing.
+ */
+export async function initBackend(opts: BackendOptions = {}): Promise<BackendInfo> {
+  const log = opts.log ?? ((line: string) => process.stderr.write(line + "\n"));
+  const fromEnv = process.env.DREAMBOOTH_BACKEND;
+  const source = opts.prefer != null ? "the prefer option" : fromEnv != null ? "DREAMBOOTH_BACKEND" : "default";
+  const wanted = parseBackendName(opts.prefer ?? fromEnv ?? "auto", source);
+  const candidates: readonly BackendChoice[] = wanted === "auto" ? KNOWN_BACKENDS : [wanted];
+  const skipped: string[] = [];
+  let chosen: BackendChoice | null = null;
+  for (const c of candidates) {
+    if (c in NODE_PACKAGES) {
+      const r = loadNodePackage(c);
+      if (!r.ok) {
+        skipped.push(r.why);
+        continue;
+      }
+    }
+    chosen = c;
+    break;
+  }
+  if (chosen == null) {
+    throw new Error(`backend '${wanted}' requested by ${source} is unavailable (${skipped.join("; ")}); install ${NODE_PACKAGES[wanted] ?? wanted} or choose one of ${KNOWN_BACKENDS.join(", ")}`);
+  }
+  registerTrainingKernels();
+  const tfBackend = chosen in NODE_PACKAGES ? "tensorflow" : chosen;
+  if (!(await tf.setBackend(tfBackend))) throw new Error(`tfjs could not initialise the '${tfBackend}' backend`);
+  await tf.ready();
+  const reason = wanted === "auto" ? (skipped.length ? skipped.join("; ") : "first choice") : `requested by ${source}`;
+  const info: BackendInfo = { name: chosen, tfBackend, reason };
+  if (current == null || current.name !== info.name || current.reason !== info.reason) log(`backend: ${chosen} (${reason})`);
+  current = info;
+  return info;
+}
+
+/** The active choice, or null before initBackend. */
+export function currentBackend(): BackendInfo | null {
+  return current;
+}
