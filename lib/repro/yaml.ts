@@ -1,0 +1,130 @@
+/**
+ * YAML in and out the way DVC reads and writes it.
+ *
+ * DVC parses YAML 1.2 with ruamel.yaml and writes dvc.lock / .dvc files with ruamel's round-trip
+ * dumper (`dvc/utils/serialize/_yaml.py`: `YAML()`, `default_flow_style = False`). That style is:
+ * block collections, sequences not indented under their key (`deps:\n- path: x`), strings quoted
+ * with single quotes only when needed (`schema: '2.0'`), and Python's float repr with ".0" put before
+ * an exponent that lacks a dot (ruamel `RoundTripRepresenter.represent_float`: `5e-06` → `5.0e-06`).
+ *
+ * Python keeps int and float apart (`1` vs `1.0`); JavaScript does not. So that a float like `1.0`
+ * read from params.yaml is written back as `1.0` (and interpolated as "1.0", Python's `str`), parsing
+ * wraps integral floats in {@link PyFloat}. Non-integral numbers are floats in both languages.
+ */
+import * as YAML from "yaml";
+
+/** A float whose value is an integer (`1.0`, `1e3` in YAML): Python prints it with a ".0". */
+export class PyFloat {
+  constructor(readonly value: number) {}
+  valueOf(): number {
+    return this.value;
+  }
+}
+
+/** A YAML value as DVC sees it. */
+export type Value = null | boolean | number | string | PyFloat | Value[] | { [k: string]: Value };
+
+const FLOAT_SOURCE = /^[-+]?(\d[\d_]*\.[\d_]*|\.\d[\d_]*|\d[\d_]*)([eE][-+]?\d+)?$/;
+
+/** Parses YAML text (YAML 1.2 core schema), keeping integral floats as {@link PyFloat}. `where` names the file in errors. */
+export function parseYaml(text: string, where: string): Value {
+  const doc = YAML.parseDocument(text, { prettyErrors: true, uniqueKeys: true });
+  if (doc.errors.length) throw new Error(`${where}: invalid YAML: ${doc.errors[0].message}`);
+  YAML.visit(doc, {
+    Scalar(_key, node) {
+      const src = (node as YAML.Scalar & { source?: string }).source;
+      if (typeof node.value === "number" && Number.isInteger(node.value) && typeof src === "string") {
+        if (FLOAT_SOURCE.test(src) && /[.eE]/.test(src)) node.value = new PyFloat(node.value);
+      }
+    },
+  });
+  return (doc.toJS({ maxAliasCount: 1000 }) ?? null) as Value;
+}
+
+/**
+ * Python's `repr(float)` (shortest round-trip digits; scientific when the decimal exponent is
+ * < -4 or >= 16, exponent with a sign and at least two digits: `1e-05`, `1.5e+16`, `0.0001`, `3.0`).
+ * Source: CPython `float_repr` → `PyOS_double_to_string(x, 'r', 0, Py_DTSF_ADD_DOT_0, NULL)`.
+ */
+export function pyFloatRepr(x: number): string {
+  if (Number.isNaN(x)) return "nan";
+  if (x === Infinity) return "inf";
+  if (x === -Infinity) return "-inf";
+  if (x === 0) return Object.is(x, -0) ? "-0.0" : "0.0";
+  // toExponential() with no argument gives the shortest digits that round-trip, as Python's 'r'.
+  const [mant, expStr] = Math.abs(x).toExponential().split("e");
+  const exp = Number(expStr);
+  const digits = mant.replace(".", "");
+  const sign = x < 0 ? "-" : "";
+  if (exp < -4 || exp >= 16) {
+    const m = digits.length > 1 ? `${digits[0]}.${digits.slice(1)}` : digits;
+    return `${sign}${m}e${exp < 0 ? "-" : "+"}${String(Math.abs(exp)).padStart(2, "0")}`;
+  }
+  let s: string;
+  if (exp < 0) s = `0.${"0".repeat(-exp - 1)}${digits}`;
+  else if (digits.length <= exp + 1) s = `${digits}${"0".repeat(exp + 1 - digits.length)}.0`;
+  else s = `${digits.slice(0, exp + 1)}.${digits.slice(exp + 1)}`;
+  return sign + s;
+}
+
+/** How ruamel writes a float: repr, lower-cased, with ".0" before an exponent that has no dot. */
+export function ruamelFloat(x: number): string {
+  if (Number.isNaN(x)) return ".nan";
+  if (x === Infinity) return ".inf";
+  if (x === -Infinity) return "-.inf";
+  const v = pyFloatRepr(x).toLowerCase();
+  return !v.includes(".") && v.includes("e") ? v.replace("e", ".0e") : v;
+}
+
+/** Python's `str()` of a scalar as DVC's `to_str` interpolates it (bools as true/false). */
+export function pyStr(v: Value): string {
+  if (v === null) return "None";
+  if (typeof v === "boolean") return v ? "true" : "false";
+  if (v instanceof PyFloat) return pyFloatRepr(v.value);
+  if (typeof v === "number") return Number.isInteger(v) ? String(v) : pyFloatRepr(v);
+  if (typeof v === "string") return v;
+  throw new Error(`cannot turn a ${Array.isArray(v) ? "list" : "dictionary"} into a string`);
+}
+
+class FloatText {
+  constructor(readonly text: string) {}
+}
+
+const floatTag: YAML.ScalarTag = {
+  tag: "tag:yaml.org,2002:float",
+  default: true,
+  identify: (v) => v instanceof FloatText,
+  resolve: (s) => Number(s),
+  stringify: (item) => (item.value as FloatText).text,
+};
+
+function prepare(v: unknown): unknown {
+  if (v instanceof PyFloat) return new FloatText(ruamelFloat(v.value));
+  if (typeof v === "number" && !Number.isInteger(v)) return new FloatText(ruamelFloat(v));
+  if (Array.isArray(v)) return v.map(prepare);
+  if (v instanceof Map) return new Map([...v].map(([k, x]) => [k, prepare(x)]));
+  if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, prepare(x)]));
+  return v;
+}
+
+/** Writes YAML in ruamel's round-trip style (see the module comment). Maps keep their insertion order. */
+export function stringifyYaml(value: unknown): string {
+  const doc = new YAML.Document(prepare(value), { customTags: (tags) => [floatTag, ...tags] });
+  return doc.toString({ indentSeq: false, singleQuote: true, lineWidth: 80, minContentWidth: 0, nullStr: "" });
+}
+
+/** Deep equality of parsed values, with `1 == 1.0` as in Python. */
+export function valueEqual(a: unknown, b: unknown): boolean {
+  if (a instanceof PyFloat) a = a.value;
+  if (b instanceof PyFloat) b = b.value;
+  if (a === b) return true;
+  if (typeof a !== "object" || typeof b !== "object" || a === null || b === null) return false;
+  if (Array.isArray(a) !== Array.isArray(b)) return false;
+  if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => valueEqual(x, b[i]));
+  const ka = Object.keys(a as object);
+  const kb = Object.keys(b as object);
+  return (
+    ka.length === kb.length &&
+    ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && valueEqual((a as never)[k], (b as never)[k]))
+  );
+}
