@@ -149,6 +149,8 @@ export const HEADWEAR_IDS: Record<Headwear, readonly string[]> = {
  * so under these only bald, short and long are drawn as themselves.
  */
 export const COVERING_HEADWEAR: readonly Headwear[] = ["cap", "santa hat"];
+// Under these, `hairStyle` is bald, short or long, and only long hair (and the hair colour at the
+// temples) is visible: an evaluator should not score hair style on faces wearing them.
 
 export const EYE_IDS: Record<Eyes, readonly string[]> = {
   round: ["eye1", "eye10", "eye11", "eye2", "eye3", "eye4", "eye8", "female1", "female11", "female12", "female3"],

@@ -165,14 +165,18 @@ export function withRandom<T>(r: () => number, fn: () => T): T {
  * glasses, dark blue background". Salient attributes (hair, facial hair, glasses, headwear,
  * background) appear with probability 0.9, the finer ones (skin, eyes, eyebrows, mouth) with
  * 0.35–0.5, for caption diversity; a face without facial hair says "without mustache" (the paper's
- * edit prompt) with probability 0.3. The attribute record always keeps everything.
+ * edit prompt) with probability 0.3. Hair under a cap or santa hat is only mentioned when long (other
+ * styles do not show under it). The attribute record always keeps everything.
  */
 export function captionOf(a: FaceAttributes, r: Rng, subject = "person"): string {
   const items: string[] = [];
   const maybe = (p: number, s: string) => {
     if (r() < p) items.push(s);
   };
-  maybe(0.9, a.hairStyle === "bald" ? "bald head" : `${a.hairStyle} ${a.hairColor} hair`);
+  // under a cap or santa hat only long hair shows: the caption does not claim what cannot be seen
+  if (a.hairStyle === "long" || !COVERING_HEADWEAR.includes(a.headwear)) {
+    maybe(0.9, a.hairStyle === "bald" ? "bald head" : `${a.hairStyle} ${a.hairColor} hair`);
+  }
   if (a.facialHair === "none") maybe(0.3, "without mustache");
   else maybe(0.9, a.facialHair);
   if (a.glasses !== "none") maybe(0.9, a.glasses);
