@@ -12,6 +12,31 @@ import { batchMatMulKernel } from "./matmul";
 import { unsortedSegmentSumWasm } from "./segment";
 
 export { GRADIENT_CONFIGS, registerGradients } from "./gradients";
+
+/**
+ * `@tensorflow/tfjs-core/dist/register_all_gradients` is an ES module with extensionless imports:
+ * Node cannot load it from CommonJS (ERR_MODULE_NOT_FOUND on `gradients/Abs_grad`), although tsx
+ * can, so code importing it runs under tsx and crashes once built. The gradients registered here
+ * are the same math; this makes that import a no-op so the built program runs and tsx and built
+ * runs use the same gradient functions. (Takes effect for imports that come after this module.)
+ */
+function neutraliseEsmGradientImport(): void {
+  let resolved: string;
+  try {
+    resolved = require.resolve("@tensorflow/tfjs-core/dist/register_all_gradients");
+  } catch {
+    return;
+  }
+  if (require.cache[resolved]) return;
+  const stub = new (require("module") as { new (id: string): NodeJS.Module })(resolved);
+  stub.filename = resolved;
+  stub.loaded = true;
+  stub.exports = {};
+  require.cache[resolved] = stub;
+}
+neutraliseEsmGradientImport();
+// Gradients are backend-agnostic and cost nothing to register: importing this module is enough.
+registerGradients();
 export { conv2dBackpropFilterFast, conv2dBackpropInputFast, dilateNHWC, im2col } from "./conv";
 export { batchMatMulFast, matMul2D } from "./matmul";
 
