@@ -1,2 +1,3 @@
 export * from "./forward";
 export * from "./visualize";
+export * from "./samplers";
