@@ -56,13 +56,14 @@ export const command: Command = {
       done += n;
     }
     if (tty && total > 0) process.stderr.write("\n");
+    const facesSeconds = (performance.now() - t0) / 1000;
     const instanceDir = path.join(out, "instance");
     const meta = await writeInstanceImages(instanceDir, size);
     const seconds = (performance.now() - t0) / 1000;
     console.log(
       `wrote ${total} faces (${SPLITS.map((s) => `${s} ${counts[s]}`).join(", ")}) at ${size}×${size} to ${path.join(out, "faces")}` +
         ` and ${meta.images.length} instance images to ${instanceDir} in ${seconds.toFixed(1)} s` +
-        (total > 0 ? ` (${(total / seconds).toFixed(0)} faces/s)` : ""),
+        (total > 0 ? ` (${(total / facesSeconds).toFixed(0)} faces/s)` : ""),
     );
     return 0;
   },
