@@ -4,3 +4,5 @@ export * from "./diffusion";
 export * from "./random";
 export * from "./plot";
 export * from "./notebook";
+export * from "./tokenizer";
+export * from "./io";
