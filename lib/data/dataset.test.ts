@@ -101,3 +101,16 @@ test("a damaged packed file is an error naming the file and the fix", async () =
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test("readMetadata names the file and line of a bad record, and a missing metadata.jsonl", () => {
+  const dir = tmpdir();
+  try {
+    assert.throws(() => readMetadata(dir), /metadata\.jsonl does not exist; fix: write the dataset with `dreambooth data`/);
+    fs.writeFileSync(path.join(dir, "metadata.jsonl"), '{"seed":1,"caption":"a","attributes":{}}\n{oops\n');
+    assert.throws(() => readMetadata(dir), /metadata\.jsonl line 2 is not JSON/);
+    fs.writeFileSync(path.join(dir, "metadata.jsonl"), '{"seed":1,"attributes":{}}\n');
+    assert.throws(() => readMetadata(dir), /line 1 lacks seed, caption or attributes/);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
