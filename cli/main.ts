@@ -3,8 +3,9 @@
 import { Command, UsageError } from "./command";
 import { command as schedule } from "./commands/schedule";
 import { command as tokenize } from "./commands/tokenize";
+import { command as data } from "./commands/data";
 
-const COMMANDS: Command[] = [schedule, tokenize];
+const COMMANDS: Command[] = [schedule, tokenize, data];
 
 function help(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

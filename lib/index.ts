@@ -6,3 +6,4 @@ export * from "./plot";
 export * from "./notebook";
 export * from "./tokenizer";
 export * from "./io";
+export * from "./data";
