@@ -1,0 +1,153 @@
+/**
+ * Data parallelism over worker threads. The tfjs wasm backend runs one thread per process in
+ * Node (its multi-threaded build spawns workers from a blob URL, which Node cannot), so every core
+ * gets its own worker with its own tfjs + wasm. One step: each worker computes loss and gradients
+ * on its shard; the main thread averages them in worker order (deterministic for a fixed worker
+ * count) and applies the optimizer; the new weights go back to every worker.
+ */
+import * as os from "os";
+import * as path from "path";
+import { Worker } from "worker_threads";
+import { averageShards, ParamInfo, ShardResult } from "./task";
+import type { Request, WorkerInit } from "./worker";
+
+export interface PoolOptions {
+  /** Absolute path of the task module (.ts under tsx, .js once built); it exports setup(config). */
+  module: string;
+  /** Passed to setup() in every worker (structured-cloned). */
+  config?: unknown;
+  /** Number of workers (default: os.availableParallelism()). */
+  size?: number;
+  /** Backend each worker uses (default "wasm"). */
+  backend?: string;
+}
+
+type Reply = { id: number; ok: boolean; error?: string; result?: ShardResult; weights?: Float32Array[]; params?: ParamInfo[] };
+
+/**
+ * How to start a worker: the compiled worker.js directly, or (under tsx, or for a .ts task) a
+ * bootstrap that registers tsx's CommonJS hook first (Node refuses a .ts worker file even with
+ * `--import tsx` in execArgv: ERR_UNKNOWN_FILE_EXTENSION).
+ */
+function workerSource(taskModule: string): { source: string; eval: boolean } {
+  const ts = __filename.endsWith(".ts");
+  const file = path.join(__dirname, ts ? "worker.ts" : "worker.js");
+  if (!ts && !taskModule.endsWith(".ts")) return { source: file, eval: false };
+  return { source: `require("tsx/cjs"); require(${JSON.stringify(file)});`, eval: true };
+}
+
+export class WorkerPool {
+  readonly size: number;
+  params: ParamInfo[] = [];
+  private workers: Worker[] = [];
+  private pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
+  private nextId = 0;
+
+  private constructor(size: number) {
+    this.size = size;
+  }
+
+  /** Start the workers and wait until each has loaded the task. */
+  static async start(opts: PoolOptions): Promise<WorkerPool> {
+    if (!path.isAbsolute(opts.module)) throw new Error(`WorkerPool: module must be an absolute path, got "${opts.module}" (use path.resolve)`);
+    const size = opts.size ?? os.availableParallelism();
+    if (!Number.isInteger(size) || size < 1) throw new Error(`WorkerPool: size must be a positive integer, got ${size}`);
+    const pool = new WorkerPool(size);
+    const { source, eval: evalSource } = workerSource(opts.module);
+    const init: WorkerInit = { module: opts.module, config: opts.config ?? null, backend: opts.backend ?? "wasm" };
+    const ready: Promise<Reply>[] = [];
+    for (let i = 0; i < size; i++) {
+      const w = new Worker(source, { workerData: init, eval: evalSource });
+      pool.workers.push(w);
+      ready.push(
+        new Promise((resolve, reject) => {
+          const onReady = (m: Reply) => {
+            if (m.id !== -1) return;
+            w.off("message", onReady);
+            if (m.ok) resolve(m);
+            else reject(new Error(`worker ${i} failed to start: ${m.error}`));
+          };
+          w.on("message", onReady);
+          w.once("error", reject);
+        }),
+      );
+      w.on("message", (m: Reply) => pool.settle(m));
+      w.on("error", (e) => pool.failAll(e));
+    }
+    try {
+      const replies = await Promise.all(ready);
+      pool.params = replies[0].params ?? [];
+    } catch (e) {
+      await pool.close();
+      throw e;
+    }
+    return pool;
+  }
+
+  private settle(m: Reply): void {
+    if (m.id < 0) return;
+    const p = this.pending.get(m.id);
+    if (!p) return;
+    this.pending.delete(m.id);
+    if (m.ok) p.resolve(m);
+    else p.reject(new Error(m.error));
+  }
+
+  private failAll(e: Error): void {
+    for (const p of this.pending.values()) p.reject(e);
+    this.pending.clear();
+  }
+
+  private request(worker: number, req: Omit<Request, "id">, transfer: ArrayBuffer[] = []): Promise<Reply> {
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
+      this.workers[worker].postMessage({ ...req, id }, transfer);
+    });
+  }
+
+  /** Send the same weights to every worker (each gets a copy). */
+  async setWeights(weights: Float32Array[]): Promise<void> {
+    await Promise.all(this.workers.map((_, i) => this.request(i, { kind: "setWeights", weights })));
+  }
+
+  /** Weights held by one worker (all hold the same after setWeights). */
+  async getWeights(worker = 0): Promise<Float32Array[]> {
+    return (await this.request(worker, { kind: "getWeights" })).weights!;
+  }
+
+  /** Loss and gradients of each shard (shard i on worker i mod size), in shard order. */
+  async shardGradients(shards: unknown[]): Promise<ShardResult[]> {
+    if (shards.length > this.size) throw new Error(`WorkerPool: ${shards.length} shards for ${this.size} workers; give at most one shard per worker`);
+    const replies = await Promise.all(shards.map((shard, i) => this.request(i, { kind: "step", shard })));
+    return replies.map((r) => r.result!);
+  }
+
+  /** The full-batch loss and gradient: shard results averaged in shard order, weighted by sample count. */
+  async lossAndGrads(shards: unknown[]): Promise<ShardResult> {
+    return averageShards(await this.shardGradients(shards));
+  }
+
+  /** Stop every worker. */
+  async close(): Promise<void> {
+    const ws = this.workers;
+    this.workers = [];
+    await Promise.all(ws.map((w) => w.terminate()));
+  }
+}
+
+/**
+ * One data-parallel training step: gradients on the shards, averaged; `update` turns (weights,
+ * averaged grads) into new weights on the main thread; every worker gets them. Returns the loss.
+ */
+export async function dataParallelStep(
+  pool: WorkerPool,
+  weights: Float32Array[],
+  shards: unknown[],
+  update: (weights: Float32Array[], grads: Float32Array[]) => Float32Array[],
+): Promise<{ loss: number; weights: Float32Array[] }> {
+  const avg = await pool.lossAndGrads(shards);
+  const next = update(weights, avg.grads);
+  await pool.setWeights(next);
+  return { loss: avg.loss, weights: next };
+}

@@ -1,0 +1,74 @@
+/**
+ * What a data-parallel worker runs. A task module (a .ts or .js file) exports
+ * `setup(config): Promise<ParallelTask> | ParallelTask`; each worker thread loads it once, on its
+ * own tfjs + wasm backend, and then receives weights and batch shards.
+ */
+
+/** One trainable parameter, in the fixed order weights and gradients are exchanged. */
+export interface ParamInfo {
+  name: string;
+  shape: number[];
+}
+
+export interface ShardResult {
+  /** Mean loss over the shard's samples. */
+  loss: number;
+  /** Number of samples in the shard (the weight of this shard in the average). */
+  count: number;
+  /** d(mean loss over the shard)/d(param), one flat array per param, in `params` order. */
+  grads: Float32Array[];
+}
+
+export interface ParallelTask<Shard = unknown> {
+  /** The parameters, in exchange order. */
+  params: ParamInfo[];
+  /** Replace the weights (flat arrays in `params` order). */
+  setWeights(weights: Float32Array[]): void;
+  /** Current weights (flat arrays in `params` order). */
+  getWeights(): Float32Array[] | Promise<Float32Array[]>;
+  /** Loss and gradients on one shard of the batch. */
+  lossAndGrads(shard: Shard): ShardResult | Promise<ShardResult>;
+}
+
+export type TaskSetup<Config = unknown, Shard = unknown> = (config: Config) => ParallelTask<Shard> | Promise<ParallelTask<Shard>>;
+
+/** Contiguous, deterministic split of n samples into `parts` ranges [start, end) (first ones one larger). */
+export function splitRange(n: number, parts: number): [number, number][] {
+  if (!Number.isInteger(n) || n < 1) throw new Error(`splitRange: n must be a positive integer, got ${n}`);
+  if (!Number.isInteger(parts) || parts < 1) throw new Error(`splitRange: parts must be a positive integer, got ${parts}`);
+  const p = Math.min(parts, n);
+  const base = Math.floor(n / p);
+  const extra = n % p;
+  const out: [number, number][] = [];
+  let s = 0;
+  for (let i = 0; i < p; i++) {
+    const e = s + base + (i < extra ? 1 : 0);
+    out.push([s, e]);
+    s = e;
+  }
+  return out;
+}
+
+/**
+ * The full-batch gradient from shard results: Σ_i (count_i / Σcount) · grads_i, summed in worker
+ * order in float64 (so the result depends only on the shards, not on which worker finished first).
+ */
+export function averageShards(results: ShardResult[]): ShardResult {
+  if (results.length === 0) throw new Error("averageShards: no results");
+  const total = results.reduce((a, r) => a + r.count, 0);
+  const nParams = results[0].grads.length;
+  const grads: Float32Array[] = [];
+  for (let j = 0; j < nParams; j++) {
+    const acc = new Float64Array(results[0].grads[j].length);
+    for (const r of results) {
+      const w = r.count / total;
+      const g = r.grads[j];
+      if (g.length !== acc.length) throw new Error(`averageShards: gradient ${j} has ${g.length} values in one shard, ${acc.length} in another`);
+      for (let k = 0; k < acc.length; k++) acc[k] += w * g[k];
+    }
+    grads.push(Float32Array.from(acc));
+  }
+  let loss = 0;
+  for (const r of results) loss += (r.count / total) * r.loss;
+  return { loss, count: total, grads };
+}
