@@ -86,31 +86,94 @@ export function pyStr(v: Value): string {
   throw new Error(`cannot turn a ${Array.isArray(v) ? "list" : "dictionary"} into a string`);
 }
 
-class FloatText {
-  constructor(readonly text: string) {}
+const WIDTH = 80; // ruamel/PyYAML Emitter.best_width
+
+/** A scalar's text before folding, and whether it may be folded at single spaces (plain or single-quoted). */
+function scalarText(v: unknown): { text: string; foldable: boolean } {
+  if (v === null || v === undefined) return { text: "", foldable: false };
+  if (v instanceof PyFloat) return { text: ruamelFloat(v.value), foldable: false };
+  if (typeof v === "number") return { text: Number.isInteger(v) ? String(v) : ruamelFloat(v), foldable: false };
+  if (typeof v === "boolean") return { text: v ? "true" : "false", foldable: false };
+  const s = String(v);
+  // Multi-line strings: double-quoted with escapes (valid YAML; ruamel would fold them single-quoted).
+  if (/[\n\r]/.test(s)) return { text: JSON.stringify(s), foldable: false };
+  // Whether the string can stay plain, or needs quotes, is the yaml library's call (YAML 1.2 core).
+  let q = YAML.stringify(s, { lineWidth: 0, singleQuote: true }).replace(/\n$/, "");
+  // PyYAML/ruamel single-quote any printable string ('' for a quote) where the yaml library would
+  // switch to double quotes to avoid escaping one.
+  if (q.startsWith('"') && /^[\x20-\x7e\u00a0-\ud7ff\ue000-\ufffd]*$/.test(s)) q = `'${s.replace(/'/g, "''")}'`;
+  return { text: q, foldable: q === s || q.startsWith("'") };
 }
 
-const floatTag: YAML.ScalarTag = {
-  tag: "tag:yaml.org,2002:float",
-  default: true,
-  identify: (v) => v instanceof FloatText,
-  resolve: (s) => Number(s),
-  stringify: (item) => (item.value as FloatText).text,
-};
+/**
+ * Writes a scalar that starts at `column`, folding it as ruamel/PyYAML `write_plain` /
+ * `write_single_quoted` do: at a single space, once the column is past 80, break the line and
+ * continue at `indent`.
+ */
+function emitScalar(v: unknown, column: number, indent: number): string {
+  const { text, foldable } = scalarText(v);
+  if (!foldable) return text;
+  let out = "";
+  let col = column;
+  const words = text.split(/(?<! ) (?! )/); // break only at single spaces, as PyYAML does
+  words.forEach((w, i) => {
+    if (i > 0) {
+      if (col > WIDTH) {
+        out += "\n" + " ".repeat(indent);
+        col = indent;
+      } else {
+        out += " ";
+        col += 1;
+      }
+    }
+    out += w;
+    col += w.length;
+  });
+  return out;
+}
 
-function prepare(v: unknown): unknown {
-  if (v instanceof PyFloat) return new FloatText(ruamelFloat(v.value));
-  if (typeof v === "number" && !Number.isInteger(v)) return new FloatText(ruamelFloat(v));
-  if (Array.isArray(v)) return v.map(prepare);
-  if (v instanceof Map) return new Map([...v].map(([k, x]) => [k, prepare(x)]));
-  if (v && typeof v === "object") return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, prepare(x)]));
-  return v;
+const isPlainObject = (v: unknown): v is Record<string, unknown> | Map<string, unknown> =>
+  v instanceof Map || (!!v && typeof v === "object" && !Array.isArray(v) && !(v instanceof PyFloat));
+const entriesOf = (v: Record<string, unknown> | Map<string, unknown>) => (v instanceof Map ? [...v] : Object.entries(v));
+
+function emitMap(m: Record<string, unknown> | Map<string, unknown>, indent: number, firstInline: boolean): string[] {
+  const lines: string[] = [];
+  entriesOf(m).forEach(([k, v], i) => {
+    const pad = i === 0 && firstInline ? "" : " ".repeat(indent);
+    const head = `${pad}${emitScalar(k, indent, indent)}:`;
+    lines.push(...emitValue(head, v, indent));
+  });
+  return lines;
+}
+
+function emitSeq(xs: unknown[], indent: number, firstInline: boolean): string[] {
+  const lines: string[] = [];
+  xs.forEach((x, i) => {
+    const head = `${i === 0 && firstInline ? "" : " ".repeat(indent)}-`;
+    if (isPlainObject(x) && entriesOf(x).length) {
+      const inner = emitMap(x, indent + 2, true);
+      lines.push(`${head} ${inner[0]}`, ...inner.slice(1));
+    } else if (Array.isArray(x) && x.length) {
+      const inner = emitSeq(x, indent + 2, true);
+      lines.push(`${head} ${inner[0]}`, ...inner.slice(1));
+    } else lines.push(...emitValue(head, x, indent));
+  });
+  return lines;
+}
+
+/** `head` is "key:" or "-"; returns the lines for its value (a mapping's sequence is not indented). */
+function emitValue(head: string, v: unknown, indent: number): string[] {
+  if (isPlainObject(v)) return entriesOf(v).length ? [head, ...emitMap(v, indent + 2, false)] : [`${head} {}`];
+  if (Array.isArray(v)) return v.length ? [head, ...emitSeq(v, head.trimStart().startsWith("-") ? indent + 2 : indent, false)] : [`${head} []`];
+  const text = emitScalar(v, head.length + 1, indent + 2);
+  return [text === "" ? head : `${head} ${text}`];
 }
 
 /** Writes YAML in ruamel's round-trip style (see the module comment). Maps keep their insertion order. */
 export function stringifyYaml(value: unknown): string {
-  const doc = new YAML.Document(prepare(value), { customTags: (tags) => [floatTag, ...tags] });
-  return doc.toString({ indentSeq: false, singleQuote: true, lineWidth: 80, minContentWidth: 0, nullStr: "" });
+  if (isPlainObject(value)) return emitMap(value, 0, false).join("\n") + "\n";
+  if (Array.isArray(value)) return emitSeq(value, 0, false).join("\n") + "\n";
+  return emitScalar(value, 0, 0) + "\n";
 }
 
 /** Deep equality of parsed values, with `1 == 1.0` as in Python. */

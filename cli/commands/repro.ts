@@ -1,0 +1,67 @@
+/**
+ * `dreambooth repro`: reproduce the dvc.yaml pipeline as `dvc repro` does. When the `dvc`
+ * executable is on the PATH it simply runs `dvc repro` with the same arguments; otherwise the
+ * built-in runner in lib/repro reads the same dvc.yaml, params.yaml and dvc.lock.
+ */
+import { spawnSync } from "child_process";
+import * as fs from "fs";
+import * as path from "path";
+import { Command, UsageError } from "../command";
+import { repro } from "../../lib/repro";
+
+const usage = `usage: dreambooth repro [<stage> ...] [-f|--force] [--dry] [--builtin]
+
+Runs the stages of dvc.yaml whose cmd, deps, params or outs changed since dvc.lock, in dependency
+order, and updates dvc.lock. With stage names, only those stages and what they depend on.
+  -f, --force   run the stages even if nothing changed (a frozen stage only when named)
+  --dry         print what would run and why; run nothing
+  --builtin     use the built-in runner even when dvc is installed
+If dvc is on the PATH, this runs \`dvc repro\` with the same arguments.`;
+
+/** Finds an executable on the PATH. */
+export function onPath(name: string, envPath = process.env.PATH ?? ""): string | undefined {
+  for (const dir of envPath.split(path.delimiter)) {
+    if (!dir) continue;
+    const p = path.join(dir, name);
+    try {
+      fs.accessSync(p, fs.constants.X_OK);
+      if (fs.statSync(p).isFile()) return p;
+    } catch {
+      // not here
+    }
+  }
+  return undefined;
+}
+
+export const command: Command = {
+  name: "repro",
+  summary: "reproduce the dvc.yaml pipeline (runs `dvc repro` when dvc is installed)",
+  usage,
+  async run(argv) {
+    const targets: string[] = [];
+    let force = false;
+    let dry = false;
+    let builtin = false;
+    for (const a of argv) {
+      if (a === "-f" || a === "--force") force = true;
+      else if (a === "--dry") dry = true;
+      else if (a === "--builtin") builtin = true;
+      else if (a.startsWith("-")) throw new UsageError(`unknown option ${a}; known: -f/--force, --dry, --builtin`);
+      else targets.push(a);
+    }
+    const dvc = builtin ? undefined : onPath("dvc");
+    if (dvc) {
+      const args = ["repro", ...argv.filter((a) => a !== "--builtin")];
+      console.log(`dvc found at ${dvc}: running \`dvc ${args.join(" ")}\``);
+      const r = spawnSync(dvc, args, { stdio: "inherit" });
+      return r.status ?? 1;
+    }
+    try {
+      const res = await repro({ root: process.cwd(), targets, force, dry });
+      return res.exitCode;
+    } catch (e) {
+      console.error(`ERROR: ${(e as Error).message}`);
+      return 1;
+    }
+  },
+};
