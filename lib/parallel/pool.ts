@@ -22,6 +22,7 @@ export interface PoolOptions {
   backend?: string;
 }
 
+type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
 type Reply = { id: number; ok: boolean; error?: string; result?: ShardResult; weights?: Float32Array[]; params?: ParamInfo[] };
 
 /**
@@ -98,7 +99,7 @@ export class WorkerPool {
     this.pending.clear();
   }
 
-  private request(worker: number, req: Omit<Request, "id">, transfer: ArrayBuffer[] = []): Promise<Reply> {
+  private request(worker: number, req: DistributiveOmit<Request, "id">, transfer: ArrayBuffer[] = []): Promise<Reply> {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
