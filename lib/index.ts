@@ -7,3 +7,7 @@ export * from "./notebook";
 export * from "./tokenizer";
 export * from "./io";
 export * from "./data";
+export * from "./models";
+export * from "./train/optim";
+export * from "./train/checkpoint";
+export * from "./train/progress";
