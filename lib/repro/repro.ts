@@ -217,7 +217,10 @@ export async function repro(opts: ReproOptions = {}): Promise<ReproResult> {
         throw new Error(`stage '${name}' is frozen and its outputs are missing: ${missing.join(", ")}; unfreeze it (remove 'frozen: true' from dvc.yaml) or run \`repro ${name} --force\``);
       }
       const locked = lock.get(name);
-      if (!locked || !valueEqual(locked.cmd, stage.cmd) || changeReasons(root, stage, locked, hashes).some((r) => r.startsWith("changed outs") || r.startsWith("outs "))) {
+      // Its deps are not checked (DVC: a frozen stage's deps are not reproduced); a missing or stale
+      // lock entry is rewritten from the outputs as they are.
+      const stale = !locked || changeReasons(root, stage, locked, hashes).some((r) => r === "cmd changed" || r.includes("outs"));
+      if (stale) {
         if (!opts.dry) {
           log(`Verifying outputs in frozen stage: '${name}'`);
           lock.set(name, lockStage(root, stage, hashes));
