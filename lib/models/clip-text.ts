@@ -5,7 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { ClipTextConfig } from "./config";
-import { attention, gelu, layerNormP, linear, param, quickGelu } from "./layers";
+import { attention, embeddingLookup, gelu, layerNormP, linear, param, quickGelu } from "./layers";
 import { ParamSpec, Params } from "./params";
 import { SpecBuilder } from "./spec-builder";
 
@@ -59,9 +59,10 @@ export function clipTextForward(params: Params, config: ClipTextConfig, inputIds
   const eps = c.layer_norm_eps;
   const act = c.hidden_act === "quick_gelu" ? quickGelu : gelu;
   return tf.tidy(() => {
-    // 1. embeddings (gather: its gradient is a scatter-add, not a one-hot product)
-    const ids = tf.cast(tf.reshape(inputIds, [B * S]), "int32");
-    const tok = tf.reshape(tf.gather(param(params, "text_model.embeddings.token_embedding.weight"), ids), [B, S, D]);
+    // 1. embeddings (a gather whose gradient is a scatter-add)
+    const ids = tf.cast(tf.reshape(inputIds, [B * S]), "int32") as tf.Tensor1D;
+    const table = param(params, "text_model.embeddings.token_embedding.weight") as tf.Tensor as tf.Tensor2D;
+    const tok = tf.reshape(embeddingLookup(table, ids), [B, S, D]);
     const pos = tf.slice(param(params, "text_model.embeddings.position_embedding.weight"), [0, 0], [S, D]);
     let x = tf.add(tok, pos) as tf.Tensor3D;
     const mask = causalMask(S);

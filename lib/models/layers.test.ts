@@ -6,13 +6,16 @@ import {
   attention,
   conv2d,
   conv2dStride2,
+  embeddingLookup,
   gelu,
+  getConvFilterGradient,
   groupNorm,
   layerNorm,
   linear,
   measureFlops,
   param,
   quickGelu,
+  setConvFilterGradient,
   silu,
   timestepEmbedding,
   timestepFrequencies,
@@ -324,4 +327,62 @@ test("measureFlops counts 2 × multiply-adds of convs, linears and attention", (
   result.dispose();
   xt.dispose();
   disposeAll(p);
+});
+
+test("the im2col kernel gradient equals the backend's Conv2DBackpropFilter (stride 1 and 2, all pads)", () => {
+  const p = makeParams({ "c.weight": { shape: [3, 3, 3, 5], seed: 60 }, "c.bias": { shape: [5], seed: 61 } });
+  const x = tf.tensor4d(testValues(2 * 7 * 6 * 3, 62), [2, 7, 6, 3]);
+  const w = p.get("c.weight")!;
+  const b = p.get("c.bias")!;
+  const cases: [string, () => tf.Tensor4D][] = [
+    ["stride 1", () => conv2d(p, "c", x)],
+    ["stride 2 pad 1", () => conv2dStride2(p, "c", x, [1, 1, 1, 1])],
+    ["stride 2 pad (0,1,0,1)", () => conv2dStride2(p, "c", x, [0, 1, 0, 1])],
+  ];
+  const prev = getConvFilterGradient();
+  try {
+    for (const [what, f] of cases) {
+      const run = (mode: "native" | "im2col") => {
+        setConvFilterGradient(mode);
+        const before = tf.memory().numTensors;
+        const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(f(), tf.sin(tf.range(0, 5)))) as tf.Scalar, [w, b]);
+        const xg = tf.grad((xx: tf.Tensor) => tf.sum(tf.square(conv2dStride2Or1(xx as tf.Tensor4D))))(x);
+        const out = { v: value.dataSync()[0], gw: grads[w.name].dataSync(), gb: grads[b.name].dataSync(), gx: xg.dataSync() };
+        tf.dispose([value, xg, ...Object.values(grads)]);
+        assert.equal(tf.memory().numTensors, before, `${what} (${mode}): leaked tensors`);
+        return out;
+      };
+      const conv2dStride2Or1 = (xx: tf.Tensor4D) => (what === "stride 1" ? conv2d(p, "c", xx) : conv2dStride2(p, "c", xx, what.includes("(0,1,0,1)") ? [0, 1, 0, 1] : [1, 1, 1, 1]));
+      const a = run("native");
+      const c = run("im2col");
+      assert.ok(Math.abs(a.v - c.v) < 1e-5, `${what}: forward differs`);
+      close(c.gw, a.gw, 1e-4, `${what}: kernel gradient`);
+      close(c.gb, a.gb, 1e-4, `${what}: bias gradient`);
+      close(c.gx, a.gx, 1e-4, `${what}: input gradient`);
+    }
+  } finally {
+    setConvFilterGradient(prev);
+  }
+  assert.throws(() => setConvFilterGradient("fast" as never), /unknown mode "fast"; known: auto, native, im2col/);
+  x.dispose();
+  disposeAll(p);
+});
+
+test("embeddingLookup gathers rows; its gradient scatter-adds, summing repeated ids", () => {
+  const table = tf.variable(tf.tensor2d(testValues(6 * 3, 70), [6, 3]));
+  const ids = tf.tensor1d([4, 1, 4, 0], "int32");
+  const rows = embeddingLookup(table, ids);
+  const t = table.arraySync();
+  assert.deepEqual(rows.arraySync(), [t[4], t[1], t[4], t[0]]);
+  rows.dispose();
+  const w = tf.tensor2d(testValues(4 * 3, 71), [4, 3]); // d loss / d rows
+  const before = tf.memory().numTensors;
+  const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(embeddingLookup(table, ids), w)) as tf.Scalar, [table]);
+  const g = grads[table.name].arraySync() as number[][];
+  const wa = w.arraySync() as number[][];
+  const expected = [wa[3], wa[1], [0, 0, 0], [0, 0, 0], wa[0].map((v, i) => v + wa[2][i]), [0, 0, 0]];
+  for (let r = 0; r < 6; r++) close(g[r], expected[r], 1e-6, `gradient row ${r}`);
+  tf.dispose([value, ...Object.values(grads)]);
+  assert.equal(tf.memory().numTensors, before);
+  tf.dispose([table, ids, w]);
 });

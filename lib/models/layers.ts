@@ -10,6 +10,8 @@
  * active FLOP counter, if any (`measureFlops`): the analytic count in pipeline.ts is tested against it.
  */
 import * as tf from "@tensorflow/tfjs-core";
+// tfjs-core alone registers no gradients (the @tensorflow/tfjs bundle does this import): the models are trained.
+import "@tensorflow/tfjs-core/dist/register_all_gradients";
 import { Params } from "./params";
 
 // ---------------------------------------------------------------------------------------------
@@ -68,12 +70,85 @@ export function linear(params: Params, prefix: string, x: tf.Tensor, bias = true
 }
 
 /**
+ * How the gradient of a k×k convolution with respect to its kernel is computed:
+ * - "native": the backend's Conv2DBackpropFilter kernel;
+ * - "im2col": a matrix product of the input's patches with the output gradient (Chellapilla et al.
+ *   2006), through `tf.customGrad`; the forward pass and the input gradient stay native.
+ * - "auto" (default): "im2col" on the `cpu` backend, whose Conv2DBackpropFilter is a scalar loop
+ *   about 50× slower than its matrix product, "native" elsewhere.
+ */
+export type ConvFilterGradient = "auto" | "native" | "im2col";
+let convFilterGradient: ConvFilterGradient = "auto";
+
+export function setConvFilterGradient(mode: ConvFilterGradient): void {
+  if (!["auto", "native", "im2col"].includes(mode)) {
+    throw new Error(`setConvFilterGradient: unknown mode "${mode}"; known: auto, native, im2col`);
+  }
+  convFilterGradient = mode;
+}
+
+export function getConvFilterGradient(): ConvFilterGradient {
+  return convFilterGradient;
+}
+
+function useIm2colGradient(): boolean {
+  return convFilterGradient === "im2col" || (convFilterGradient === "auto" && tf.getBackend() === "cpu");
+}
+
+/** The k×k patches of x (already padded) at stride s: [B, oh, ow, kh·kw·C], ordered (di, dj, c) like a tfjs kernel. */
+export function im2col(xp: tf.Tensor4D, kh: number, kw: number, stride: number): tf.Tensor4D {
+  const [B, H, W, C] = xp.shape;
+  const oh = Math.floor((H - kh) / stride) + 1;
+  const ow = Math.floor((W - kw) / stride) + 1;
+  return tf.tidy(() => {
+    const cols: tf.Tensor4D[] = [];
+    for (let di = 0; di < kh; di++) {
+      for (let dj = 0; dj < kw; dj++) {
+        cols.push(
+          stride === 1
+            ? tf.slice(xp, [0, di, dj, 0], [B, oh, ow, C]) // the cpu backend's slice is much faster than its stridedSlice
+            : (tf.stridedSlice(xp, [0, di, dj, 0], [B, di + stride * (oh - 1) + 1, dj + stride * (ow - 1) + 1, C], [1, stride, stride, 1]) as tf.Tensor4D),
+        );
+      }
+    }
+    return tf.concat(cols, 3);
+  });
+}
+
+/** conv2d(pad(x), w, stride, "valid") + b, with the kernel gradient by im2col (see ConvFilterGradient). */
+function convIm2colGrad(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, stride: number, pad: [number, number, number, number]): tf.Tensor4D {
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xi, wi, bi, save] = args as [tf.Tensor, tf.Tensor, tf.Tensor, tf.GradSaveFunc];
+    const xp = tf.pad(xi as tf.Tensor4D, [[0, 0], [pad[0], pad[1]], [pad[2], pad[3]], [0, 0]]);
+    save([xp, wi]);
+    const value = tf.add(tf.conv2d(xp, wi as tf.Tensor4D, stride, "valid"), bi);
+    const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
+      const [xps, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
+      const [kh, kw, C, O] = ws.shape;
+      const [B, oh, ow] = dy.shape;
+      const dy4 = dy as tf.Tensor4D;
+      // dL/dx: the transposed convolution, cropped back to x's extent.
+      const dxp = tf.conv2dTranspose(dy4, ws, xps.shape as [number, number, number, number], stride, "valid");
+      const [, Hp, Wp] = xps.shape;
+      const dx = tf.slice(dxp, [0, pad[0], pad[2], 0], [B, Hp - pad[0] - pad[1], Wp - pad[2] - pad[3], C]);
+      // dL/dw = patchesᵀ · dy
+      const cols = tf.reshape(im2col(xps, kh, kw, stride), [B * oh * ow, kh * kw * C]) as tf.Tensor2D;
+      const dw = tf.reshape(tf.matMul(cols, tf.reshape(dy, [B * oh * ow, O]) as tf.Tensor2D, true, false), [kh, kw, C, O]);
+      const db = tf.sum(dy, [0, 1, 2]);
+      return [dx, dw, db];
+    };
+    return { value, gradFunc };
+  });
+  return f(x, w, b) as tf.Tensor4D;
+}
+
+/**
  * torch `nn.Conv2d` with stride 1 and "same" zero padding ((k−1)/2 each side, which torch's
  * `padding=1` for k = 3 is). A 1×1 kernel runs as a matrix product over channels.
  */
 export function conv2d(params: Params, prefix: string, x: tf.Tensor4D): tf.Tensor4D {
   const w = param(params, `${prefix}.weight`) as tf.Tensor as tf.Tensor4D;
-  const b = param(params, `${prefix}.bias`);
+  const b = param(params, `${prefix}.bias`) as tf.Tensor as tf.Tensor1D;
   const [kh, kw, inC, outC] = w.shape;
   const [B, H, W, C] = x.shape;
   if (C !== inC) throw new Error(`conv "${prefix}": input has ${C} channels, kernel expects ${inC}`);
@@ -84,6 +159,11 @@ export function conv2d(params: Params, prefix: string, x: tf.Tensor4D): tf.Tenso
       return tf.reshape(y, [B, H, W, outC]);
     });
   }
+  if (useIm2colGradient()) {
+    const ph = (kh - 1) / 2;
+    const pw = (kw - 1) / 2;
+    return convIm2colGrad(x, w, b, 1, [ph, ph, pw, pw]);
+  }
   return tf.fused.conv2d({ x, filter: w, strides: 1, pad: "same", bias: b });
 }
 
@@ -93,17 +173,38 @@ export function conv2d(params: Params, prefix: string, x: tf.Tensor4D): tf.Tenso
  */
 export function conv2dStride2(params: Params, prefix: string, x: tf.Tensor4D, pad: [number, number, number, number]): tf.Tensor4D {
   const w = param(params, `${prefix}.weight`) as tf.Tensor as tf.Tensor4D;
-  const b = param(params, `${prefix}.bias`);
+  const b = param(params, `${prefix}.bias`) as tf.Tensor as tf.Tensor1D;
   const [kh, kw, inC, outC] = w.shape;
   const [B, H, W, C] = x.shape;
   if (C !== inC) throw new Error(`conv "${prefix}": input has ${C} channels, kernel expects ${inC}`);
   const oh = Math.floor((H + pad[0] + pad[1] - kh) / 2) + 1;
   const ow = Math.floor((W + pad[2] + pad[3] - kw) / 2) + 1;
   addFlops(2 * B * oh * ow * kh * kw * inC * outC);
+  if (useIm2colGradient()) return convIm2colGrad(x, w, b, 2, pad);
   return tf.tidy(() => {
     const xp = tf.pad(x, [[0, 0], [pad[0], pad[1]], [pad[2], pad[3]], [0, 0]]);
     return tf.fused.conv2d({ x: xp, filter: w, strides: 2, pad: "valid", bias: b });
   });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Embedding lookup
+
+/**
+ * Rows `ids` of `table` [V, D] → [N, D] (torch `nn.Embedding`). The gradient is a scatter-add of
+ * the output gradient into [V, D] (ScatterNd sums duplicate ids), O(N·D): tfjs's own gradient of
+ * gather goes through UnsortedSegmentSum, which the cpu backend runs once per table row (minutes
+ * for CLIP's 49,408-token vocabulary) and the wasm backend lacks.
+ */
+export function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
+  const [V, D] = table.shape;
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const t = args[0] as tf.Tensor2D;
+    const value = tf.gather(t, ids);
+    const gradFunc = (dy: tf.Tensor) => [tf.scatterND(tf.reshape(ids, [-1, 1]), dy, [V, D])];
+    return { value, gradFunc };
+  });
+  return f(table) as tf.Tensor2D;
 }
 
 // ---------------------------------------------------------------------------------------------
