@@ -82,12 +82,17 @@ export function registerTrainingKernels(): TrainingKernelsReport {
   return { gradients, wasmKernels };
 }
 
-/** Put the native wasm kernels back (for native-vs-project benchmarks); `registerTrainingKernels` reinstalls ours. */
-export function restoreNativeWasmKernels(): void {
+/**
+ * Put the native wasm kernels back (for native-vs-project benchmarks); `registerTrainingKernels`
+ * reinstalls ours. With `keepMissing`, the kernels wasm lacks altogether stay registered, so a
+ * training step still runs: "what the wasm backend gives with only the gaps filled".
+ */
+export function restoreNativeWasmKernels(opts: { keepMissing?: boolean } = {}): void {
   for (const [name, config] of nativeWasmKernels) {
     tf.unregisterKernel(name, "wasm");
     tf.registerKernel(config);
   }
+  if (opts.keepMissing) return;
   for (const name of ["Conv2DBackpropFilter", "UnsortedSegmentSum"]) {
     const k = tf.getKernel(name, "wasm");
     if (k && installed.has(k.kernelFunc)) tf.unregisterKernel(name, "wasm");
