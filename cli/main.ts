@@ -4,8 +4,9 @@ import { Command, UsageError } from "./command";
 import { command as schedule } from "./commands/schedule";
 import { command as tokenize } from "./commands/tokenize";
 import { command as data } from "./commands/data";
+import { command as repro } from "./commands/repro";
 
-const COMMANDS: Command[] = [schedule, tokenize, data];
+const COMMANDS: Command[] = [schedule, tokenize, data, repro];
 
 function help(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));
