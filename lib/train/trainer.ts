@@ -1,0 +1,214 @@
+/**
+ * The training loop, read top to bottom: learning rate, gradients (in-process or data-parallel over
+ * worker threads), clip, AdamW step, EMA, log, checkpoint, stop. Every random draw of a step is
+ * derived from (seed, step, sample), so a resumed run continues exactly as an uninterrupted one.
+ */
+import * as fs from "fs";
+import * as path from "path";
+import * as tf from "@tensorflow/tfjs-core";
+import type { Params } from "../models/params";
+import "../kernels"; // gradient functions (tfjs-core's CommonJS build registers none)
+import { AdamW, AdamWConfig, clipByGlobalNorm, Ema, NonFiniteError } from "./optim";
+import { CheckpointComponent, latestCheckpoint, restoreCheckpoint, saveCheckpoint } from "./checkpoint";
+import { Progress } from "./progress";
+import { rng, Seed } from "../random";
+import { writeFileAtomic } from "../io/atomic";
+import type { WorkerPool } from "../parallel/pool";
+import { splitRange } from "../parallel/task";
+
+/** Where gradients come from. */
+export interface GradientSource {
+  /** Loss and full-batch gradients (by parameter key) for one step over the given sample indices. */
+  step(step: number, samples: number[]): Promise<{ loss: number; grads: Map<string, tf.Tensor> }>;
+  /** Called after every optimizer update (and once at the start) so the source sees the new weights. */
+  sync(params: Params): Promise<void>;
+}
+
+/** One shard of a step, as a data-parallel task receives it. */
+export interface StepShard {
+  step: number;
+  /** indices into the dataset */
+  samples: number[];
+  /** samples in the whole batch (for weighting) */
+  batch: number;
+}
+
+/** Gradients from a WorkerPool: contiguous shards, averaged in worker order (deterministic for a fixed size). */
+export function poolSource(pool: WorkerPool): GradientSource {
+  return {
+    async step(step, samples) {
+      const shards: StepShard[] = splitRange(samples.length, pool.size).map(([a, b]) => ({ step, samples: samples.slice(a, b), batch: samples.length }));
+      const avg = await pool.lossAndGrads(shards);
+      const grads = new Map<string, tf.Tensor>();
+      pool.params.forEach((p, i) => grads.set(p.name, tf.tensor(avg.grads[i], p.shape)));
+      return { loss: avg.loss, grads };
+    },
+    async sync(params) {
+      const weights: Float32Array[] = [];
+      for (const p of pool.params) {
+        const v = params.get(p.name);
+        if (!v) throw new Error(`the workers train "${p.name}", which the main thread does not hold`);
+        weights.push(new Float32Array((await v.data()) as Float32Array));
+      }
+      await pool.setWeights(weights);
+    },
+  };
+}
+
+/** Gradients computed in this process on the main parameters themselves (no copies: for a GPU backend). */
+export function localSource(params: Params, loss: (shard: StepShard) => tf.Scalar): GradientSource {
+  const keyOf = new Map<string, string>();
+  for (const [k, v] of params) keyOf.set(v.name, k);
+  const vars = [...params.values()].filter((v) => v.trainable);
+  return {
+    async step(step, samples) {
+      const { value, grads } = tf.variableGrads(() => loss({ step, samples, batch: samples.length }), vars);
+      const l = (await value.data())[0];
+      value.dispose();
+      const out = new Map<string, tf.Tensor>();
+      for (const [name, g] of Object.entries(grads)) out.set(keyOf.get(name)!, g);
+      return { loss: l, grads: out };
+    },
+    async sync() {},
+  };
+}
+
+/** The sample indices of one step: a fresh seeded permutation of the dataset every epoch. */
+export function batchIndices(seed: Seed, step: number, batch: number, datasetSize: number): number[] {
+  const out: number[] = [];
+  let cachedEpoch = -1;
+  let perm: Int32Array = new Int32Array(0);
+  for (let j = 0; j < batch; j++) {
+    const k = step * batch + j;
+    const epoch = Math.floor(k / datasetSize);
+    if (epoch !== cachedEpoch) {
+      const r = rng(seed, "epoch", epoch);
+      perm = Int32Array.from({ length: datasetSize }, (_, i) => i);
+      for (let i = datasetSize - 1; i > 0; i--) {
+        const s = Math.floor(r() * (i + 1));
+        [perm[i], perm[s]] = [perm[s], perm[i]];
+      }
+      cachedEpoch = epoch;
+    }
+    out.push(perm[k % datasetSize]);
+  }
+  return out;
+}
+
+/** Linear warm-up then constant, or cosine decay to `minLr` (nanoGPT's get_lr). */
+export function learningRate(step: number, o: { lr: number; warmupSteps?: number; totalSteps: number; decay?: "constant" | "cosine"; minLr?: number }): number {
+  const warm = o.warmupSteps ?? 0;
+  if (step < warm) return (o.lr * (step + 1)) / warm;
+  if ((o.decay ?? "constant") === "constant") return o.lr;
+  const p = Math.min(1, (step - warm) / Math.max(1, o.totalSteps - warm));
+  const min = o.minLr ?? o.lr / 10;
+  return min + 0.5 * (1 + Math.cos(Math.PI * p)) * (o.lr - min);
+}
+
+export interface TrainLoopOptions {
+  /** shown on the progress line */
+  label: string;
+  /** run folder: checkpoints/ and log.csv live here */
+  outDir: string;
+  totalSteps: number;
+  batchSize: number;
+  datasetSize: number;
+  seed: Seed;
+  lr: { lr: number; warmupSteps?: number; decay?: "constant" | "cosine"; minLr?: number };
+  optimizer?: Omit<AdamWConfig, "lr">;
+  /** clip the global gradient norm (0 = off) */
+  clipNorm?: number;
+  emaDecay?: number;
+  checkpointEvery: number;
+  /** what is trained (and checkpointed) */
+  components: CheckpointComponent[];
+  source: GradientSource;
+  /** the config actually used, snapshotted beside every checkpoint */
+  config: Record<string, unknown>;
+  /** stop after this step even if totalSteps is larger (to test interruption) */
+  stopAfter?: number;
+  /** disable the progress line */
+  quiet?: boolean;
+}
+
+export interface TrainResult {
+  stepsRun: number;
+  finalStep: number;
+  lastLoss: number;
+  seconds: number;
+  samplesPerSecond: number;
+  ema?: Ema;
+  resumedFrom?: number;
+}
+
+const LOG_HEADER = "step,loss,lr,grad_norm,seconds";
+
+/** Trains, resuming from the newest checkpoint in outDir/checkpoints if there is one. */
+export async function trainLoop(o: TrainLoopOptions): Promise<TrainResult> {
+  const ckptDir = path.join(o.outDir, "checkpoints");
+  const logFile = path.join(o.outDir, "log.csv");
+  fs.mkdirSync(o.outDir, { recursive: true });
+  const params: Params = new Map();
+  for (const c of o.components) {
+    for (const [k, v] of c.params) {
+      if (params.has(k)) throw new Error(`parameter "${k}" appears in two trained components: give them distinct names`);
+      params.set(k, v);
+    }
+  }
+  const opt = new AdamW(o.optimizer ?? {});
+  const ema = o.emaDecay ? new Ema(o.emaDecay, params) : undefined;
+  // resume: weights, moments, EMA and step from the newest checkpoint; the log is cut back to it
+  let start = 0;
+  const latest = latestCheckpoint(ckptDir);
+  let rows: string[] = [LOG_HEADER];
+  if (latest) {
+    restoreCheckpoint(latest.path, { components: o.components, optimizer: opt, ema });
+    start = latest.step;
+    if (fs.existsSync(logFile)) rows = fs.readFileSync(logFile, "utf8").trim().split("\n").filter((l, i) => i === 0 || Number(l.split(",")[0]) <= start);
+  }
+  writeFileAtomic(path.join(o.outDir, "config.json"), JSON.stringify(o.config, null, 2) + "\n");
+  await o.source.sync(params);
+  const progress = new Progress({ label: o.label, total: o.totalSteps, start });
+  const t0 = Date.now();
+  const end = Math.min(o.totalSteps, o.stopAfter ?? o.totalSteps);
+  let lastLoss = NaN;
+  const log = fs.createWriteStream(logFile, { flags: "w" });
+  log.write(rows.join("\n") + "\n");
+  try {
+    for (let step = start; step < end; step++) {
+      // 1. learning rate for this step
+      const lr = learningRate(step, { ...o.lr, totalSteps: o.totalSteps });
+      // 2. loss and gradients over the batch (indices depend only on seed and step)
+      const samples = batchIndices(o.seed, step, o.batchSize, o.datasetSize);
+      const { loss, grads } = await o.source.step(step, samples);
+      if (!Number.isFinite(loss)) {
+        tf.dispose([...grads.values()]);
+        throw new NonFiniteError(`loss is ${loss} at step ${step + 1}: the last checkpoint is intact; lower the learning rate (now ${lr}) or check the data`);
+      }
+      // 3. clip, then 4. AdamW (decoupled weight decay), 5. EMA
+      let norm: number;
+      try {
+        norm = clipByGlobalNorm(grads, o.clipNorm ?? 0);
+        opt.apply(params, grads, lr);
+      } finally {
+        tf.dispose([...grads.values()]);
+      }
+      ema?.update(params);
+      await o.source.sync(params);
+      // 6. log and checkpoint
+      lastLoss = loss;
+      const done = step + 1;
+      log.write(`${done},${loss},${lr},${norm},${((Date.now() - t0) / 1000).toFixed(2)}\n`);
+      if (!o.quiet) progress.tick(done, { loss, lr });
+      if (done % o.checkpointEvery === 0 || done === o.totalSteps) {
+        await saveCheckpoint(ckptDir, { step: done, components: o.components, optimizer: opt, ema, state: { config: o.config, loss } });
+      }
+    }
+  } finally {
+    await new Promise<void>((r) => log.end(r));
+    opt.dispose();
+  }
+  const seconds = (Date.now() - t0) / 1000;
+  const stepsRun = Math.max(0, end - start);
+  return { stepsRun, finalStep: end, lastLoss, seconds, samplesPerSecond: (stepsRun * o.batchSize) / seconds, ema, resumedFrom: latest?.step };
+}
