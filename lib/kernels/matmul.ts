@@ -34,6 +34,8 @@ export function matMul2D(a: T, b: T, transposeA = false, transposeB = false): T 
 
 /** Products per batch item below this many multiply-adds stay on the native kernel (per-op overhead wins). */
 export const SMALL_PRODUCT = 16 * 16 * 16;
+/** Column count below which a plain batched product stays native (measured: 16 columns lose, 32 win). */
+export const NARROW = 32;
 
 /**
  * Batched op(a) op(b) (rank ≥ 2, batch dims equal or one side's batch of size 1), as 2-D
@@ -53,6 +55,10 @@ export function batchMatMulFast(a: T, b: T, transposeA: boolean, transposeB: boo
   const N = transposeB ? rb : cb;
   const K = transposeA ? ra : ca;
   if (M * N * K < SMALL_PRODUCT) return null;
+  // Batched products with distinct operands: the per-item loop pays per-op overhead and XNNPACK
+  // operator setup per item. Measured on attention shapes (16 × 256 tokens, head dim 16-64) it wins
+  // only for q·kᵀ (a·bᵀ, 2-6×); P·V (a·b) and Pᵀ·dO (aᵀ·b) lose to the native loop, so they stay native.
+  if (nA > 1 && nB > 1 && (transposeA || !transposeB || N < NARROW)) return null;
   if (nA === 1 && nB === 1) return tf.reshape(matMul2D(tf.reshape(a, [ra, ca]), tf.reshape(b, [rb, cb]), transposeA, transposeB), [...outBatch, M, N]);
   if (nB === 1 && !transposeA) {
     // [n, M, K] · [K, N]: one product with n·M rows.
