@@ -76,7 +76,10 @@ export function cleanText(text: string): string {
   return htmlUnescape(htmlUnescape(text)).trim().replace(/\s+/g, " ").trim().toLowerCase();
 }
 
-/** The CLIP merges file (`bpe_simple_vocab_16e6.txt.gz`) shipped next to the repository. */
+/**
+ * The CLIP merges file (`bpe_simple_vocab_16e6.txt.gz`): $CLIP_BPE_PATH, else the copy shipped in
+ * the repository (`assets/clip-bpe/`, MIT licence beside it), else `../shared/data/clip-bpe/`.
+ */
 export function defaultMergesPath(): string {
   const env = process.env.CLIP_BPE_PATH;
   if (env) return env;
@@ -86,6 +89,8 @@ export function defaultMergesPath(): string {
     if (up === dir) throw new Error(`cannot find the repository root (package.json) above ${__dirname}; set CLIP_BPE_PATH`);
     dir = up;
   }
+  const shipped = path.join(dir, "assets", "clip-bpe", "bpe_simple_vocab_16e6.txt.gz");
+  if (fs.existsSync(shipped)) return shipped;
   return path.join(dir, "..", "shared", "data", "clip-bpe", "bpe_simple_vocab_16e6.txt.gz");
 }
 
