@@ -75,7 +75,8 @@ export function linear(params: Params, prefix: string, x: tf.Tensor, bias = true
  * - "im2col": a matrix product of the input's patches with the output gradient (Chellapilla et al.
  *   2006), through `tf.customGrad`; the forward pass and the input gradient stay native.
  * - "auto" (default): "im2col" on the `cpu` backend, whose Conv2DBackpropFilter is a scalar loop
- *   about 50× slower than its matrix product, "native" elsewhere.
+ *   about 50× slower than its matrix product, and on a backend without that kernel (tfjs-backend-wasm
+ *   4.22 until one is registered); "native" elsewhere.
  */
 export type ConvFilterGradient = "auto" | "native" | "im2col";
 let convFilterGradient: ConvFilterGradient = "auto";
@@ -92,7 +93,9 @@ export function getConvFilterGradient(): ConvFilterGradient {
 }
 
 function useIm2colGradient(): boolean {
-  return convFilterGradient === "im2col" || (convFilterGradient === "auto" && tf.getBackend() === "cpu");
+  if (convFilterGradient !== "auto") return convFilterGradient === "im2col";
+  const backend = tf.getBackend();
+  return backend === "cpu" || tf.getKernel("Conv2DBackpropFilter", backend) === undefined;
 }
 
 /** The k×k patches of x (already padded) at stride s: [B, oh, ow, kh·kw·C], ordered (di, dj, c) like a tfjs kernel. */
@@ -133,7 +136,7 @@ function convIm2colGrad(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, stride: 
       const dx = tf.slice(dxp, [0, pad[0], pad[2], 0], [B, Hp - pad[0] - pad[1], Wp - pad[2] - pad[3], C]);
       // dL/dw = patchesᵀ · dy
       const cols = tf.reshape(im2col(xps, kh, kw, stride), [B * oh * ow, kh * kw * C]) as tf.Tensor2D;
-      const dw = tf.reshape(tf.matMul(cols, tf.reshape(dy, [B * oh * ow, O]) as tf.Tensor2D, true, false), [kh, kw, C, O]);
+      const dw = tf.reshape(tf.matMul(tf.transpose(cols), tf.reshape(dy, [B * oh * ow, O]) as tf.Tensor2D), [kh, kw, C, O]); // explicit transpose: see attention()
       const db = tf.sum(dy, [0, 1, 2]);
       return [dx, dw, db];
     };
@@ -282,12 +285,14 @@ export function attention(q: tf.Tensor3D, k: tf.Tensor3D, v: tf.Tensor3D, heads:
   const d = inner / heads;
   addFlops(2 * 2 * B * heads * N * M * d);
   return tf.tidy(() => {
-    const split = (t: tf.Tensor3D, n: number) =>
-      tf.reshape(tf.transpose(tf.reshape(t, [B, n, heads, d]), [0, 2, 1, 3]), [B * heads, n, d]) as tf.Tensor3D;
+    // [B, n, h·d] → [B·h, n, d] (or [B·h, d, n] with `perm` [0, 2, 3, 1]): explicit transposes, because
+    // tfjs-backend-wasm's BatchMatMul is ~10× slower with a transpose flag than without.
+    const split = (t: tf.Tensor3D, n: number, perm = [0, 2, 1, 3]) =>
+      tf.reshape(tf.transpose(tf.reshape(t, [B, n, heads, d]), perm), perm[2] === 1 ? [B * heads, n, d] : [B * heads, d, n]) as tf.Tensor3D;
     const qh = split(tf.mul(q, 1 / Math.sqrt(d)) as tf.Tensor3D, N); // scaling q costs N·d, the scores N·M
-    const kh = split(k, M);
+    const khT = split(k, M, [0, 2, 3, 1]); // [B·h, d, M]
     const vh = split(v, M);
-    let scores = tf.matMul(qh, kh, false, true); // [B·h, N, M]
+    let scores = tf.matMul(qh, khT); // [B·h, N, M]
     if (mask) scores = tf.add(scores, mask);
     const probs = tf.softmax(scores, -1);
     const out = tf.matMul(probs, vh); // [B·h, N, d]
