@@ -7,10 +7,9 @@ import * as path from "path";
 import { ConfigError, parseClipTextConfig, parseUNetConfig, parseVaeConfig, UNetConfig } from "./config";
 import { ComponentConfigs, isShippedConfigName, SHIPPED_CONFIG_NAMES, shippedConfigs } from "./configs";
 import { clipTextParamSpecs } from "./clip-text";
-import { countParams } from "./params";
-import { FF_MULT, unetLevels, unetTimeEmbedDim, upBlockResnets } from "./unet";
+import { countParams, ParamSpec } from "./params";
+import { FF_MULT, unetLevels, unetParamSpecs, unetTimeEmbedDim, upBlockResnets } from "./unet";
 import { vaeParamSpecs } from "./vae";
-import { unetParamSpecs } from "./unet";
 
 /** diffusers' folder layout: one sub-folder per component, each with a `config.json`. */
 export const COMPONENT_FOLDERS = { unet: "unet", vae: "vae", textEncoder: "text_encoder" } as const;
@@ -57,6 +56,11 @@ export function loadComponentConfigs(folderOrName: string): ComponentConfigs {
     vae: withFile(file("vae"), parseVaeConfig),
     textEncoder: withFile(file("textEncoder"), parseClipTextConfig),
   };
+}
+
+/** The three components' parameter specs (no allocation). */
+export function componentParamSpecs(configs: ComponentConfigs): { unet: ParamSpec[]; vae: ParamSpec[]; textEncoder: ParamSpec[] } {
+  return { unet: unetParamSpecs(configs.unet), vae: vaeParamSpecs(configs.vae), textEncoder: clipTextParamSpecs(configs.textEncoder) };
 }
 
 /** Parameter counts per component, from specs only (no allocation). */
