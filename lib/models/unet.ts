@@ -180,7 +180,8 @@ export function resnetBlock(
     }
     // dropout is 0 in Stable Diffusion
     h = conv2d(params, `${p}.conv2`, silu(groupNormP(params, `${p}.norm2`, h, groups, eps)) as tf.Tensor4D);
-    const shortcut = params.has(`${p}.conv_shortcut.weight`) ? conv2d(params, `${p}.conv_shortcut`, x) : x;
+    // a 1×1 conv shortcut exactly when the block changes the channel count (diffusers `use_in_shortcut`)
+    const shortcut = x.shape[3] !== h.shape[3] ? conv2d(params, `${p}.conv_shortcut`, x) : x;
     return tf.add(shortcut, h) as tf.Tensor4D;
   });
 }
