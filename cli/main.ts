@@ -5,8 +5,9 @@ import { command as schedule } from "./commands/schedule";
 import { command as tokenize } from "./commands/tokenize";
 import { command as data } from "./commands/data";
 import { command as repro } from "./commands/repro";
+import { command as modelInfo } from "./commands/model-info";
 
-const COMMANDS: Command[] = [schedule, tokenize, data, repro];
+const COMMANDS: Command[] = [schedule, tokenize, data, modelInfo, repro];
 
 function help(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

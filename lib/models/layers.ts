@@ -10,8 +10,7 @@
  * active FLOP counter, if any (`measureFlops`): the analytic count in pipeline.ts is tested against it.
  */
 import * as tf from "@tensorflow/tfjs-core";
-// tfjs-core alone registers no gradients (the @tensorflow/tfjs bundle does this import): the models are trained.
-import "@tensorflow/tfjs-core/dist/register_all_gradients";
+import "../kernels"; // gradient functions for training: tfjs-core's CommonJS build registers none
 import { Params } from "./params";
 
 // ---------------------------------------------------------------------------------------------
@@ -203,8 +202,11 @@ export function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor
   const [V, D] = table.shape;
   const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const t = args[0] as tf.Tensor2D;
+    const save = args[1] as tf.GradSaveFunc;
+    // the ids must be saved: the caller's tidy disposes them before the backward pass runs
+    save([ids]);
     const value = tf.gather(t, ids);
-    const gradFunc = (dy: tf.Tensor) => [tf.scatterND(tf.reshape(ids, [-1, 1]), dy, [V, D])];
+    const gradFunc = (dy: tf.Tensor | tf.Tensor[], saved: tf.Tensor[]) => [tf.scatterND(tf.reshape(saved[0], [-1, 1]), dy as tf.Tensor, [V, D])];
     return { value, gradFunc };
   });
   return f(table) as tf.Tensor2D;

@@ -1,0 +1,134 @@
+/**
+ * The text encoder + U-Net training step as a data-parallel task (latent diffusion, Rombach et al.
+ * 2022, eq. 2): sample z from the cached latent distribution, scale it, noise it at a random t
+ * (the paper's Eq. 1), drop the caption with probability p (for classifier-free guidance, Ho &
+ * Salimans 2022), encode the caption, predict, MSE against the prediction type's target.
+ * Every draw is derived from (seed, step, sample index), so it does not depend on the split.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import "../kernels";
+import { parseClipTextConfig, parseUNetConfig } from "../models/config";
+import { unetForward, unetParamSpecs } from "../models/unet";
+import { clipTextForward, clipTextParamSpecs } from "../models/clip-text";
+import { zeroParams } from "../models/init";
+import type { ParamSpec, Params } from "../models/params";
+import { readSafetensors } from "../io/safetensors";
+import type { ParallelTask, ShardResult } from "../parallel/task";
+import type { StepShard } from "../train/trainer";
+import { deriveSeed, rng, Seed } from "../random";
+import { makeSchedule, ScheduleConfig } from "../schedules";
+import type { PredictionType } from "../diffusion/forward";
+import { diffusionLoss } from "../train/diffusion-loss";
+import { perSampleNoise } from "./vae-task";
+
+export interface DiffusionTaskConfig {
+  /** safetensors with "mean" and "logvar" [N, h, w, c] (unscaled) and "input_ids" [N, 77] (as F32) */
+  latentsFile: string;
+  /** token ids of the empty caption (for dropout) */
+  emptyIds: number[];
+  unet: unknown;
+  textEncoder: unknown;
+  scalingFactor: number;
+  schedule: ScheduleConfig;
+  predictionType: PredictionType;
+  captionDropout: number;
+  minSnrGamma?: number;
+  seed: Seed;
+}
+
+export interface LatentCache {
+  mean: Float32Array;
+  logvar: Float32Array;
+  ids: Float32Array;
+  count: number;
+  latentShape: [number, number, number];
+}
+
+export function readLatentCache(file: string): LatentCache {
+  const { tensors } = readSafetensors(file);
+  const get = (k: string) => {
+    const t = tensors.get(k);
+    if (!t) throw new Error(`${file} has no "${k}" tensor: rebuild the latent cache (dreambooth pretrain encodes it)`);
+    return t;
+  };
+  const mean = get("mean");
+  return {
+    mean: mean.data as Float32Array,
+    logvar: get("logvar").data as Float32Array,
+    ids: get("input_ids").data as Float32Array,
+    count: mean.shape[0],
+    latentShape: mean.shape.slice(1) as [number, number, number],
+  };
+}
+
+/** The trainable specs of pretraining: U-Net then text encoder (distinct names, one optimizer). */
+export function pretrainSpecs(unet: unknown, textEncoder: unknown): { unet: ParamSpec[]; textEncoder: ParamSpec[] } {
+  return { unet: unetParamSpecs(parseUNetConfig(unet)), textEncoder: clipTextParamSpecs(parseClipTextConfig(textEncoder)) };
+}
+
+/** The loss of one shard, given live parameters (used by the worker task and by in-process training). */
+export function makeDiffusionLoss(cfg: DiffusionTaskConfig, cache: LatentCache, unetParams: Params, textParams: Params): (shard: StepShard) => tf.Scalar {
+  const unet = parseUNetConfig(cfg.unet);
+  const te = parseClipTextConfig(cfg.textEncoder);
+  const schedule = makeSchedule(cfg.schedule);
+  const per = cache.latentShape.reduce((a, b) => a * b, 1);
+  const L = cfg.emptyIds.length;
+  return (shard) => {
+    const n = shard.samples.length;
+    // 1. per-sample draws: latent noise, diffusion noise, timestep, caption dropout
+    const t = new Int32Array(n);
+    const ids = new Int32Array(n * L);
+    const mean = new Float32Array(n * per);
+    const logvar = new Float32Array(n * per);
+    shard.samples.forEach((s, i) => {
+      const r = rng(cfg.seed, "diffusion", shard.step, s);
+      t[i] = Math.floor(r() * schedule.T);
+      const drop = r() < cfg.captionDropout;
+      for (let k = 0; k < L; k++) ids[i * L + k] = drop ? cfg.emptyIds[k] : cache.ids[s * L + k];
+      mean.set(cache.mean.subarray(s * per, (s + 1) * per), i * per);
+      logvar.set(cache.logvar.subarray(s * per, (s + 1) * per), i * per);
+    });
+    return tf.tidy(() => {
+      const shape: [number, number, number, number] = [n, ...cache.latentShape];
+      const zNoise = perSampleNoise(cache.latentShape, cfg.seed, "latent", shard.step, shard.samples);
+      const noise = perSampleNoise(cache.latentShape, cfg.seed, "noise", shard.step, shard.samples);
+      // 2. z ~ q(z|x), scaled to unit variance for the U-Net
+      const z = tf.mul(tf.add(tf.tensor4d(mean, shape), tf.mul(tf.exp(tf.mul(tf.tensor4d(logvar, shape), 0.5)), zNoise)), cfg.scalingFactor) as tf.Tensor4D;
+      // 3. caption → text states [n, 77, D]
+      const ehs = clipTextForward(textParams, te, tf.tensor2d(ids, [n, L], "int32"));
+      // 4. weighted MSE; each sample weighs 1/batch so the shards' sum is the batch mean
+      const w = new Float32Array(n).fill(1 / n);
+      return diffusionLoss((xt, tt) => unetForward(unetParams, unet, xt, tt, ehs), z, noise, t, w, {
+        schedule,
+        predictionType: cfg.predictionType,
+        minSnrGamma: cfg.minSnrGamma,
+      });
+    });
+  };
+}
+
+export function setup(cfg: DiffusionTaskConfig): ParallelTask<StepShard> {
+  const specs = pretrainSpecs(cfg.unet, cfg.textEncoder);
+  const unetParams = zeroParams(specs.unet);
+  const textParams = zeroParams(specs.textEncoder);
+  const all = [...specs.unet, ...specs.textEncoder];
+  const list = [...specs.unet.map((s) => unetParams.get(s.name)!), ...specs.textEncoder.map((s) => textParams.get(s.name)!)];
+  const cache = readLatentCache(cfg.latentsFile);
+  const loss = makeDiffusionLoss(cfg, cache, unetParams, textParams);
+  return {
+    params: all.map((s) => ({ name: s.name, shape: s.shape })),
+    setWeights(weights) {
+      list.forEach((v, i) => tf.tidy(() => v.assign(tf.tensor(weights[i], v.shape))));
+    },
+    async getWeights() {
+      return Promise.all(list.map(async (v) => Float32Array.from((await v.data()) as Float32Array)));
+    },
+    async lossAndGrads(shard): Promise<ShardResult> {
+      const { value, grads } = tf.variableGrads(() => loss(shard), list);
+      const l = (await value.data())[0]; // the mean over this shard
+      const out = await Promise.all(list.map(async (v) => Float32Array.from((await grads[v.name].data()) as Float32Array)));
+      tf.dispose([value, ...Object.values(grads)]);
+      return { loss: l, count: shard.samples.length, grads: out };
+    },
+  };
+}

@@ -1,0 +1,247 @@
+/**
+ * Pretraining the embedded tiny Stable Diffusion on the face dataset, in two stages as Rombach et al.
+ * 2022 do: (1) the KL autoencoder on pixels; (2) with the autoencoder frozen and the dataset encoded
+ * once, the text encoder and U-Net together on latents, with caption dropout for classifier-free
+ * guidance, on the paper's baseline schedule (linear β 1e-4 … 0.02, ε-prediction, as SD 1.x).
+ */
+import * as fs from "fs";
+import * as path from "path";
+import * as tf from "@tensorflow/tfjs-core";
+import "../kernels";
+import { parseClipTextConfig, parseUNetConfig, parseVaeConfig } from "../models/config";
+import { vaeDecode, vaeEncode, vaeParamSpecs } from "../models/vae";
+import { initParams, disposeParams } from "../models/init";
+import type { Params } from "../models/params";
+import { WorkerPool } from "../parallel/pool";
+import { poolSource, trainLoop } from "../train/trainer";
+import { packedBatch, readPackedDataset } from "../data/dataset";
+import { writeSafetensors } from "../io/safetensors";
+import { clipTokenizer } from "../tokenizer/clip";
+import { resolveScheduleConfig, ScheduleConfig } from "../schedules";
+import type { PredictionType } from "../diffusion/forward";
+import { DiffusionTaskConfig, pretrainSpecs } from "./diffusion-task";
+import { writeComponent, writePipelineFiles, writeTokenizerFolder } from "./folder";
+import { shippedRawConfigs } from "../models/configs";
+import type { Seed } from "../random";
+import { writeFileAtomic } from "../io/atomic";
+
+const ext = __filename.endsWith(".ts") ? ".ts" : ".js";
+const taskModule = (name: string) => path.join(__dirname, name + ext);
+
+export interface PretrainOptions {
+  /** the model folder written at the end (diffusers layout) */
+  out: string;
+  /** run folder: checkpoints, logs, latent cache */
+  work: string;
+  trainPack: string;
+  valPack: string;
+  /** raw diffusers configs; default the shipped "tiny" */
+  configs?: { unet: unknown; vae: unknown; text_encoder: unknown };
+  vae: { steps: number; batch: number; lr: number; klWeight: number };
+  diffusion: {
+    steps: number;
+    batch: number;
+    lr: number;
+    warmupSteps: number;
+    captionDropout: number;
+    emaDecay?: number;
+    schedule: ScheduleConfig;
+    predictionType: PredictionType;
+  };
+  workers: number;
+  seed: Seed;
+  checkpointEvery: number;
+  /** weights' dtype in the final folder */
+  dtype: "F32" | "F16";
+}
+
+export interface PretrainReport {
+  vaeSeconds: number;
+  encodeSeconds: number;
+  diffusionSeconds: number;
+  totalSeconds: number;
+  vaeSamplesPerSecond: number;
+  diffusionSamplesPerSecond: number;
+  vaeFinalLoss: number;
+  diffusionFinalLoss: number;
+  valPsnr: number;
+}
+
+/** PSNR of x ∈ [−1, 1] against y: 10·log10(2² / MSE). */
+export function psnr(mse: number): number {
+  return 10 * Math.log10(4 / mse);
+}
+
+/** Mean reconstruction PSNR (through the mean latent) over a packed split. */
+export async function reconstructionPsnr(params: Params, rawVae: unknown, packFile: string, limit = 256, batch = 16): Promise<number> {
+  const config = parseVaeConfig(rawVae);
+  const pack = readPackedDataset(packFile);
+  const n = Math.min(limit, pack.count);
+  let total = 0;
+  for (let s = 0; s < n; s += batch) {
+    const idx = Array.from({ length: Math.min(batch, n - s) }, (_, i) => s + i);
+    const b = packedBatch(pack, idx);
+    const mses = tf.tidy(() => {
+      const x = tf.tensor4d(b.data, b.shape);
+      const { mean } = vaeEncode(params, config, x);
+      const y = tf.clipByValue(vaeDecode(params, config, mean), -1, 1);
+      return tf.mean(tf.squaredDifference(x, y), [1, 2, 3]);
+    });
+    for (const m of await mses.data()) total += psnr(m);
+    mses.dispose();
+  }
+  return total / n;
+}
+
+/** Encodes a packed split once: latent mean and log-variance, and the caption ids, to safetensors. */
+export async function encodeDataset(params: Params, rawVae: unknown, packFile: string, outFile: string, batch = 32): Promise<number> {
+  const config = parseVaeConfig(rawVae);
+  const pack = readPackedDataset(packFile);
+  const tok = clipTokenizer();
+  const means: Float32Array[] = [];
+  const logvars: Float32Array[] = [];
+  let latentShape: number[] = [];
+  for (let s = 0; s < pack.count; s += batch) {
+    const idx = Array.from({ length: Math.min(batch, pack.count - s) }, (_, i) => s + i);
+    const b = packedBatch(pack, idx);
+    const x = tf.tensor4d(b.data, b.shape);
+    const d = vaeEncode(params, config, x);
+    latentShape = d.mean.shape.slice(1);
+    means.push((await d.mean.data()) as Float32Array);
+    logvars.push((await d.logvar.data()) as Float32Array);
+    tf.dispose([x, d.mean, d.logvar]);
+  }
+  const cat = (a: Float32Array[]) => {
+    const out = new Float32Array(a.reduce((n, x) => n + x.length, 0));
+    let o = 0;
+    for (const x of a) (out.set(x, o), (o += x.length));
+    return out;
+  };
+  const ids = new Float32Array(pack.count * 77);
+  pack.records.forEach((r, i) => ids.set(tok.encode(r.caption), i * 77));
+  writeSafetensors(
+    outFile,
+    new Map([
+      ["mean", { shape: [pack.count, ...latentShape], data: cat(means) }],
+      ["logvar", { shape: [pack.count, ...latentShape], data: cat(logvars) }],
+      ["input_ids", { shape: [pack.count, 77], data: ids }],
+    ]),
+  );
+  return pack.count;
+}
+
+export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
+  const t0 = Date.now();
+  const raw = o.configs ?? shippedRawConfigs("tiny");
+  // check every config now, so a bad one fails before the hours of work, not after
+  parseVaeConfig(raw.vae);
+  parseUNetConfig(raw.unet);
+  parseClipTextConfig(raw.text_encoder);
+  fs.mkdirSync(o.work, { recursive: true });
+  const trainCount = readPackedDataset(o.trainPack).count;
+
+  // ── stage 1: the autoencoder ────────────────────────────────────────────────────────────────
+  const vaeSpecs = vaeParamSpecs(parseVaeConfig(raw.vae));
+  const vae = initParams(vaeSpecs, 1);
+  const vaeRun = path.join(o.work, "vae");
+  let pool = await WorkerPool.start({ module: taskModule("vae-task"), size: o.workers, config: { packFile: path.resolve(o.trainPack), vae: raw.vae, klWeight: o.vae.klWeight, seed: o.seed } });
+  let vaeResult;
+  try {
+    vaeResult = await trainLoop({
+      label: "autoencoder",
+      outDir: vaeRun,
+      totalSteps: o.vae.steps,
+      batchSize: o.vae.batch,
+      datasetSize: trainCount,
+      seed: o.seed,
+      lr: { lr: o.vae.lr, warmupSteps: 50, decay: "cosine" },
+      optimizer: { weightDecay: 0 },
+      clipNorm: 1,
+      checkpointEvery: o.checkpointEvery,
+      components: [{ name: "vae", params: vae, specs: vaeSpecs }],
+      source: poolSource(pool),
+      config: { stage: "vae", ...o.vae, trainPack: o.trainPack, workers: o.workers, seed: o.seed, vaeConfig: raw.vae },
+    });
+  } finally {
+    await pool.close();
+  }
+  const vaeSeconds = (Date.now() - t0) / 1000;
+  const valPsnr = await reconstructionPsnr(vae, raw.vae, o.valPack);
+  console.error(`autoencoder: ${vaeResult.stepsRun} steps in ${vaeSeconds.toFixed(0)} s, held-out reconstruction PSNR ${valPsnr.toFixed(2)} dB`);
+
+  // ── encode the dataset once (the autoencoder is frozen from here on) ─────────────────────────
+  const t1 = Date.now();
+  const latentsFile = path.join(o.work, "latents.safetensors");
+  await encodeDataset(vae, raw.vae, o.trainPack, latentsFile);
+  const encodeSeconds = (Date.now() - t1) / 1000;
+
+  // ── stage 2: text encoder + U-Net on latents ─────────────────────────────────────────────────
+  const t2 = Date.now();
+  const specs = pretrainSpecs(raw.unet, raw.text_encoder);
+  const unet = initParams(specs.unet, 2);
+  const te = initParams(specs.textEncoder, 3);
+  const schedule = resolveScheduleConfig(o.diffusion.schedule);
+  const taskConfig: DiffusionTaskConfig = {
+    latentsFile: path.resolve(latentsFile),
+    emptyIds: clipTokenizer().encode(""),
+    unet: raw.unet,
+    textEncoder: raw.text_encoder,
+    scalingFactor: parseVaeConfig(raw.vae).scaling_factor,
+    schedule,
+    predictionType: o.diffusion.predictionType,
+    captionDropout: o.diffusion.captionDropout,
+    seed: o.seed,
+  };
+  pool = await WorkerPool.start({ module: taskModule("diffusion-task"), size: o.workers, config: taskConfig });
+  let diff;
+  try {
+    diff = await trainLoop({
+      label: "text encoder + U-Net",
+      outDir: path.join(o.work, "diffusion"),
+      totalSteps: o.diffusion.steps,
+      batchSize: o.diffusion.batch,
+      datasetSize: trainCount,
+      seed: o.seed,
+      lr: { lr: o.diffusion.lr, warmupSteps: o.diffusion.warmupSteps, decay: "cosine" },
+      clipNorm: 1,
+      emaDecay: o.diffusion.emaDecay,
+      checkpointEvery: o.checkpointEvery,
+      components: [
+        { name: "unet", params: unet, specs: specs.unet },
+        { name: "text_encoder", params: te, specs: specs.textEncoder },
+      ],
+      source: poolSource(pool),
+      config: { stage: "diffusion", ...o.diffusion, schedule, trainPack: o.trainPack, workers: o.workers, seed: o.seed },
+    });
+  } finally {
+    await pool.close();
+  }
+  const diffusionSeconds = (Date.now() - t2) / 1000;
+
+  // ── the model folder: EMA weights where kept ─────────────────────────────────────────────────
+  if (diff.ema) for (const [k, v] of diff.ema.shadow) (unet.get(k) ?? te.get(k))!.assign(v);
+  const meta = { seed: String(o.seed), trained_by: "improved-dreambooth pretrain" };
+  await writeComponent(o.out, "vae", raw.vae, vae, vaeSpecs, o.dtype, meta);
+  await writeComponent(o.out, "unet", raw.unet, unet, specs.unet, o.dtype, meta);
+  await writeComponent(o.out, "text_encoder", raw.text_encoder, te, specs.textEncoder, o.dtype, meta);
+  writeTokenizerFolder(o.out, clipTokenizer());
+  writePipelineFiles(o.out, schedule, o.diffusion.predictionType);
+  diff.ema?.dispose();
+  [vae, unet, te].forEach(disposeParams);
+  const report: PretrainReport = {
+    vaeSeconds,
+    encodeSeconds,
+    diffusionSeconds,
+    totalSeconds: (Date.now() - t0) / 1000,
+    vaeSamplesPerSecond: vaeResult.samplesPerSecond,
+    diffusionSamplesPerSecond: diff.samplesPerSecond,
+    vaeFinalLoss: vaeResult.lastLoss,
+    diffusionFinalLoss: diff.lastLoss,
+    valPsnr,
+  };
+  writeFileAtomic(path.join(o.out, "training.json"), JSON.stringify({ options: o, report }, null, 2) + "\n");
+  for (const [stage, dir] of [["vae", vaeRun], ["diffusion", path.join(o.work, "diffusion")]]) {
+    fs.copyFileSync(path.join(dir, "log.csv"), path.join(o.out, `training-log-${stage}.csv`));
+  }
+  return report;
+}

@@ -1,0 +1,70 @@
+/**
+ * The autoencoder's training step as a data-parallel task: encode, sample the latent, decode;
+ * loss = MSE(reconstruction, image) + kl_weight · KL(q(z|x) ‖ N(0, I)) (Kingma & Welling 2014, eq. 10;
+ * Rombach et al. 2022 use a small KL weight so the latent space stays close to a Gaussian).
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import "../kernels";
+import { parseVaeConfig, VaeConfig } from "../models/config";
+import { vaeDecode, vaeEncode, vaeParamSpecs } from "../models/vae";
+import { zeroParams } from "../models/init";
+import type { Params } from "../models/params";
+import { packedBatch, readPackedDataset } from "../data/dataset";
+import type { ParallelTask, ShardResult } from "../parallel/task";
+import type { StepShard } from "../train/trainer";
+import { deriveSeed, Seed } from "../random";
+
+export interface VaeTaskConfig {
+  /** packed face dataset (lib/data `writePackedDataset`) */
+  packFile: string;
+  /** diffusers AutoencoderKL config.json content */
+  vae: unknown;
+  klWeight: number;
+  seed: Seed;
+}
+
+/** Per-sample latent noise, derived from (seed, step, sample index): independent of how the batch is split. */
+export function perSampleNoise(shape: [number, number, number], seed: Seed, label: string, step: number, samples: number[]): tf.Tensor4D {
+  return tf.tidy(() => tf.concat(samples.map((s) => tf.randomNormal([1, ...shape], 0, 1, "float32", deriveSeed(seed, label, step, s))), 0) as tf.Tensor4D);
+}
+
+/** Loss of one batch (call inside tf.variableGrads). */
+export function vaeLoss(params: Params, config: VaeConfig, images: tf.Tensor4D, noise: tf.Tensor4D, klWeight: number): tf.Scalar {
+  return tf.tidy(() => {
+    const { mean, logvar } = vaeEncode(params, config, images);
+    const z = tf.add(mean, tf.mul(tf.exp(tf.mul(logvar, 0.5)), noise)) as tf.Tensor4D;
+    const recon = vaeDecode(params, config, z);
+    const mse = tf.mean(tf.squaredDifference(recon, images));
+    // KL per latent element, averaged: ½(μ² + σ² − 1 − log σ²)
+    const kl = tf.mean(tf.mul(tf.sub(tf.add(tf.square(mean), tf.exp(logvar)), tf.add(logvar, 1)), 0.5));
+    return tf.add(mse, tf.mul(kl, klWeight)) as tf.Scalar;
+  });
+}
+
+export function setup(cfg: VaeTaskConfig): ParallelTask<StepShard> {
+  const config = parseVaeConfig(cfg.vae);
+  const specs = vaeParamSpecs(config);
+  const params = zeroParams(specs);
+  const list = specs.map((s) => params.get(s.name)!);
+  const pack = readPackedDataset(cfg.packFile);
+  return {
+    params: specs.map((s) => ({ name: s.name, shape: s.shape })),
+    setWeights(weights) {
+      list.forEach((v, i) => tf.tidy(() => v.assign(tf.tensor(weights[i], v.shape))));
+    },
+    async getWeights() {
+      return Promise.all(list.map(async (v) => Float32Array.from((await v.data()) as Float32Array)));
+    },
+    async lossAndGrads(shard): Promise<ShardResult> {
+      const b = packedBatch(pack, shard.samples);
+      const images = tf.tensor4d(b.data, b.shape);
+      const f = 2 ** (config.block_out_channels.length - 1);
+      const noise = perSampleNoise([b.shape[1] / f, b.shape[2] / f, config.latent_channels], cfg.seed, "vae-z", shard.step, shard.samples);
+      const { value, grads } = tf.variableGrads(() => vaeLoss(params, config, images, noise, cfg.klWeight), list);
+      const loss = (await value.data())[0];
+      const out = await Promise.all(list.map(async (v) => Float32Array.from((await grads[v.name].data()) as Float32Array)));
+      tf.dispose([images, noise, value, ...Object.values(grads)]);
+      return { loss, count: shard.samples.length, grads: out };
+    },
+  };
+}
