@@ -25,7 +25,7 @@ test("model-info --json prints the published SD 1.5 counts", async () => {
 test("model-info prints a table with the U-Net's FLOPs; bad input is a usage error", async () => {
   const { code, out } = await capture(["--config", "tiny", "--latent", "8"]);
   assert.equal(code, 0);
-  assert.match(out, /unet\s+5,925,124/);
+  assert.match(out, /unet\s+5,497,252/);
   assert.match(out, /U-Net forward at 8×8 latents, batch 1: [0-9.]+ GFLOP/);
   await assert.rejects(command.run([]), /--config is required/);
   await assert.rejects(command.run(["--config", "sd14"]), /neither a shipped config \(sd15, tiny\) nor a diffusers folder/);

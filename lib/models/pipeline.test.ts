@@ -38,8 +38,10 @@ test("parameter names are unique in every shipped component", () => {
 
 test("tiny: the structure of SD 1.5 at small width", () => {
   const t = shippedConfigs("tiny");
-  assert.deepEqual(t.unet.block_out_channels, [64, 128, 128]);
-  assert.deepEqual(t.unet.down_block_types, ["CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"]);
+  assert.deepEqual(t.unet.block_out_channels, [64, 96, 128]);
+  // cross-attention on the two lower-resolution levels (8×8 and 4×4 at 16×16 latents), as the sizing study chose
+  assert.deepEqual(t.unet.down_block_types, ["DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"]);
+  assert.deepEqual(t.unet.up_block_types, ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"]);
   assert.equal(t.unet.cross_attention_dim, t.textEncoder.hidden_size);
   assert.equal(t.vae.latent_channels, t.unet.in_channels);
   assert.equal(t.textEncoder.vocab_size, 49408, "the real CLIP tokenizer's vocabulary");
@@ -65,7 +67,7 @@ test("config parsers fill diffusers' defaults and name the key, value and suppor
   assert.throws(() => parseUNetConfig({ ...u, class_embed_type: "timestep" }), /unknown key "class_embed_type"/);
   assert.throws(() => parseUNetConfig({ ...u, transformer_layers_per_block: 2 }), /"transformer_layers_per_block" = 2 is not supported/);
   assert.throws(() => parseUNetConfig({ ...u, up_block_types: ["UpBlock2D", "CrossAttnUpBlock2D"] }), /"up_block_types" has 2 entries; needs .* \(3\)/);
-  assert.throws(() => parseUNetConfig({ ...u, up_block_types: ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"] }), /level 2 has down block "DownBlock2D" but up block "CrossAttnUpBlock2D"/);
+  assert.throws(() => parseUNetConfig({ ...u, up_block_types: ["CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"] }), /level 0 has down block "DownBlock2D" but up block "CrossAttnUpBlock2D"/);
   assert.throws(() => parseUNetConfig({ ...u, norm_num_groups: 48 }), /block_out_channels\[0\] = 64 is not divisible by "norm_num_groups" = 48/);
   assert.throws(() => parseUNetConfig({ ...u, layers_per_block: 0 }), /"layers_per_block" = 0 is not supported; supported: an integer ≥ 1/);
   assert.throws(() => parseUNetConfig({ ...u, _class_name: "UNet2DModel" }), /"_class_name" = "UNet2DModel"; expected "UNet2DConditionModel"/);
@@ -79,7 +81,7 @@ test("config parsers fill diffusers' defaults and name the key, value and suppor
   assert.equal(parseVaeConfig({}).scaling_factor, 0.18215);
   assert.throws(() => parseVaeConfig({ ...(raw.vae as object), down_block_types: ["DownEncoderBlock2D"] }), /need the same number of entries as block_out_channels \(3\)/);
   assert.throws(() => parseClipTextConfig({ ...(raw.text_encoder as object), hidden_act: "relu" }), /"hidden_act" = "relu" is not supported; supported: "quick_gelu", "gelu"/);
-  assert.throws(() => parseClipTextConfig({ ...(raw.text_encoder as object), num_attention_heads: 3 }), /"hidden_size" = 128 is not divisible by "num_attention_heads" = 3/);
+  assert.throws(() => parseClipTextConfig({ ...(raw.text_encoder as object), num_attention_heads: 3 }), /"hidden_size" = 64 is not divisible by "num_attention_heads" = 3/);
 });
 
 test("loadComponentConfigs reads a diffusers folder like the shipped configs, with clear errors", () => {

@@ -60,9 +60,9 @@ test("U-Net specs carry diffusers' names and torch shapes (SD 1.5, from the conf
 test("use_linear_projection makes proj_in/proj_out linear (SD 2.x)", () => {
   const raw = shippedRawConfigs("tiny").unet as Record<string, unknown>;
   const specs = unetParamSpecs(parseUNetConfig({ ...raw, use_linear_projection: true }));
-  const p = specs.find((s) => s.name === "down_blocks.0.attentions.0.proj_in.weight")!;
+  const p = specs.find((s) => s.name === "down_blocks.1.attentions.0.proj_in.weight")!;
   assert.equal(p.layout, "linear");
-  assert.deepEqual(p.shape, [64, 64]);
+  assert.deepEqual(p.shape, [96, 96]);
 });
 
 test("tiny U-Net forward: NHWC noise prediction of the sample's shape; scalar t broadcasts; no leaks", () => {
@@ -89,10 +89,10 @@ test("tiny U-Net: bad inputs give errors naming the input and the fix", () => {
   const { sample, timesteps, context } = inputs(1, 8, 4, 2);
   const odd = tf.zeros([1, 6, 6, 4]) as tf.Tensor4D;
   const nchw = tf.zeros([1, 4, 8, 8]) as tf.Tensor4D;
-  const ctx = tf.zeros([1, 4, 64]) as tf.Tensor3D;
+  const ctx = tf.zeros([1, 4, 32]) as tf.Tensor3D;
   assert.throws(() => unetForward(params, tiny, odd, timesteps, context), /6×6; height and width must be multiples of 4/);
   assert.throws(() => unetForward(params, tiny, nchw, timesteps, context), /8 channels; the config's in_channels is 4/);
-  assert.throws(() => unetForward(params, tiny, sample, timesteps, ctx), /encoderHiddenStates must be \[1, S, 128\]/);
+  assert.throws(() => unetForward(params, tiny, sample, timesteps, ctx), /encoderHiddenStates must be \[1, S, 64\]/);
   params.get("conv_in.bias")!.dispose();
   params.delete("conv_in.bias");
   assert.throws(() => unetForward(params, tiny, sample, timesteps, context), /missing parameter "conv_in.bias"/);
@@ -126,7 +126,7 @@ test("the analytic U-Net FLOP count equals what the forward pass executes", () =
   ]) {
     const sample = tf.zeros([B, H, W, 4]) as tf.Tensor4D;
     const timesteps = tf.zeros([B]);
-    const context = tf.zeros([B, S, 128]) as tf.Tensor3D;
+    const context = tf.zeros([B, S, 64]) as tf.Tensor3D;
     const { result, flops } = measureFlops(() => unetForward(params, tiny, sample, timesteps, context));
     assert.deepEqual(result.shape, [B, H, W, 4]);
     assert.equal(unetForwardFlops(tiny, { height: H, width: W, batch: B, seqLen: S }), flops, `B ${B}, ${H}×${W}, S ${S}`);

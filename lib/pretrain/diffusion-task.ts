@@ -10,7 +10,7 @@ import "../kernels";
 import { parseClipTextConfig, parseUNetConfig } from "../models/config";
 import { unetForward, unetParamSpecs } from "../models/unet";
 import { clipTextForward, clipTextParamSpecs } from "../models/clip-text";
-import { zeroParams } from "../models/init";
+import { initParams, zeroParams } from "../models/init";
 import type { ParamSpec, Params } from "../models/params";
 import { readSafetensors } from "../io/safetensors";
 import type { ParallelTask, ShardResult } from "../parallel/task";
@@ -34,7 +34,17 @@ export interface DiffusionTaskConfig {
   captionDropout: number;
   minSnrGamma?: number;
   seed: Seed;
+  /**
+   * Text-encoder parameters kept frozen at their seeded initial values (initParams with
+   * `textEncoderInitSeed`): by default the 49,408-row token table. Random vectors for the few hundred
+   * words in the captions are nearly orthogonal, so the transformer layers learn to read them; the
+   * frozen table costs no gradient, no optimizer state and no transfer between workers.
+   */
+  frozenTextParams: string[];
+  textEncoderInitSeed: number;
 }
+
+export const TOKEN_TABLE = "text_model.embeddings.token_embedding.weight";
 
 export interface LatentCache {
   mean: Float32Array;
@@ -110,9 +120,13 @@ export function makeDiffusionLoss(cfg: DiffusionTaskConfig, cache: LatentCache, 
 export function setup(cfg: DiffusionTaskConfig): ParallelTask<StepShard> {
   const specs = pretrainSpecs(cfg.unet, cfg.textEncoder);
   const unetParams = zeroParams(specs.unet);
-  const textParams = zeroParams(specs.textEncoder);
-  const all = [...specs.unet, ...specs.textEncoder];
-  const list = [...specs.unet.map((s) => unetParams.get(s.name)!), ...specs.textEncoder.map((s) => textParams.get(s.name)!)];
+  const frozen = new Set(cfg.frozenTextParams);
+  const trainableText = specs.textEncoder.filter((s) => !frozen.has(s.name));
+  const textParams = zeroParams(trainableText);
+  const fixed = initParams(specs.textEncoder.filter((s) => frozen.has(s.name)), cfg.textEncoderInitSeed);
+  for (const [k, v] of fixed) textParams.set(k, v);
+  const all = [...specs.unet, ...trainableText];
+  const list = [...specs.unet.map((s) => unetParams.get(s.name)!), ...trainableText.map((s) => textParams.get(s.name)!)];
   const cache = readLatentCache(cfg.latentsFile);
   const loss = makeDiffusionLoss(cfg, cache, unetParams, textParams);
   return {

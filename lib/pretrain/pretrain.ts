@@ -19,7 +19,7 @@ import { writeSafetensors } from "../io/safetensors";
 import { clipTokenizer } from "../tokenizer/clip";
 import { resolveScheduleConfig, ScheduleConfig } from "../schedules";
 import type { PredictionType } from "../diffusion/forward";
-import { DiffusionTaskConfig, pretrainSpecs } from "./diffusion-task";
+import { DiffusionTaskConfig, pretrainSpecs, TOKEN_TABLE } from "./diffusion-task";
 import { writeComponent, writePipelineFiles, writeTokenizerFolder } from "./folder";
 import { shippedRawConfigs } from "../models/configs";
 import type { Seed } from "../random";
@@ -47,6 +47,8 @@ export interface PretrainOptions {
     emaDecay?: number;
     schedule: ScheduleConfig;
     predictionType: PredictionType;
+    /** train the 49,408-row token table too (default: frozen at its seeded init; see DiffusionTaskConfig) */
+    trainTokenTable?: boolean;
   };
   workers: number;
   seed: Seed;
@@ -179,7 +181,15 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
   const t2 = Date.now();
   const specs = pretrainSpecs(raw.unet, raw.text_encoder);
   const unet = initParams(specs.unet, 2);
-  const te = initParams(specs.textEncoder, 3);
+  const TE_SEED = 3;
+  const te = initParams(specs.textEncoder, TE_SEED);
+  const frozen = o.diffusion.trainTokenTable ? [] : [TOKEN_TABLE];
+  for (const name of frozen) {
+    // frozen: a non-trainable variable, so the optimizer and the gradient tape skip it
+    const v = te.get(name)!;
+    te.set(name, tf.variable(v, false));
+    v.dispose();
+  }
   const schedule = resolveScheduleConfig(o.diffusion.schedule);
   const taskConfig: DiffusionTaskConfig = {
     latentsFile: path.resolve(latentsFile),
@@ -191,6 +201,8 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
     predictionType: o.diffusion.predictionType,
     captionDropout: o.diffusion.captionDropout,
     seed: o.seed,
+    frozenTextParams: frozen,
+    textEncoderInitSeed: TE_SEED,
   };
   pool = await WorkerPool.start({ module: taskModule("diffusion-task"), size: o.workers, config: taskConfig });
   let diff;
