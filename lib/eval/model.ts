@@ -118,7 +118,7 @@ export function spaceToDepth2(x: tf.Tensor4D): tf.Tensor4D {
 }
 
 /** L2 normalisation along the last axis (eps keeps a zero vector finite). */
-export function l2normalize(x: tf.Tensor2D, eps = 1e-8): tf.Tensor2D {
+export function l2normalize(x: tf.Tensor2D, eps = 1e-12): tf.Tensor2D {
   return tf.tidy(() => tf.div(x, tf.sqrt(tf.add(tf.sum(tf.square(x), 1, true), eps))) as tf.Tensor2D);
 }
 
