@@ -6,8 +6,10 @@ import { command as tokenize } from "./commands/tokenize";
 import { command as data } from "./commands/data";
 import { command as repro } from "./commands/repro";
 import { command as modelInfo } from "./commands/model-info";
+import { command as pretrain } from "./commands/pretrain";
+import { command as sample } from "./commands/sample";
 
-const COMMANDS: Command[] = [schedule, tokenize, data, modelInfo, repro];
+const COMMANDS: Command[] = [schedule, tokenize, data, modelInfo, pretrain, sample, repro];
 
 function help(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

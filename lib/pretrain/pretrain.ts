@@ -47,6 +47,8 @@ export interface PretrainOptions {
     emaDecay?: number;
     schedule: ScheduleConfig;
     predictionType: PredictionType;
+    /** encode only the first N training images for this stage (encoding costs a forward pass each) */
+    images?: number;
     /** train the 49,408-row token table too (default: frozen at its seeded init; see DiffusionTaskConfig) */
     trainTokenTable?: boolean;
   };
@@ -96,9 +98,10 @@ export async function reconstructionPsnr(params: Params, rawVae: unknown, packFi
 }
 
 /** Encodes a packed split once: latent mean and log-variance, and the caption ids, to safetensors. */
-export async function encodeDataset(params: Params, rawVae: unknown, packFile: string, outFile: string, batch = 32): Promise<number> {
+export async function encodeDataset(params: Params, rawVae: unknown, packFile: string, outFile: string, batch = 32, limit = Infinity): Promise<number> {
   const config = parseVaeConfig(rawVae);
-  const pack = readPackedDataset(packFile);
+  const full = readPackedDataset(packFile);
+  const pack = { ...full, count: Math.min(limit, full.count), records: full.records.slice(0, Math.min(limit, full.count)) };
   const tok = clipTokenizer();
   const means: Float32Array[] = [];
   const logvars: Float32Array[] = [];
@@ -174,7 +177,8 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
   // ── encode the dataset once (the autoencoder is frozen from here on) ─────────────────────────
   const t1 = Date.now();
   const latentsFile = path.join(o.work, "latents.safetensors");
-  await encodeDataset(vae, raw.vae, o.trainPack, latentsFile);
+  const diffusionCount = await encodeDataset(vae, raw.vae, o.trainPack, latentsFile, 32, o.diffusion.images ?? Infinity);
+  console.error(`encoded ${diffusionCount} training images in ${((Date.now() - t1) / 1000).toFixed(0)} s`);
   const encodeSeconds = (Date.now() - t1) / 1000;
 
   // ── stage 2: text encoder + U-Net on latents ─────────────────────────────────────────────────
@@ -212,7 +216,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
       outDir: path.join(o.work, "diffusion"),
       totalSteps: o.diffusion.steps,
       batchSize: o.diffusion.batch,
-      datasetSize: trainCount,
+      datasetSize: diffusionCount,
       seed: o.seed,
       lr: { lr: o.diffusion.lr, warmupSteps: o.diffusion.warmupSteps, decay: "cosine" },
       clipNorm: 1,
