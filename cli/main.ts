@@ -8,8 +8,10 @@ import { command as repro } from "./commands/repro";
 import { command as modelInfo } from "./commands/model-info";
 import { command as pretrain } from "./commands/pretrain";
 import { command as sample } from "./commands/sample";
+import { command as classImages } from "./commands/class-images";
+import { command as train } from "./commands/train";
 
-const COMMANDS: Command[] = [schedule, tokenize, data, modelInfo, pretrain, sample, repro];
+const COMMANDS: Command[] = [schedule, tokenize, data, modelInfo, pretrain, sample, classImages, train, repro];
 
 function help(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -125,6 +125,8 @@ export interface TrainLoopOptions {
   source: GradientSource;
   /** the config actually used, snapshotted beside every checkpoint */
   config: Record<string, unknown>;
+  /** the sample indices of a step (default: `batchIndices` over one dataset of `datasetSize`) */
+  samplesFor?: (step: number) => number[];
   /** stop after this step even if totalSteps is larger (to test interruption) */
   stopAfter?: number;
   /** disable the progress line */
@@ -179,7 +181,7 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainResult> {
       // 1. learning rate for this step
       const lr = learningRate(step, { ...o.lr, totalSteps: o.totalSteps });
       // 2. loss and gradients over the batch (indices depend only on seed and step)
-      const samples = batchIndices(o.seed, step, o.batchSize, o.datasetSize);
+      const samples = o.samplesFor ? o.samplesFor(step) : batchIndices(o.seed, step, o.batchSize, o.datasetSize);
       const { loss, grads } = await o.source.step(step, samples);
       if (!Number.isFinite(loss)) {
         tf.dispose([...grads.values()]);

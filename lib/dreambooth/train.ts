@@ -1,0 +1,199 @@
+/**
+ * DreamBooth fine-tuning of a diffusers-format model's U-Net on a few instance images, with
+ * class-specific prior preservation, for any forward process (beta schedule × zero terminal SNR ×
+ * prediction type): the paper's four-way experiment is four calls of `dreamboothTrain`.
+ */
+import * as crypto from "crypto";
+import * as fs from "fs";
+import * as path from "path";
+import * as tf from "@tensorflow/tfjs-core";
+import "../kernels";
+import { loadStableDiffusion, encodePrompts, generate, toPng, StableDiffusion } from "../pipeline/stable-diffusion";
+import { unetParamSpecs } from "../models/unet";
+import { vaeEncode } from "../models/vae";
+import { WorkerPool } from "../parallel/pool";
+import { poolSource, trainLoop } from "../train/trainer";
+import { loadImageFolder } from "../data/images";
+import { rng, Seed } from "../random";
+import { resolveScheduleConfig, ScheduleConfig } from "../schedules";
+import type { PredictionType } from "../diffusion/forward";
+import type { DreamBoothTaskConfig, LatentSet } from "./task";
+import { writeComponent, writePipelineFiles } from "../pretrain/folder";
+import { writeFileAtomic } from "../io/atomic";
+
+const ext = __filename.endsWith(".ts") ? ".ts" : ".js";
+
+/** md5 of the files that define a model folder's outputs (weights and configs). */
+export function modelFingerprint(dir: string): string {
+  const h = crypto.createHash("md5");
+  for (const sub of ["unet", "vae", "text_encoder", "scheduler", "tokenizer"]) {
+    const d = path.join(dir, sub);
+    if (!fs.existsSync(d)) continue;
+    for (const f of fs.readdirSync(d).sort()) {
+      h.update(`${sub}/${f}\0`);
+      h.update(fs.readFileSync(path.join(d, f)));
+    }
+  }
+  return h.digest("hex");
+}
+
+export interface ClassImageOptions {
+  model: string;
+  prompt: string;
+  count: number;
+  out: string;
+  seed: Seed;
+  steps?: number;
+  guidance?: number;
+  batch?: number;
+}
+
+/**
+ * The class images prior preservation needs, made by the base model for the class prompt (the
+ * paper: 200). Cached: regenerated only when the model, prompt, count, seed or sampler settings change.
+ */
+export async function generateClassImages(o: ClassImageOptions): Promise<{ generated: boolean; files: string[] }> {
+  const meta = { model: modelFingerprint(o.model), prompt: o.prompt, count: o.count, seed: o.seed, steps: o.steps ?? 25, guidance: o.guidance ?? 5 };
+  const metaFile = path.join(o.out, "metadata.json");
+  const files = Array.from({ length: o.count }, (_, i) => path.join(o.out, `${String(i).padStart(4, "0")}.png`));
+  if (fs.existsSync(metaFile) && JSON.stringify(JSON.parse(fs.readFileSync(metaFile, "utf8")).settings) === JSON.stringify(meta) && files.every((f) => fs.existsSync(f))) {
+    return { generated: false, files };
+  }
+  fs.rmSync(o.out, { recursive: true, force: true });
+  fs.mkdirSync(o.out, { recursive: true });
+  const sd = loadStableDiffusion(o.model);
+  try {
+    const batch = o.batch ?? 8;
+    for (let s = 0; s < o.count; s += batch) {
+      const n = Math.min(batch, o.count - s);
+      const images = await generate(sd, { prompt: o.prompt, count: n, seed: `${o.seed}/${s}`, steps: meta.steps, guidance: meta.guidance, scheduler: "ddim", spacing: "trailing" });
+      for (let i = 0; i < n; i++) writeFileAtomic(files[s + i], await toPng(images, i));
+      images.dispose();
+      process.stderr.write(`\rclass images ${s + n}/${o.count}`);
+    }
+    process.stderr.write("\n");
+  } finally {
+    sd.dispose();
+  }
+  writeFileAtomic(metaFile, JSON.stringify({ settings: meta, files: files.map((f) => path.basename(f)) }, null, 2) + "\n");
+  return { generated: true, files };
+}
+
+/** Latent distributions of a folder of images (resized to the model's resolution if `resize`). */
+export async function encodeFolder(sd: StableDiffusion, dir: string, resize = false): Promise<LatentSet & { shape: [number, number, number] }> {
+  const f = 2 ** (sd.configs.vae.block_out_channels.length - 1);
+  const size = sd.configs.unet.sample_size * f;
+  const folder = await loadImageFolder(dir, size, { resize });
+  const x = tf.tensor4d(folder.data, folder.shape as [number, number, number, number]);
+  const d = vaeEncode(sd.vae, sd.configs.vae, x);
+  const out = { mean: new Float32Array(await d.mean.data()), logvar: new Float32Array(await d.logvar.data()), count: folder.shape[0], shape: d.mean.shape.slice(1) as [number, number, number] };
+  tf.dispose([x, d.mean, d.logvar]);
+  return out;
+}
+
+export interface DreamBoothOptions {
+  /** base model folder (diffusers layout) */
+  model: string;
+  instanceDir: string;
+  instancePrompt: string;
+  /** class images folder; omit to train without prior preservation */
+  classDir?: string;
+  classPrompt: string;
+  priorWeight: number;
+  out: string;
+  work: string;
+  schedule: ScheduleConfig;
+  predictionType: PredictionType;
+  minSnrGamma?: number;
+  offsetNoise?: number;
+  steps: number;
+  lr: number;
+  instancesPerBatch: number;
+  classPerBatch: number;
+  workers: number;
+  seed: Seed;
+  checkpointEvery: number;
+  /** resize instance photos of another size (center crop + resize) instead of refusing them */
+  resize?: boolean;
+}
+
+export async function dreamboothTrain(o: DreamBoothOptions): Promise<{ seconds: number; lastLoss: number; steps: number }> {
+  const t0 = Date.now();
+  const sd = loadStableDiffusion(o.model);
+  const schedule = resolveScheduleConfig(o.schedule);
+  let pool: WorkerPool | undefined;
+  try {
+    const instance = await encodeFolder(sd, o.instanceDir, o.resize);
+    const prior = o.classDir ? await encodeFolder(sd, o.classDir, true) : { mean: new Float32Array(0), logvar: new Float32Array(0), count: 0, shape: instance.shape };
+    const states = encodePrompts(sd, [o.instancePrompt, o.classPrompt]);
+    const sData = (await states.data()) as Float32Array;
+    const [, L, D] = states.shape;
+    states.dispose();
+    const cfg: DreamBoothTaskConfig = {
+      unet: JSON.parse(fs.readFileSync(path.join(o.model, "unet", "config.json"), "utf8")),
+      latentShape: instance.shape,
+      scalingFactor: sd.configs.vae.scaling_factor,
+      instance,
+      prior,
+      instanceStates: sData.slice(0, L * D),
+      classStates: sData.slice(L * D),
+      statesShape: [L, D],
+      priorWeight: o.classDir ? o.priorWeight : 0,
+      instancesPerBatch: o.instancesPerBatch,
+      schedule,
+      predictionType: o.predictionType,
+      minSnrGamma: o.minSnrGamma,
+      offsetNoise: o.offsetNoise,
+      seed: o.seed,
+    };
+    const nClass = o.classDir ? o.classPerBatch : 0;
+    // each step: instancesPerBatch instance images and classPerBatch class images, each from its own
+    // seeded permutation per epoch, so the order depends only on (seed, step)
+    const pick = (label: string, count: number, per: number, step: number) =>
+      Array.from({ length: per }, (_, j) => {
+        const k = step * per + j;
+        const epoch = Math.floor(k / count);
+        const r = rng(o.seed, label, epoch);
+        const perm = Array.from({ length: count }, (_, i) => i);
+        for (let i = count - 1; i > 0; i--) {
+          const s = Math.floor(r() * (i + 1));
+          [perm[i], perm[s]] = [perm[s], perm[i]];
+        }
+        return perm[k % count];
+      });
+    const samplesFor = (step: number) => [
+      ...pick("instance", instance.count, o.instancesPerBatch, step),
+      ...(nClass ? pick("class", prior.count, nClass, step).map((i) => instance.count + i) : []),
+    ];
+    pool = await WorkerPool.start({ module: path.join(__dirname, "task" + ext), size: o.workers, config: cfg });
+    const specs = unetParamSpecs(sd.configs.unet);
+    const r = await trainLoop({
+      label: `dreambooth ${schedule.kind}${schedule.zeroTerminalSnr ? "+ZT-SNR" : ""}`,
+      outDir: o.work,
+      totalSteps: o.steps,
+      batchSize: o.instancesPerBatch + nClass,
+      datasetSize: instance.count + prior.count,
+      samplesFor,
+      seed: o.seed,
+      lr: { lr: o.lr, warmupSteps: 0, decay: "constant" },
+      optimizer: { weightDecay: 1e-2 },
+      clipNorm: 1,
+      checkpointEvery: o.checkpointEvery,
+      components: [{ name: "unet", params: sd.unet, specs }],
+      source: poolSource(pool),
+      config: { ...o, schedule },
+    });
+    // the fine-tuned model: the base folder with the new U-Net and the fine-tune's forward process
+    fs.mkdirSync(o.out, { recursive: true });
+    for (const sub of ["vae", "text_encoder", "tokenizer"]) fs.cpSync(path.join(o.model, sub), path.join(o.out, sub), { recursive: true });
+    fs.copyFileSync(path.join(o.model, "model_index.json"), path.join(o.out, "model_index.json"));
+    await writeComponent(o.out, "unet", cfg.unet, sd.unet, specs, "F32", { base: path.basename(o.model) });
+    writePipelineFiles(o.out, schedule, o.predictionType);
+    writeFileAtomic(path.join(o.out, "dreambooth.json"), JSON.stringify({ options: o, steps: r.finalStep, lastLoss: r.lastLoss, seconds: r.seconds }, null, 2) + "\n");
+    r.ema?.dispose();
+    return { seconds: (Date.now() - t0) / 1000, lastLoss: r.lastLoss, steps: r.finalStep };
+  } finally {
+    await pool?.close();
+    sd.dispose();
+  }
+}
