@@ -10,8 +10,9 @@ import { command as pretrain } from "./commands/pretrain";
 import { command as sample } from "./commands/sample";
 import { command as classImages } from "./commands/class-images";
 import { command as train } from "./commands/train";
+import { command as figure } from "./commands/figure";
 
-const COMMANDS: Command[] = [schedule, tokenize, data, modelInfo, pretrain, sample, classImages, train, repro];
+const COMMANDS: Command[] = [schedule, tokenize, data, modelInfo, pretrain, sample, classImages, train, figure, repro];
 
 function help(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

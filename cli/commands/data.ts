@@ -4,13 +4,14 @@ import { Command, int, parseArgs, str, UsageError } from "../command";
 import { SPLITS, Split, writeDataset, writeInstanceImages, writePackedDataset } from "../../lib/data";
 
 const usage = `usage: dreambooth data [--out data] [--size 64] [--train N] [--val N] [--test N] [--seed S]
-                      [--format png|packed]
+                      [--format png|packed] [--instance-out <dir> | --no-instance]
 
 Writes the face dataset and the DreamBooth subject:
   <out>/faces/{train,val,test}/   numbered PNGs + metadata.jsonl (file, seed, caption, attributes)
                                   (--format packed: <out>/faces/{train,val,test}.pack instead, one file
                                   per split: header + uint8 RGB + JSONL captions)
-  <out>/instance/                 the 5 instance images + metadata.json ("a photo of sks person")
+  <out>/instance/                 the 5 instance images + metadata.json ("a photo of sks person");
+                                  --instance-out puts them elsewhere, --no-instance skips them
 Defaults: --out data --size 64 --train 2000 --val 200 --test 200 --seed 0 --format png.
 Splits use disjoint face seeds; the same arguments give the same bytes.`;
 
@@ -21,7 +22,7 @@ export const command: Command = {
   summary: "write the captioned face dataset (train/val/test) and the subject's instance images",
   usage,
   async run(argv) {
-    const args = parseArgs(argv, ["out", "size", "train", "val", "test", "seed", "format"]);
+    const args = parseArgs(argv, ["out", "size", "train", "val", "test", "seed", "format", "instance-out"], ["no-instance"]);
     if (args.positional.length) throw new UsageError(`unexpected argument "${args.positional[0]}"\n${usage}`);
     const out = str(args, "out", "data")!;
     const size = int(args, "size", 64)!;
@@ -57,12 +58,13 @@ export const command: Command = {
     }
     if (tty && total > 0) process.stderr.write("\n");
     const facesSeconds = (performance.now() - t0) / 1000;
-    const instanceDir = path.join(out, "instance");
-    const meta = await writeInstanceImages(instanceDir, size);
+    const instanceDir = str(args, "instance-out", path.join(out, "instance"))!;
+    const meta = args.flags.has("no-instance") ? undefined : await writeInstanceImages(instanceDir, size);
     const seconds = (performance.now() - t0) / 1000;
     console.log(
       `wrote ${total} faces (${SPLITS.map((s) => `${s} ${counts[s]}`).join(", ")}) at ${size}×${size} to ${path.join(out, "faces")}` +
-        ` and ${meta.images.length} instance images to ${instanceDir} in ${seconds.toFixed(1)} s` +
+        (meta ? ` and ${meta.images.length} instance images to ${instanceDir}` : "") +
+        ` in ${seconds.toFixed(1)} s` +
         (total > 0 ? ` (${(total / facesSeconds).toFixed(0)} faces/s)` : ""),
     );
     return 0;

@@ -1,0 +1,44 @@
+/** paper-figures/schedules: β, ᾱ and SNR for every schedule, with and without zero terminal SNR, plus the numbers. */
+import * as fs from "fs";
+import * as path from "path";
+import { allScheduleVariants, zeroTerminalSnrEffects } from "../schedules";
+import { lineChartSvg } from "../plot/chart";
+import { svgToPng } from "../plot/render";
+import { scheduleChart, ScheduleField } from "../plot/schedules";
+import { writeFileAtomic } from "../io/atomic";
+import sharp from "sharp";
+
+export interface SchedulesFigureOptions {
+  out: string;
+  timesteps: number;
+}
+
+/** Writes schedules.png (three panels) and schedules.json (the curves every 10th step and the ZT-SNR table). */
+export async function schedulesFigure(o: SchedulesFigureOptions): Promise<string[]> {
+  fs.mkdirSync(o.out, { recursive: true });
+  const variants = allScheduleVariants({ timesteps: o.timesteps });
+  const fields: ScheduleField[] = ["betas", "alphasCumprod", "snr"];
+  const panels = await Promise.all(fields.map((f) => svgToPng(lineChartSvg(scheduleChart(variants, f, { width: 720, height: 400 })))));
+  const metas = await Promise.all(panels.map((p) => sharp(p).metadata()));
+  const W = Math.max(...metas.map((m) => m.width!));
+  const H = metas.reduce((s, m) => s + m.height!, 0);
+  const png = await sharp({ create: { width: W, height: H, channels: 3, background: "#ffffff" } })
+    .composite(panels.map((p, i) => ({ input: p, left: 0, top: metas.slice(0, i).reduce((s, m) => s + m.height!, 0) })))
+    .png({ compressionLevel: 9, palette: true, colours: 128, dither: 0 })
+    .toBuffer();
+  const pngFile = path.join(o.out, "schedules.png");
+  writeFileAtomic(pngFile, png);
+  const every = Math.max(1, Math.floor(o.timesteps / 100));
+  const pick = (a: Float64Array) => Array.from(a).filter((_, i) => i % every === 0 || i === a.length - 1);
+  const json = {
+    timesteps: o.timesteps,
+    t: pick(Float64Array.from({ length: o.timesteps }, (_, i) => i + 1)),
+    curves: Object.fromEntries(
+      variants.map((v) => [v.label, { betas: pick(v.schedule.betas), alphasCumprod: pick(v.schedule.alphasCumprod), snr: pick(v.schedule.snr) }]),
+    ),
+    zeroTerminalSnr: zeroTerminalSnrEffects(o.timesteps),
+  };
+  const jsonFile = path.join(o.out, "schedules.json");
+  writeFileAtomic(jsonFile, JSON.stringify(json) + "\n");
+  return [pngFile, jsonFile];
+}
