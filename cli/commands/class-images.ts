@@ -6,7 +6,7 @@ import { CLASS_PROMPT } from "../../lib/data/subject";
 import { DEFAULT_MODEL } from "./sample";
 
 const usage = `usage: dreambooth class-images [--model ${DEFAULT_MODEL}] [--prompt "${CLASS_PROMPT}"] [--count 200]
-                              [--out data/class] [--seed 0] [--steps 25] [--guidance 5] [--backend …]
+                              [--out runs/class-images] [--seed 0] [--steps 25] [--guidance 5] [--backend …]
 
 Generates --count images for the class prompt (the paper: 200) into --out, with metadata.json; does
 nothing when the folder already holds them for the same model, prompt, count, seed and sampler.`;
@@ -23,7 +23,7 @@ export const command: Command = {
       model: str(a, "model", DEFAULT_MODEL)!,
       prompt: str(a, "prompt", CLASS_PROMPT)!,
       count: int(a, "count", 200)!,
-      out: str(a, "out", "data/class")!,
+      out: str(a, "out", "runs/class-images")!,
       seed: int(a, "seed", 0)!,
       steps: int(a, "steps", 25),
       guidance: num(a, "guidance", 5),

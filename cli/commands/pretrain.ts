@@ -6,7 +6,7 @@ import { pretrain } from "../../lib/pretrain/pretrain";
 import { PREDICTION_TYPES, PredictionType } from "../../lib/diffusion/forward";
 import { SCHEDULE_KINDS, ScheduleKind } from "../../lib/schedules";
 
-const usage = `usage: dreambooth pretrain [--data data/faces] [--out models/tiny-sd] [--work runs/pretrain]
+const usage = `usage: dreambooth pretrain [--data datasets/faces] [--out models/tiny-sd] [--work runs/pretrain]
                           [--vae-steps 1200] [--vae-batch 16] [--vae-lr 2e-3] [--kl-weight 1e-6]
                           [--steps 6000] [--batch 16] [--lr 1e-3] [--caption-dropout 0.1] [--ema 0.999]
                           [--schedule linear] [--zero-terminal-snr] [--prediction epsilon]
@@ -27,7 +27,7 @@ export const command: Command = {
       ["data", "out", "work", "vae-steps", "vae-batch", "vae-lr", "kl-weight", "steps", "batch", "lr", "warmup", "caption-dropout", "ema", "schedule", "prediction", "workers", "seed", "checkpoint-every", "backend", "images"],
       ["zero-terminal-snr", "fp32"],
     );
-    const data = str(a, "data", "data/faces")!;
+    const data = str(a, "data", "datasets/faces")!;
     const kind = str(a, "schedule", "linear") as ScheduleKind;
     if (!SCHEDULE_KINDS.includes(kind)) throw new Error(`--schedule must be one of ${SCHEDULE_KINDS.join(", ")}`);
     const prediction = str(a, "prediction", "epsilon") as PredictionType;

@@ -9,7 +9,7 @@ import { SCHEDULE_KINDS, ScheduleKind } from "../../lib/schedules";
 import { DEFAULT_MODEL } from "./sample";
 
 const usage = `usage: dreambooth train --schedule <${SCHEDULE_KINDS.join("|")}> [--zero-terminal-snr]
-                       [--model ${DEFAULT_MODEL}] [--instance data/instance] [--class-dir data/class | --no-prior]
+                       [--model ${DEFAULT_MODEL}] [--instance data] [--class-dir runs/class-images | --no-prior]
                        [--instance-prompt "${INSTANCE_PROMPT}"] [--class-prompt "${CLASS_PROMPT}"] [--prior-weight 1]
                        [--prediction epsilon|v_prediction|sample] [--min-snr-gamma γ] [--offset-noise s]
                        [--steps 400] [--lr 1e-4] [--instances-per-batch 2] [--class-per-batch 2]
@@ -40,9 +40,9 @@ export const command: Command = {
     await initBackend({ prefer: str(a, "backend") });
     const r = await dreamboothTrain({
       model: str(a, "model", DEFAULT_MODEL)!,
-      instanceDir: str(a, "instance", "data/instance")!,
+      instanceDir: str(a, "instance", "data")!,
       instancePrompt: str(a, "instance-prompt", INSTANCE_PROMPT)!,
-      classDir: bool(a, "no-prior") ? undefined : str(a, "class-dir", "data/class"),
+      classDir: bool(a, "no-prior") ? undefined : str(a, "class-dir", "runs/class-images"),
       classPrompt: str(a, "class-prompt", CLASS_PROMPT)!,
       priorWeight: num(a, "prior-weight", 1)!,
       out: str(a, "out", `${work}/model`)!,
