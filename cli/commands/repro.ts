@@ -7,7 +7,9 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { Command, UsageError } from "../command";
-import { repro } from "../../lib/repro";
+import { readDvcFile, repro } from "../../lib/repro";
+import { hashPath } from "../../lib/repro/hash";
+import { writeInstanceImages } from "../../lib/data/subject";
 
 const usage = `usage: dreambooth repro [<stage> ...] [-f|--force] [--dry] [--builtin]
 
@@ -31,6 +33,27 @@ export function onPath(name: string, envPath = process.env.PATH ?? ""): string |
     }
   }
   return undefined;
+}
+
+/**
+ * `data.dvc` tracks the DreamBooth instance images in `data/`. A fresh clone has no DVC cache to
+ * pull them from, but the default subject is generated bit-exactly by `writeInstanceImages`: when
+ * `data/` is missing, regenerate it and check it against data.dvc's md5 before anything runs.
+ */
+export async function restoreDefaultData(root: string, log: (l: string) => void = console.log): Promise<void> {
+  const dvcFile = path.join(root, "data.dvc");
+  const dir = path.join(root, "data");
+  if (!fs.existsSync(dvcFile) || fs.existsSync(dir)) return;
+  const out = readDvcFile(dvcFile)[0];
+  await writeInstanceImages(dir, 64);
+  const h = hashPath(dir)!;
+  if (h.md5 !== out.md5) {
+    throw new Error(
+      `data/ was missing; the regenerated default subject has md5 ${h.md5} but data.dvc records ${out.md5}: ` +
+        "data.dvc tracks other images (your own?) — restore them into data/ (or `dvc pull`), then rerun",
+    );
+  }
+  log(`data/ was missing: regenerated the default subject's instance images (md5 ${h.md5} matches data.dvc)`);
 }
 
 export const command: Command = {
@@ -57,6 +80,7 @@ export const command: Command = {
       return r.status ?? 1;
     }
     try {
+      if (!dry) await restoreDefaultData(process.cwd());
       const res = await repro({ root: process.cwd(), targets, force, dry });
       return res.exitCode;
     } catch (e) {
