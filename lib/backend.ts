@@ -93,6 +93,9 @@ export async function initBackend(opts: BackendOptions = {}): Promise<BackendInf
   const tfBackend = chosen in NODE_PACKAGES ? "tensorflow" : chosen;
   if (!(await tf.setBackend(tfBackend))) throw new Error(`tfjs could not initialise the '${tfBackend}' backend`);
   await tf.ready();
+  // the cpu backend greets its first tensor in Node with a multi-line advert for tfjs-node; this
+  // function already says which backend runs and why, once
+  if (tfBackend === "cpu") (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
   const reason = wanted === "auto" ? (skipped.length ? skipped.join("; ") : "first choice") : `requested by ${source}`;
   const info: BackendInfo = { name: chosen, tfBackend, reason };
   if (current == null || current.name !== info.name || current.reason !== info.reason) log(`backend: ${chosen} (${reason})`);

@@ -11,3 +11,4 @@ export * from "./models";
 export * from "./train/optim";
 export * from "./train/checkpoint";
 export * from "./train/progress";
+export * from "./backend";

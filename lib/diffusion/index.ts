@@ -1,3 +1,4 @@
 export * from "./forward";
 export * from "./visualize";
 export * from "./samplers";
+export * from "./toy";

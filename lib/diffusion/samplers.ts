@@ -203,3 +203,14 @@ export async function sample(o: SampleOptions): Promise<tf.Tensor> {
   }
   return x;
 }
+
+/** A denoiser with classifier-free guidance (and rescale φ) built from an unconditional and a conditional one. */
+export function guidedDenoiser(uncond: Denoiser, cond: Denoiser, scale: number, rescale = 0): Denoiser {
+  return async (xt, t) => {
+    const u = await uncond(xt, t);
+    const c = await cond(xt, t);
+    const g = guide(u, c, scale, rescale);
+    tf.dispose([u, c]);
+    return g;
+  };
+}

@@ -11,6 +11,8 @@ export interface Series {
   /** CSS colour; defaults to the palette by index */
   color?: string;
   dash?: boolean;
+  /** "lines" (default) or "markers" (a scatter plot) */
+  mode?: "lines" | "markers";
 }
 
 export interface ChartSpec {
@@ -21,6 +23,8 @@ export interface ChartSpec {
   yLog?: boolean;
   /** fixed y range; on a log axis, in data units */
   yRange?: [number, number];
+  /** fixed x range */
+  xRange?: [number, number];
   series: Series[];
   width?: number;
   height?: number;
@@ -83,6 +87,7 @@ export function lineChartSvg(spec: ChartSpec): string {
   let xhi = -Infinity;
   for (const s of spec.series) for (let i = 0; i < s.x.length; i++) (xlo = Math.min(xlo, s.x[i])), (xhi = Math.max(xhi, s.x[i]));
   if (!Number.isFinite(xlo)) [xlo, xhi] = [0, 1];
+  if (spec.xRange) [xlo, xhi] = spec.xRange;
   if (xhi === xlo) xhi = xlo + 1;
   const [ylo, yhi] = yExtent(spec);
   const ty = (v: number) => (spec.yLog ? Math.log10(v) : v);
@@ -114,6 +119,16 @@ export function lineChartSvg(spec: ChartSpec): string {
   // lines, clipped to the plot area; a break wherever a value can't be drawn
   parts.push(`<clipPath id="plot"><rect x="${m.l}" y="${m.t}" width="${pw}" height="${ph}"/></clipPath>`);
   spec.series.forEach((s, si) => {
+    if (s.mode === "markers") {
+      const dots: string[] = [];
+      for (let i = 0; i < s.x.length; i++) {
+        const v = s.y[i];
+        if (!Number.isFinite(v) || !Number.isFinite(s.x[i]) || (spec.yLog && v <= 0)) continue;
+        dots.push(`<circle cx="${X(s.x[i]).toFixed(1)}" cy="${Y(v).toFixed(1)}" r="1.6"/>`);
+      }
+      parts.push(`<g fill="${colorOf(s, si)}" fill-opacity="0.55" clip-path="url(#plot)">${dots.join("")}</g>`);
+      return;
+    }
     let d = "";
     let pen = false;
     for (let i = 0; i < s.x.length; i++) {
@@ -133,7 +148,8 @@ export function lineChartSvg(spec: ChartSpec): string {
     const y = m.t + 10 + si * 18;
     const x = W - legendW;
     const dash = s.dash ? ` stroke-dasharray="6 4"` : "";
-    parts.push(`<line x1="${x}" y1="${y}" x2="${x + 24}" y2="${y}" stroke="${colorOf(s, si)}" stroke-width="2"${dash}/>`);
+    if (s.mode === "markers") parts.push(`<circle cx="${x + 12}" cy="${y}" r="3" fill="${colorOf(s, si)}"/>`);
+    else parts.push(`<line x1="${x}" y1="${y}" x2="${x + 24}" y2="${y}" stroke="${colorOf(s, si)}" stroke-width="2"${dash}/>`);
     parts.push(`<text x="${x + 30}" y="${y + 4}" font-size="11">${esc(s.name)}</text>`);
   });
   parts.push(`</svg>`);
@@ -142,26 +158,27 @@ export function lineChartSvg(spec: ChartSpec): string {
 
 /** A plotly.js figure of the same chart (every `stride`-th point, 6 significant digits, to keep notebooks small). */
 export function plotlyFigure(spec: ChartSpec, stride = 1): { data: object[]; layout: object } {
-  const pick = (a: ArrayLike<number>, keepLast: boolean) => {
+  // lines are thinned to every `stride`-th point; scatter points are all kept
+  const pick = (a: ArrayLike<number>, keepLast: boolean, step = stride) => {
     const out: (number | null)[] = [];
-    for (let i = 0; i < a.length; i += stride) out.push(Number.isFinite(a[i]) ? Number(a[i].toPrecision(6)) : null);
-    if (keepLast && (a.length - 1) % stride !== 0) out.push(Number.isFinite(a[a.length - 1]) ? Number(a[a.length - 1].toPrecision(6)) : null);
+    for (let i = 0; i < a.length; i += step) out.push(Number.isFinite(a[i]) ? Number(a[i].toPrecision(4)) : null);
+    if (keepLast && (a.length - 1) % step !== 0) out.push(Number.isFinite(a[a.length - 1]) ? Number(a[a.length - 1].toPrecision(4)) : null);
     return out;
   };
   return {
     data: spec.series.map((s, i) => ({
       type: "scatter",
-      mode: "lines",
+      mode: s.mode ?? "lines",
       name: s.name,
-      x: pick(s.x, true),
-      y: pick(s.y, true).map((v) => (spec.yLog && v !== null && v <= 0 ? null : v)),
-      line: { color: colorOf(s, i), dash: s.dash ? "dash" : "solid" },
+      x: pick(s.x, true, s.mode === "markers" ? 1 : stride),
+      y: pick(s.y, true, s.mode === "markers" ? 1 : stride).map((v) => (spec.yLog && v !== null && v <= 0 ? null : v)),
+      ...(s.mode === "markers" ? { marker: { color: colorOf(s, i), size: 3, opacity: 0.6 } } : { line: { color: colorOf(s, i), dash: s.dash ? "dash" : "solid" } }),
     })),
     layout: {
       title: spec.title ? { text: spec.title } : undefined,
       width: spec.width ?? 640,
       height: spec.height ?? 400,
-      xaxis: { title: { text: spec.xLabel ?? "" } },
+      xaxis: { title: { text: spec.xLabel ?? "" }, ...(spec.xRange ? { range: spec.xRange } : {}) },
       yaxis: {
         title: { text: spec.yLabel ?? "" },
         type: spec.yLog ? "log" : "linear",
