@@ -4,7 +4,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../backend";
 import { initParams, disposeParams } from "../models/init";
 import { countParams } from "../models/params";
-import { ATTRIBUTE_CLASSES, CATEGORICAL_ATTRIBUTES } from "../data/attributes";
+import { ATTRIBUTE_CLASSES, CATEGORICAL_ATTRIBUTES, FaceAttributes } from "../data/attributes";
 import { DEFAULT_EVALUATOR_CONFIG, EvaluatorConfig, evaluatorForward, evaluatorSpecs, disposeOutput, predict, spaceToDepth2, toEvaluatorSize } from "./model";
 import { renderLabelledFaces, scoredMask } from "./faces";
 import { attributeAccuracy, cosineLr, trainEvaluator, batchSchedule } from "./train";
@@ -61,7 +61,10 @@ test("forward: shapes, unit embeddings, no leaks; a 128-px image is averaged dow
 });
 
 test("hair style is not scored under a cap or santa hat", () => {
-  const base = { gender: "male", skinTone: "light", hairStyle: "short", hairColor: "black", facialHair: "none", glasses: "none", eyes: "round", eyebrows: "thin", mouth: "smiling", background: "red", brightness: "dark", backgroundRgb: [0, 0, 0], backgroundLuma: 0 } as const;
+  const base: Omit<FaceAttributes, "headwear"> = {
+    gender: "male", skinTone: "light", hairStyle: "short", hairColor: "black", facialHair: "none", glasses: "none", eyes: "round",
+    eyebrows: "thin", mouth: "smiling", background: "red", brightness: "dark", backgroundRgb: [0, 0, 0], backgroundLuma: 0,
+  };
   const hs = CATEGORICAL_ATTRIBUTES.indexOf("hairStyle");
   assert.equal(scoredMask({ ...base, headwear: "cap" })[hs], 0);
   assert.equal(scoredMask({ ...base, headwear: "santa hat" })[hs], 0);
@@ -94,7 +97,7 @@ test("training smoke run: loss decreases, same seed gives the same bytes, no lea
   const a = await run();
   const first = a.log[0].loss;
   const last = a.log[a.log.length - 1].loss;
-  assert.ok(last < 0.7 * first, `loss ${first} → ${last}`);
+  assert.ok(last < 0.8 * first, `loss ${first} → ${last}`);
   const b = await run();
   assert.deepEqual(a.log.map((l) => l.loss), b.log.map((l) => l.loss));
   for (const [k, v] of a.params) assert.deepEqual(Buffer.from(v.dataSync().buffer), Buffer.from(b.params.get(k)!.dataSync().buffer), k);

@@ -23,6 +23,8 @@ export interface EvaluatorConfig {
   imageSize: number;
   /** output channels of each patchify stage (each halves the side) */
   channels: number[];
+  /** the first stage sees overlapping 4×4 windows at stride 2 (`neighbourhood2` of its patches) instead of 2×2 */
+  overlapFirst: boolean;
   /** width of the penultimate features */
   featureDim: number;
   /** width of the identity embedding */
@@ -33,7 +35,8 @@ export interface EvaluatorConfig {
 
 export const DEFAULT_EVALUATOR_CONFIG: EvaluatorConfig = {
   imageSize: 64, // the dataset's render size
-  channels: [32, 64, 128, 128], // 64 → 32 → 16 → 8 → 4 px
+  channels: [64, 128, 192, 192], // 64 → 32 → 16 → 8 → 4 px; ≈ 0.28 s per 32-image step
+  overlapFirst: true, // eyes and eyebrows are 2–4 px wide at 64 px: windows that straddle patch borders
   featureDim: 192, // one hidden layer over the 4×4×128 map: 0.4 M of the ~0.5 M parameters
   embedDim: 64,
   heads: CATEGORICAL_ATTRIBUTES.map((a) => ({ attribute: a, classes: [...ATTRIBUTE_CLASSES[a]] })),
@@ -61,7 +64,8 @@ export function evaluatorSpecs(cfg: EvaluatorConfig = DEFAULT_EVALUATOR_CONFIG):
   const specs: ParamSpec[] = [];
   let cin = 3;
   cfg.channels.forEach((c, i) => {
-    specs.push({ name: `stage${i}.weight`, shape: [4 * cin, c], layout: "linear" }, { name: `stage${i}.bias`, shape: [c], layout: "same" });
+    const window = i === 0 && cfg.overlapFirst ? 16 : 4; // pixels per window
+    specs.push({ name: `stage${i}.weight`, shape: [window * cin, c], layout: "linear" }, { name: `stage${i}.bias`, shape: [c], layout: "same" });
     cin = c;
   });
   const side = finalSide(cfg);
@@ -117,6 +121,19 @@ export function spaceToDepth2(x: tf.Tensor4D): tf.Tensor4D {
   });
 }
 
+/**
+ * Each position with its up, left and up-left neighbours stacked as channels (zero beyond the edge):
+ * on space-to-depth patches this is a 4×4 window at stride 2 over the image (rows 2i−2 … 2i+1).
+ */
+export function neighbourhood2(x: tf.Tensor4D): tf.Tensor4D {
+  const [n, h, w, c] = x.shape;
+  return tf.tidy(() => {
+    const p = tf.pad(x, [[0, 0], [1, 0], [1, 0], [0, 0]]);
+    const at = (di: number, dj: number) => tf.slice(p, [0, di, dj, 0], [n, h, w, c]);
+    return tf.concat([at(0, 0), at(0, 1), at(1, 0), at(1, 1)], 3) as tf.Tensor4D;
+  });
+}
+
 /** L2 normalisation along the last axis (eps keeps a zero vector finite). */
 export function l2normalize(x: tf.Tensor2D, eps = 1e-12): tf.Tensor2D {
   return tf.tidy(() => tf.div(x, tf.sqrt(tf.add(tf.sum(tf.square(x), 1, true), eps))) as tf.Tensor2D);
@@ -127,7 +144,9 @@ export function evaluatorForward(params: Params, x: tf.Tensor4D, cfg: EvaluatorC
   return tf.tidy(() => {
     let h = toEvaluatorSize(x, cfg.imageSize); // [N, 64, 64, 3]
     for (let i = 0; i < cfg.channels.length; i++) {
-      h = tf.relu(linear(params, `stage${i}`, spaceToDepth2(h))) as tf.Tensor4D; // [N, H/2, W/2, c_i]
+      let p = spaceToDepth2(h); // [N, H/2, W/2, 4C]
+      if (i === 0 && cfg.overlapFirst) p = neighbourhood2(p); // [N, H/2, W/2, 16C]
+      h = tf.relu(linear(params, `stage${i}`, p)) as tf.Tensor4D; // [N, H/2, W/2, c_i]
     }
     const n = h.shape[0];
     const features = tf.relu(linear(params, "fc", tf.reshape(h, [n, -1]))) as tf.Tensor2D; // [N, F]

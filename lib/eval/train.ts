@@ -30,7 +30,7 @@ export interface TrainConfig {
 }
 
 export const DEFAULT_TRAIN_CONFIG: TrainConfig = {
-  steps: 900, // ≈ 6–7 min on one wasm thread of a shared 2-core machine (≈ 0.45 s/step)
+  steps: 1500, // ≈ 7 min on one wasm thread of a shared 2-core machine (≈ 0.28 s per step)
   pairs: 16, // 32 images per step
   lr: 2e-3,
   temperature: 0.1,
