@@ -1,0 +1,51 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as fs from "fs";
+import * as os from "os";
+import * as path from "path";
+import * as tf from "@tensorflow/tfjs-core";
+import { initBackend } from "../backend";
+import { shippedRawConfigs } from "../models/configs";
+import { writePackedDataset } from "../data/dataset";
+import { pretrain, psnr } from "./pretrain";
+import { loadStableDiffusion, generate } from "../pipeline/stable-diffusion";
+
+test("PSNR of [−1, 1] images: 10·log10(4 / MSE)", () => {
+  assert.equal(psnr(4e-3), 30);
+  assert.ok(Math.abs(psnr(0.0063) - 28.02) < 0.01, "the 28 dB target is an MSE of 0.0063");
+});
+
+test("pretraining end to end on a miniature config: a loadable diffusers folder that samples, fp16, with logs", async () => {
+  await initBackend({ prefer: "wasm", log: () => {} });
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "pretrain-"));
+  await writePackedDataset(path.join(root, "train.pack"), { count: 12, split: "train", size: 16, seed: 0 });
+  await writePackedDataset(path.join(root, "val.pack"), { count: 4, split: "val", size: 16, seed: 0 });
+  const raw = shippedRawConfigs("tiny") as { unet: Record<string, unknown>; vae: Record<string, unknown>; text_encoder: Record<string, unknown> };
+  const configs = {
+    unet: { ...raw.unet, sample_size: 8, block_out_channels: [32, 32], down_block_types: ["DownBlock2D", "CrossAttnDownBlock2D"], up_block_types: ["CrossAttnUpBlock2D", "UpBlock2D"], norm_num_groups: 8, cross_attention_dim: 32, attention_head_dim: 2 },
+    vae: { ...raw.vae, sample_size: 16, block_out_channels: [8, 16], down_block_types: ["DownEncoderBlock2D", "DownEncoderBlock2D"], up_block_types: ["UpDecoderBlock2D", "UpDecoderBlock2D"], norm_num_groups: 4 },
+    text_encoder: { ...raw.text_encoder, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 2, projection_dim: 32 },
+  };
+  const out = path.join(root, "model");
+  const report = await pretrain({
+    out, work: path.join(root, "work"), trainPack: path.join(root, "train.pack"), valPack: path.join(root, "val.pack"), configs,
+    vae: { steps: 3, batch: 4, lr: 1e-3, klWeight: 1e-6 },
+    diffusion: { steps: 3, batch: 4, lr: 1e-3, warmupSteps: 1, captionDropout: 0.5, emaDecay: 0.9, schedule: { kind: "linear" }, predictionType: "epsilon", images: 8 },
+    workers: 2, seed: 0, checkpointEvery: 2, dtype: "F16",
+  });
+  assert.ok(Number.isFinite(report.vaeFinalLoss) && Number.isFinite(report.diffusionFinalLoss) && Number.isFinite(report.valPsnr));
+  for (const f of ["model_index.json", "scheduler/scheduler_config.json", "tokenizer/vocab.json", "unet/config.json", "unet/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors", "training-log-vae.csv", "training-log-diffusion.csv", "training.json"]) {
+    assert.ok(fs.existsSync(path.join(out, f)), f);
+  }
+  assert.equal(fs.readFileSync(path.join(out, "training-log-diffusion.csv"), "utf8").trim().split("\n").length, 4, "header + 3 steps");
+  const sd = loadStableDiffusion(out);
+  const before = tf.memory().numTensors;
+  const img = await generate(sd, { prompt: "a photo of person with red hair", seed: 1, steps: 3 });
+  assert.deepEqual(img.shape, [1, 16, 16, 3]);
+  const d = await img.data();
+  assert.ok(d.every((v) => Number.isFinite(v) && v >= -1 && v <= 1));
+  img.dispose();
+  assert.equal(tf.memory().numTensors, before, "generate leaks nothing");
+  sd.dispose();
+  fs.rmSync(root, { recursive: true, force: true });
+});
