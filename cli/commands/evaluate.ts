@@ -2,7 +2,7 @@
 import { Command, int, parseArgs, str, UsageError } from "../command";
 import { initBackend } from "../../lib/backend";
 import { writeFileAtomic } from "../../lib/io/atomic";
-import { computeMetrics, DEFAULT_EVALUATOR_DIR, Estimate, loadEvaluator, readImageSet, readPrompts, readSubject } from "../../lib/eval";
+import { computeMetrics, DEFAULT_EVALUATOR_DIR, defaultEvaluatorDir, Estimate, loadEvaluator, readImageSet, readPrompts, readSubject } from "../../lib/eval";
 import { disposeParams } from "../../lib/models/init";
 
 const usage = `usage: dreambooth evaluate <folder> [--subject data/instance] [--prompts <json>] [--out metrics.json]
@@ -32,7 +32,7 @@ export const command: Command = {
     const dir = args.positional[0];
     const seed = int(args, "seed", 0)!;
     await initBackend({ prefer: str(args, "backend") });
-    const evaluatorDir = str(args, "evaluator", DEFAULT_EVALUATOR_DIR)!;
+    const evaluatorDir = str(args, "evaluator") ?? defaultEvaluatorDir();
     const evaluator = loadEvaluator(evaluatorDir);
     try {
       const images = await readImageSet(dir);

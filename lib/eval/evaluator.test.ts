@@ -17,7 +17,7 @@ import { disposeParams } from "../models/init";
 import { batchOf, renderLabelledFaces } from "./faces";
 import { computeMetrics, Evaluator, ImageSet, readImageSet, readPrompts, subjectReference } from "./metrics";
 import { attributeAccuracy } from "./train";
-import { DEFAULT_EVALUATOR_DIR, loadEvaluator } from "./weights";
+import { DEFAULT_EVALUATOR_DIR, defaultEvaluatorDir, loadEvaluator } from "./weights";
 import { command as evaluateCommand } from "../../cli/commands/evaluate";
 
 const root = path.resolve(__dirname, "../..");
@@ -115,6 +115,8 @@ test("bad input: empty folder, non-image files, mismatched prompts", async () =>
   assert.throws(() => readPrompts(pj, ["a.png"]), /holds an array; fix/);
   assert.equal(readPrompts((fs.writeFileSync(pj, JSON.stringify("a photo of sks person")), pj), ["a.png"]), "a photo of sks person");
   assert.throws(() => loadEvaluator(path.join(tmp, "nowhere")), /evaluator config .*config\.json does not exist; fix: pass --evaluator/);
+  // the committed folder is found from any working directory
+  assert.ok(fs.existsSync(path.join(defaultEvaluatorDir(), "evaluator.safetensors")));
   await assert.rejects(computeMetrics(ev, { data: new Float32Array(0), shape: [0, 64, 64, 3] }), /no images; fix/);
 });
 

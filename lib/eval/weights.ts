@@ -20,6 +20,19 @@ export const LOG_FILE = "training-log.jsonl";
 /** Where the committed evaluator lives, relative to the repository root. */
 export const DEFAULT_EVALUATOR_DIR = "models/evaluator";
 
+/**
+ * The committed evaluator folder: `models/evaluator` under the working directory if it is there, else
+ * under the package root (the first folder above this file with a package.json), so the command
+ * works from any directory and from the built `dist/`.
+ */
+export function defaultEvaluatorDir(): string {
+  if (fs.existsSync(path.join(DEFAULT_EVALUATOR_DIR, CONFIG_FILE))) return DEFAULT_EVALUATOR_DIR;
+  for (let d = __dirname; ; d = path.dirname(d)) {
+    if (fs.existsSync(path.join(d, "package.json"))) return path.join(d, DEFAULT_EVALUATOR_DIR);
+    if (path.dirname(d) === d) return DEFAULT_EVALUATOR_DIR;
+  }
+}
+
 export interface EvaluatorFolderConfig {
   model: EvaluatorConfig;
   [key: string]: unknown;
