@@ -11,8 +11,10 @@ import { command as sample } from "./commands/sample";
 import { command as classImages } from "./commands/class-images";
 import { command as train } from "./commands/train";
 import { command as figure } from "./commands/figure";
+import { command as trainEvaluator } from "./commands/train-evaluator";
+import { command as evaluate } from "./commands/evaluate";
 
-const COMMANDS: Command[] = [schedule, tokenize, data, modelInfo, pretrain, sample, classImages, train, figure, repro];
+const COMMANDS: Command[] = [schedule, tokenize, data, modelInfo, pretrain, sample, classImages, train, trainEvaluator, evaluate, figure, repro];
 
 function help(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -12,3 +12,4 @@ export * from "./train/optim";
 export * from "./train/checkpoint";
 export * from "./train/progress";
 export * from "./backend";
+export * from "./eval";
