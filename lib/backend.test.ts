@@ -45,9 +45,9 @@ test("auto picks the first available backend and says why the others were skippe
   try {
     const lines: string[] = [];
     const info = await initBackend({ prefer: "auto", log: (l) => lines.push(l) });
-    if (!installed("@tensorflow/tfjs-node-gpu") && !installed("@tensorflow/tfjs-node")) {
+    if (!installed("@tensorflow/tfjs-node-gpu") && !installed("@tensorflow/tfjs-node") && !installed("webgpu")) {
       assert.equal(info.name, "wasm");
-      assert.equal(lines.at(-1), "backend: wasm (tfjs-node-gpu not installed; tfjs-node not installed)");
+      assert.equal(lines.at(-1), "backend: wasm (tfjs-node-gpu not installed; tfjs-node not installed; webgpu not installed)");
     } else {
       assert.ok(KNOWN_BACKENDS.includes(info.name));
     }
@@ -57,8 +57,13 @@ test("auto picks the first available backend and says why the others were skippe
 });
 
 test("an unknown backend name is an error listing the known ones", async () => {
-  assert.throws(() => parseBackendName("webgpu", "test"), /unknown backend 'webgpu' \(from test\); known backends: tfjs-node-gpu, tfjs-node, wasm, cpu, or auto/);
-  await assert.rejects(initBackend({ prefer: "gpu", log: () => {} }), /known backends: tfjs-node-gpu, tfjs-node, wasm, cpu/);
+  assert.throws(() => parseBackendName("webgl", "test"), /unknown backend 'webgl' \(from test\); known backends: tfjs-node-gpu, tfjs-node, webgpu, wasm, cpu, or auto/);
+  await assert.rejects(initBackend({ prefer: "gpu", log: () => {} }), /known backends: tfjs-node-gpu, tfjs-node, webgpu, wasm, cpu/);
+});
+
+test("requesting webgpu without the package or a GPU is a clear error naming what is missing", async () => {
+  if (installed("webgpu")) return; // covered on GPU machines by the device check
+  await assert.rejects(initBackend({ prefer: "webgpu", log: () => {} }), /webgpu not installed.*install webgpu/);
 });
 
 test("requesting tfjs-node: used when installed, otherwise a clear error, not a crash", async () => {

