@@ -13,8 +13,10 @@ import { command as train } from "./commands/train";
 import { command as figure } from "./commands/figure";
 import { command as trainEvaluator } from "./commands/train-evaluator";
 import { command as evaluate } from "./commands/evaluate";
+import { command as samples } from "./commands/samples";
+import { command as score, report } from "./commands/score";
 
-const COMMANDS: Command[] = [schedule, tokenize, data, modelInfo, pretrain, sample, classImages, train, trainEvaluator, evaluate, figure, repro];
+const COMMANDS: Command[] = [schedule, tokenize, data, modelInfo, pretrain, sample, classImages, train, trainEvaluator, evaluate, samples, score, report, figure, repro];
 
 function help(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

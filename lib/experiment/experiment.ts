@@ -1,0 +1,156 @@
+/**
+ * The paper's four-way experiment, measured: sample every fine-tuned model with the same prompts and
+ * seeds, score the samples with the attribute evaluator, and tabulate mean and 95% CI per
+ * configuration (plus the base model and a no-prior-preservation run as reference rows).
+ */
+import * as fs from "fs";
+import * as path from "path";
+import { loadStableDiffusion, generate, toPng } from "../pipeline/stable-diffusion";
+import { writeFileAtomic } from "../io/atomic";
+import { computeMetrics, readImageSet, readSubject, Evaluator, MetricsReport } from "../eval/metrics";
+import { loadEvaluator } from "../eval/weights";
+import type { Estimate } from "../eval/stats";
+import type { SchedulerKind, TimestepSpacing } from "../diffusion/samplers";
+
+export type PromptRole = "identity" | "attribute" | "class";
+
+export interface ExperimentPrompt {
+  id: string;
+  prompt: string;
+  /** identity: scored for identity fidelity; attribute: also for prompt fidelity; class: diversity (language drift) */
+  role: PromptRole;
+}
+
+/**
+ * The paper's prompt (its Figures 6), less subjective prompts in the spirit of its Figure 7, each
+ * phrased in the captions' grammar so the evaluator can check the asked-for attribute, and the class
+ * prompt, whose diversity prior preservation is meant to keep.
+ */
+export const EXPERIMENT_PROMPTS: ExperimentPrompt[] = [
+  { id: "paper", prompt: "a photo of sks person without mustache, handsome, ultra realistic, 4k, 8k", role: "attribute" },
+  { id: "instance", prompt: "a photo of sks person", role: "identity" },
+  { id: "cap", prompt: "a photo of sks person with a cap", role: "attribute" },
+  { id: "bright", prompt: "a photo of sks person, very bright background", role: "attribute" },
+  { id: "dark", prompt: "a photo of sks person, very dark background", role: "attribute" },
+  { id: "class", prompt: "a photo of person", role: "class" },
+];
+
+export interface SampleRunOptions {
+  model: string;
+  out: string;
+  prompts: ExperimentPrompt[];
+  seeds: number;
+  steps: number;
+  guidance: number;
+  guidanceRescale: number;
+  scheduler: SchedulerKind;
+  spacing: TimestepSpacing;
+  seed: number;
+}
+
+/** Writes <out>/<prompt id>/seed-<k>.png for every prompt and seed, and <out>/prompts.json (file → prompt). */
+export async function sampleRun(o: SampleRunOptions): Promise<number> {
+  const sd = loadStableDiffusion(o.model);
+  const map: Record<string, string> = {};
+  let n = 0;
+  try {
+    fs.rmSync(o.out, { recursive: true, force: true });
+    for (const p of o.prompts) {
+      fs.mkdirSync(path.join(o.out, p.id), { recursive: true });
+      // every image its own noise, the same for every model: seed (run seed, prompt, k)
+      const images = await generate(sd, { prompt: p.prompt, count: o.seeds, seed: `${o.seed}/${p.id}`, steps: o.steps, guidance: o.guidance, guidanceRescale: o.guidanceRescale, scheduler: o.scheduler, spacing: o.spacing });
+      for (let k = 0; k < o.seeds; k++) {
+        const rel = `${p.id}/seed-${String(k).padStart(3, "0")}.png`;
+        writeFileAtomic(path.join(o.out, rel), await toPng(images, k));
+        map[rel] = p.prompt;
+        n++;
+      }
+      images.dispose();
+      process.stderr.write(`\rsamples ${n}/${o.prompts.length * o.seeds}`);
+    }
+    process.stderr.write("\n");
+    writeFileAtomic(path.join(o.out, "prompts.json"), JSON.stringify({ prompts: o.prompts, files: map, settings: { ...o, out: undefined } }, null, 2) + "\n");
+  } finally {
+    sd.dispose();
+  }
+  return n;
+}
+
+export interface RunMetrics {
+  /** identity fidelity over the identity and attribute prompts */
+  identitySimilarity: Estimate | null;
+  identityAgreement: Estimate | null;
+  /** prompt fidelity over the attribute prompts */
+  promptFidelity: Estimate | null;
+  /** diversity of the class-prompt samples (language drift: lower = the class collapsed onto the subject) */
+  classDiversity: Estimate | null;
+  /** identity similarity of the class-prompt samples to the subject (drift: higher = class became the subject) */
+  classSubjectSimilarity: Estimate | null;
+  /** mean-luminance spread (5th–95th percentile) over all samples: zero terminal SNR should widen it */
+  luminanceRange: Estimate;
+  luminanceMean: Estimate;
+  byPrompt: Record<string, MetricsReport["metrics"]>;
+}
+
+async function subsetMetrics(evaluator: Evaluator, dir: string, ids: string[], prompts: Record<string, string>, subject: Awaited<ReturnType<typeof readSubject>>): Promise<MetricsReport | null> {
+  const sets = await Promise.all(ids.map((id) => readImageSet(path.join(dir, id))));
+  const n = sets.reduce((a, s) => a + s.shape[0], 0);
+  if (n === 0) return null;
+  const [, h, w, c] = sets[0].shape;
+  const data = new Float32Array(n * h * w * c);
+  const files: string[] = [];
+  let off = 0;
+  sets.forEach((s, i) => {
+    data.set(s.data, off);
+    off += s.data.length;
+    for (const f of s.files ?? []) files.push(`${ids[i]}/${path.basename(f)}`);
+  });
+  return computeMetrics(evaluator, { data, shape: [n, h, w, c], files }, { subject, prompts: files.map((f) => prompts[f]) });
+}
+
+/** Scores a folder written by `sampleRun` against the subject's instance images. */
+export async function evaluateRun(samples: string, subjectDir: string, evaluatorDir: string): Promise<RunMetrics> {
+  const meta = JSON.parse(fs.readFileSync(path.join(samples, "prompts.json"), "utf8")) as { prompts: ExperimentPrompt[]; files: Record<string, string> };
+  const ev = loadEvaluator(evaluatorDir);
+  const evaluator: Evaluator = { params: ev.params, config: ev.config };
+  try {
+    const subject = await readSubject(evaluator, subjectDir);
+    const ids = (role: PromptRole[]) => meta.prompts.filter((p) => role.includes(p.role)).map((p) => p.id);
+    const subjectSide = await subsetMetrics(evaluator, samples, ids(["identity", "attribute"]), meta.files, subject);
+    const attribute = await subsetMetrics(evaluator, samples, ids(["attribute"]), meta.files, subject);
+    const cls = await subsetMetrics(evaluator, samples, ids(["class"]), meta.files, subject);
+    const all = await subsetMetrics(evaluator, samples, meta.prompts.map((p) => p.id), meta.files, subject);
+    const byPrompt: Record<string, MetricsReport["metrics"]> = {};
+    for (const p of meta.prompts) byPrompt[p.id] = (await subsetMetrics(evaluator, samples, [p.id], meta.files, subject))!.metrics;
+    return {
+      identitySimilarity: subjectSide?.metrics.identitySimilarity ?? null,
+      identityAgreement: subjectSide?.metrics.identityAgreement ?? null,
+      promptFidelity: attribute?.metrics.promptFidelity ?? null,
+      classDiversity: cls?.metrics.diversity ?? null,
+      classSubjectSimilarity: cls?.metrics.identitySimilarity ?? null,
+      luminanceRange: all!.metrics.luminanceRange,
+      luminanceMean: all!.metrics.luminanceMean,
+      byPrompt,
+    };
+  } finally {
+    for (const v of ev.params.values()) v.dispose();
+  }
+}
+
+const COLUMNS: [keyof RunMetrics, string][] = [
+  ["identitySimilarity", "identity (embedding cos) ↑"],
+  ["identityAgreement", "identity (attributes) ↑"],
+  ["promptFidelity", "prompt fidelity ↑"],
+  ["classDiversity", "class diversity ↑"],
+  ["classSubjectSimilarity", "class → subject drift ↓"],
+  ["luminanceRange", "luminance range ↑"],
+];
+
+/** A Markdown table: one row per configuration, "mean [low, high]" per metric. */
+export function experimentTable(rows: { name: string; metrics: RunMetrics }[]): string {
+  const fmt = (e: Estimate | null) => (e ? `${e.mean.toFixed(3)} [${e.ci95[0].toFixed(3)}, ${e.ci95[1].toFixed(3)}]` : "—");
+  const head = `| configuration | ${COLUMNS.map(([, t]) => t).join(" | ")} |`;
+  const sep = `|---|${COLUMNS.map(() => "---").join("|")}|`;
+  const body = rows.map((r) => `| ${r.name} | ${COLUMNS.map(([k]) => fmt(r.metrics[k] as Estimate | null)).join(" | ")} |`);
+  return [head, sep, ...body].join("\n") + "\n";
+}
