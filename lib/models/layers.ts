@@ -349,6 +349,9 @@ export function timestepEmbedding(
 
 /** Nearest-neighbour ×2 upsampling (torch `F.interpolate(scale_factor=2, mode="nearest")`). */
 export function upsampleNearest2x(x: tf.Tensor4D): tf.Tensor4D {
-  const [, H, W] = x.shape;
-  return tf.image.resizeNearestNeighbor(x, [2 * H, 2 * W], false, false);
+  const [B, H, W, C] = x.shape;
+  // each pixel repeated in a 2×2 block, as a broadcast: its gradient is a plain sum over the block.
+  // (tf.image.resizeNearestNeighbor gives the same values, but tfjs-backend-wasm 4.22's
+  // ResizeNearestNeighborGrad returns wrong gradients: the wasm-vs-cpu U-Net test caught it.)
+  return tf.tidy(() => tf.reshape(tf.broadcastTo(tf.reshape(x, [B, H, 1, W, 1, C]), [B, H, 2, W, 2, C]), [B, 2 * H, 2 * W, C]) as tf.Tensor4D);
 }
