@@ -350,8 +350,17 @@ export function timestepEmbedding(
 /** Nearest-neighbour ×2 upsampling (torch `F.interpolate(scale_factor=2, mode="nearest")`). */
 export function upsampleNearest2x(x: tf.Tensor4D): tf.Tensor4D {
   const [B, H, W, C] = x.shape;
-  // each pixel repeated in a 2×2 block, as a broadcast: its gradient is a plain sum over the block.
-  // (tf.image.resizeNearestNeighbor gives the same values, but tfjs-backend-wasm 4.22's
-  // ResizeNearestNeighborGrad returns wrong gradients: the wasm-vs-cpu U-Net test caught it.)
-  return tf.tidy(() => tf.reshape(tf.broadcastTo(tf.reshape(x, [B, H, 1, W, 1, C]), [B, H, 2, W, 2, C]), [B, 2 * H, 2 * W, C]) as tf.Tensor4D);
+  // Forward: tfjs's nearest resize. Backward: each input pixel's gradient is the sum over its 2×2
+  // block, as two rank-3 sums, written out because tfjs-backend-wasm 4.22's ResizeNearestNeighborGrad
+  // returns wrong gradients (the wasm-vs-cpu U-Net test caught it) and the webgpu backend cannot sum
+  // the rank-8 reshape that a broadcast's gradient makes.
+  const f = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const value = tf.image.resizeNearestNeighbor(args[0] as tf.Tensor4D, [2 * H, 2 * W], false, false);
+    const gradFunc = (dy: tf.Tensor | tf.Tensor[]) => {
+      const rows = tf.sum(tf.reshape(dy as tf.Tensor, [B * H, 2, 2 * W * C]), 1); // [B·H, 2W·C]
+      return [tf.reshape(tf.sum(tf.reshape(rows, [B * H * W, 2, C]), 1), [B, H, W, C])];
+    };
+    return { value, gradFunc };
+  });
+  return f(x) as tf.Tensor4D;
 }
