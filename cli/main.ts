@@ -15,8 +15,9 @@ import { command as trainEvaluator } from "./commands/train-evaluator";
 import { command as evaluate } from "./commands/evaluate";
 import { command as samples } from "./commands/samples";
 import { command as score, report } from "./commands/score";
+import { command as baseEval } from "./commands/base-eval";
 
-const COMMANDS: Command[] = [schedule, tokenize, data, modelInfo, pretrain, sample, classImages, train, trainEvaluator, evaluate, samples, score, report, figure, repro];
+const COMMANDS: Command[] = [schedule, tokenize, data, modelInfo, pretrain, sample, classImages, train, trainEvaluator, evaluate, samples, score, report, baseEval, figure, repro];
 
 function help(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));

@@ -1,0 +1,37 @@
+/** `dreambooth base-eval`: prompt following and class diversity of a base model (the pretraining's numbers). */
+import { Command, int, num, parseArgs, str } from "../command";
+import { initBackend } from "../../lib/backend";
+import { evaluateBaseModel } from "../../lib/experiment/base-model";
+import { writeFileAtomic } from "../../lib/io/atomic";
+import { DEFAULT_EVALUATOR_DIR } from "../../lib/eval/weights";
+import { DEFAULT_MODEL } from "./sample";
+
+export const command: Command = {
+  name: "base-eval",
+  summary: "prompt following on held-out captions and class-prompt diversity of a base model",
+  usage: `usage: dreambooth base-eval [--model ${DEFAULT_MODEL}] [--test datasets/faces/test.pack] [--count 200] [--class-count 32]
+                           [--steps 30] [--guidance 5] [--seed 0] [--out metrics/base-model.json] [--evaluator ${DEFAULT_EVALUATOR_DIR}]`,
+  async run(argv) {
+    const a = parseArgs(argv, ["model", "test", "count", "class-count", "steps", "guidance", "seed", "out", "evaluator", "backend"]);
+    await initBackend({ prefer: str(a, "backend") });
+    const t0 = Date.now();
+    const r = await evaluateBaseModel({
+      model: str(a, "model", DEFAULT_MODEL)!,
+      testPack: str(a, "test", "datasets/faces/test.pack")!,
+      evaluatorDir: str(a, "evaluator", DEFAULT_EVALUATOR_DIR)!,
+      count: int(a, "count", 200)!,
+      classCount: int(a, "class-count", 32)!,
+      steps: int(a, "steps", 30)!,
+      guidance: num(a, "guidance", 5)!,
+      seed: int(a, "seed", 0)!,
+    });
+    const out = str(a, "out", "metrics/base-model.json")!;
+    writeFileAtomic(out, JSON.stringify(r, null, 2) + "\n");
+    const pct = (e: { mean: number; ci95: [number, number] }) => `${(100 * e.mean).toFixed(1)}% [${(100 * e.ci95[0]).toFixed(1)}, ${(100 * e.ci95[1]).toFixed(1)}]`;
+    console.log(`prompt following on ${r.prompts} held-out captions: ${pct(r.promptFollowing)} of prompted attributes present (the real renders score ${pct(r.promptFollowingCeiling)})`);
+    for (const [k, v] of Object.entries(r.byAttribute)) console.log(`  ${k.padEnd(12)} asked ${String(v.asked).padStart(4)}  samples ${(100 * v.samples / v.asked).toFixed(0).padStart(3)}%  renders ${(100 * v.renders / v.asked).toFixed(0).padStart(3)}%`);
+    if (r.classDiversity) console.log(`class-prompt diversity: ${r.classDiversity.mean.toFixed(3)} [${r.classDiversity.ci95[0].toFixed(3)}, ${r.classDiversity.ci95[1].toFixed(3)}]`);
+    console.log(`wrote ${out} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
+    return 0;
+  },
+};
