@@ -29,16 +29,16 @@ export interface Diagram {
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
 export function diagramSvg(d: Diagram): string {
-  const cw = d.cellW ?? 210;
+  const cw = d.cellW ?? 230;
   const ch = d.cellH ?? 110;
-  const bw = cw - 40;
+  const bw = cw - 64;
   const bh = ch - 34;
   const top = d.title ? 36 : 10;
   const cols = Math.max(...d.boxes.map((b) => b.col)) + 1;
   const rows = Math.max(...d.boxes.map((b) => b.row)) + 1;
   const W = cols * cw + 20;
   const H = rows * ch + top + 10;
-  const pos = new Map(d.boxes.map((b) => [b.id, { x: 10 + b.col * cw + 20, y: top + b.row * ch + 12 }]));
+  const pos = new Map(d.boxes.map((b) => [b.id, { x: 10 + b.col * cw + 32, y: top + b.row * ch + 12 }]));
   const out: string[] = [];
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, sans-serif">`);
   out.push(`<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#444"/></marker></defs>`);

@@ -48,9 +48,9 @@ export async function fig1Components(model: string, out: string): Promise<string
     ],
     arrows: [
       { from: "prompt", to: "te", label: "77 tokens" },
-      { from: "te", to: "unet", label: "cross-attention" },
+      { from: "te", to: "unet", label: "text states" },
       { from: "noise", to: "unet" },
-      { from: "sched", to: "unet", label: "x_t → x_{t−1}" },
+      { from: "sched", to: "unet" },
       { from: "unet", to: "vae", label: "z_0" },
       { from: "vae", to: "image" },
     ],
