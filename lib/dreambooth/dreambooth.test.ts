@@ -76,3 +76,26 @@ test("a hand-made diffusers folder loads and samples; class images are cached; D
   assert.equal(sched.prediction_type, "v_prediction");
   fs.rmSync(root, { recursive: true, force: true });
 });
+
+test("one DreamBooth step taken apart: total = instance + λ · prior, finite, U-Net gradient only, no leaks", async () => {
+  await initBackend({ prefer: "cpu", log: () => {} });
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "db-step-"));
+  await miniModel(path.join(root, "model"));
+  const { loadStableDiffusion } = await import("../pipeline/stable-diffusion");
+  const { dreamboothStep } = await import("./explain");
+  const { makeSchedule } = await import("../schedules");
+  const sd = loadStableDiffusion(path.join(root, "model"));
+  const inst = tf.randomUniform([1, 16, 16, 3], -1, 1, "float32", 1) as tf.Tensor4D;
+  const cls = tf.randomUniform([1, 16, 16, 3], -1, 1, "float32", 2) as tf.Tensor4D;
+  const before = tf.memory().numTensors;
+  const r = dreamboothStep(sd, inst, cls, { schedule: makeSchedule({ kind: "sigmoid", zeroTerminalSnr: true }), predictionType: "v_prediction", t: 999, priorWeight: 0.5, instancePrompt: "a photo of sks person", classPrompt: "a photo of person", seed: 0 });
+  assert.ok(Number.isFinite(r.instanceLoss) && Number.isFinite(r.priorLoss) && r.unetGradNorm > 0);
+  assert.ok(Math.abs(r.totalLoss - (r.instanceLoss + 0.5 * r.priorLoss)) < 1e-5 * Math.max(1, r.totalLoss));
+  assert.equal(r.signal, 0, "t = T under zero terminal SNR: nothing of the image is left");
+  assert.deepEqual(r.noisy.shape, [2, 16, 16, 3]);
+  tf.dispose([r.clean, r.noisy, r.predicted]);
+  assert.equal(tf.memory().numTensors, before);
+  tf.dispose([inst, cls]);
+  sd.dispose();
+  fs.rmSync(root, { recursive: true, force: true });
+});
