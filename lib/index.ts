@@ -13,3 +13,8 @@ export * from "./train/checkpoint";
 export * from "./train/progress";
 export * from "./backend";
 export * from "./eval";
+export * from "./pipeline/stable-diffusion";
+export * from "./dreambooth/explain";
+export * from "./dreambooth/train";
+export * from "./experiment/experiment";
+export * from "./experiment/base-model";
