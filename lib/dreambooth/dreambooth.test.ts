@@ -17,6 +17,9 @@ import { clipTokenizer } from "../tokenizer/clip";
 import { resolveScheduleConfig } from "../schedules";
 import { dreamboothTrain, generateClassImages } from "./train";
 import { writeInstanceImages } from "../data/subject";
+import { loadStableDiffusion } from "../pipeline/stable-diffusion";
+import { dreamboothStep } from "./explain";
+import { makeSchedule } from "../schedules";
 
 /** A miniature diffusers folder (random weights): 16×16 images, 8×8 latents, the real tokenizer. */
 async function miniModel(dir: string): Promise<void> {
@@ -81,9 +84,6 @@ test("one DreamBooth step taken apart: total = instance + λ · prior, finite, U
   await initBackend({ prefer: "cpu", log: () => {} });
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "db-step-"));
   await miniModel(path.join(root, "model"));
-  const { loadStableDiffusion } = await import("../pipeline/stable-diffusion");
-  const { dreamboothStep } = await import("./explain");
-  const { makeSchedule } = await import("../schedules");
   const sd = loadStableDiffusion(path.join(root, "model"));
   const inst = tf.randomUniform([1, 16, 16, 3], -1, 1, "float32", 1) as tf.Tensor4D;
   const cls = tf.randomUniform([1, 16, 16, 3], -1, 1, "float32", 2) as tf.Tensor4D;
