@@ -4,7 +4,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { initParams, shippedConfigs, unetForward, unetForwardFlops, unetParamSpecs, type Params } from "../lib/models";
-import type { ParallelTask, ShardResult } from "../lib/parallel/task";
+import type { ParallelTask } from "../lib/parallel/task";
+import { variableTask } from "../lib/parallel/variable-task";
 
 export interface UNetTaskConfig {
   seed: number;
@@ -41,29 +42,19 @@ export function setup(config: Partial<UNetTaskConfig> = {}): ParallelTask<[numbe
   const per = S * S * unet.in_channels;
   const ctx = c.seqLen * unet.cross_attention_dim;
   const data = lcg(c.batch * (2 * per + ctx), c.seed + 7);
-  return {
-    params: specs.map((s) => ({ name: s.name, shape: s.shape })),
-    setWeights(weights) {
-      list.forEach((v, i) => tf.tidy(() => v.assign(tf.tensor(weights[i], v.shape))));
-    },
-    async getWeights() {
-      return Promise.all(list.map(async (v) => Float32Array.from((await v.data()) as Float32Array)));
-    },
-    async lossAndGrads([start, end]): Promise<ShardResult> {
-      const n = end - start;
-      const x = tf.tensor4d(data.subarray(start * per, end * per), [n, S, S, unet.in_channels]);
-      const eps = tf.tensor4d(data.subarray((c.batch + start) * per, (c.batch + end) * per), [n, S, S, unet.in_channels]);
-      const o = 2 * c.batch * per;
-      const ehs = tf.tensor3d(data.subarray(o + start * ctx, o + end * ctx), [n, c.seqLen, unet.cross_attention_dim]);
-      const t = tf.tensor1d(Array.from({ length: n }, (_, i) => (97 * (start + i)) % 1000), "int32");
-      const { value, grads } = tf.variableGrads(() => tf.mean(tf.squaredDifference(unetForward(params, unet, x, t, ehs), eps)) as tf.Scalar, list);
-      const loss = (await value.data())[0];
-      const out = await Promise.all(list.map(async (v) => Float32Array.from((await grads[v.name].data()) as Float32Array)));
-      tf.dispose([x, eps, ehs, t, value, ...Object.values(grads)]);
-      return { loss, count: n, grads: out };
-    },
-    dispose() {
-      tf.dispose(list);
-    },
-  };
+  const task = variableTask<[number, number]>(
+    specs.map((s) => [s.name, params.get(s.name)!]),
+    ([start, end]) =>
+      tf.tidy(() => {
+        const n = end - start;
+        const x = tf.tensor4d(data.subarray(start * per, end * per), [n, S, S, unet.in_channels]);
+        const eps = tf.tensor4d(data.subarray((c.batch + start) * per, (c.batch + end) * per), [n, S, S, unet.in_channels]);
+        const o = 2 * c.batch * per;
+        const ehs = tf.tensor3d(data.subarray(o + start * ctx, o + end * ctx), [n, c.seqLen, unet.cross_attention_dim]);
+        const t = tf.tensor1d(Array.from({ length: n }, (_, i) => (97 * (start + i)) % 1000), "int32");
+        return tf.mean(tf.squaredDifference(unetForward(params, unet, x, t, ehs), eps)) as tf.Scalar;
+      }),
+    ([start, end]) => end - start,
+  );
+  return { ...task, dispose: () => tf.dispose(list) };
 }

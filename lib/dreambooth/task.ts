@@ -13,7 +13,8 @@ import { parseUNetConfig } from "../models/config";
 import { unetForward, unetParamSpecs } from "../models/unet";
 import { zeroParams } from "../models/init";
 import type { Params } from "../models/params";
-import type { ParallelTask, ShardResult } from "../parallel/task";
+import type { ParallelTask } from "../parallel/task";
+import { variableTask } from "../parallel/variable-task";
 import type { StepShard } from "../train/trainer";
 import { rng, Seed } from "../random";
 import { makeSchedule, ScheduleConfig } from "../schedules";
@@ -105,22 +106,5 @@ export function makeDreamBoothLoss(cfg: DreamBoothTaskConfig, unet: Params): (sh
 export function setup(cfg: DreamBoothTaskConfig): ParallelTask<StepShard> {
   const specs = unetParamSpecs(parseUNetConfig(cfg.unet));
   const unet = zeroParams(specs);
-  const list = specs.map((s) => unet.get(s.name)!);
-  const loss = makeDreamBoothLoss(cfg, unet);
-  return {
-    params: specs.map((s) => ({ name: s.name, shape: s.shape })),
-    setWeights(weights) {
-      list.forEach((v, i) => tf.tidy(() => v.assign(tf.tensor(weights[i], v.shape))));
-    },
-    async getWeights() {
-      return Promise.all(list.map(async (v) => Float32Array.from((await v.data()) as Float32Array)));
-    },
-    async lossAndGrads(shard): Promise<ShardResult> {
-      const { value, grads } = tf.variableGrads(() => loss(shard), list);
-      const l = (await value.data())[0];
-      const out = await Promise.all(list.map(async (v) => Float32Array.from((await grads[v.name].data()) as Float32Array)));
-      tf.dispose([value, ...Object.values(grads)]);
-      return { loss: l, count: shard.samples.length, grads: out };
-    },
-  };
+  return variableTask(specs.map((s) => [s.name, unet.get(s.name)!]), makeDreamBoothLoss(cfg, unet), (shard) => shard.samples.length);
 }

@@ -13,7 +13,8 @@ import { clipTextForward, clipTextParamSpecs } from "../models/clip-text";
 import { initParams, zeroParams } from "../models/init";
 import type { ParamSpec, Params } from "../models/params";
 import { readSafetensors } from "../io/safetensors";
-import type { ParallelTask, ShardResult } from "../parallel/task";
+import type { ParallelTask } from "../parallel/task";
+import { variableTask } from "../parallel/variable-task";
 import type { StepShard } from "../train/trainer";
 import { deriveSeed, rng, Seed } from "../random";
 import { makeSchedule, ScheduleConfig } from "../schedules";
@@ -126,23 +127,7 @@ export function setup(cfg: DiffusionTaskConfig): ParallelTask<StepShard> {
   const fixed = initParams(specs.textEncoder.filter((s) => frozen.has(s.name)), cfg.textEncoderInitSeed);
   for (const [k, v] of fixed) textParams.set(k, v);
   const all = [...specs.unet, ...trainableText];
-  const list = [...specs.unet.map((s) => unetParams.get(s.name)!), ...trainableText.map((s) => textParams.get(s.name)!)];
   const cache = readLatentCache(cfg.latentsFile);
-  const loss = makeDiffusionLoss(cfg, cache, unetParams, textParams);
-  return {
-    params: all.map((s) => ({ name: s.name, shape: s.shape })),
-    setWeights(weights) {
-      list.forEach((v, i) => tf.tidy(() => v.assign(tf.tensor(weights[i], v.shape))));
-    },
-    async getWeights() {
-      return Promise.all(list.map(async (v) => Float32Array.from((await v.data()) as Float32Array)));
-    },
-    async lossAndGrads(shard): Promise<ShardResult> {
-      const { value, grads } = tf.variableGrads(() => loss(shard), list);
-      const l = (await value.data())[0]; // the mean over this shard
-      const out = await Promise.all(list.map(async (v) => Float32Array.from((await grads[v.name].data()) as Float32Array)));
-      tf.dispose([value, ...Object.values(grads)]);
-      return { loss: l, count: shard.samples.length, grads: out };
-    },
-  };
+  const named: [string, tf.Variable][] = all.map((s) => [s.name, (unetParams.get(s.name) ?? textParams.get(s.name))!]);
+  return variableTask(named, makeDiffusionLoss(cfg, cache, unetParams, textParams), (shard) => shard.samples.length);
 }

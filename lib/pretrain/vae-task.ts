@@ -10,7 +10,8 @@ import { vaeDecode, vaeEncode, vaeParamSpecs } from "../models/vae";
 import { zeroParams } from "../models/init";
 import type { Params } from "../models/params";
 import { packedBatch, readPackedDataset } from "../data/dataset";
-import type { ParallelTask, ShardResult } from "../parallel/task";
+import type { ParallelTask } from "../parallel/task";
+import { variableTask } from "../parallel/variable-task";
 import type { StepShard } from "../train/trainer";
 import { deriveSeed, Seed } from "../random";
 
@@ -45,26 +46,13 @@ export function setup(cfg: VaeTaskConfig): ParallelTask<StepShard> {
   const config = parseVaeConfig(cfg.vae);
   const specs = vaeParamSpecs(config);
   const params = zeroParams(specs);
-  const list = specs.map((s) => params.get(s.name)!);
   const pack = readPackedDataset(cfg.packFile);
-  return {
-    params: specs.map((s) => ({ name: s.name, shape: s.shape })),
-    setWeights(weights) {
-      list.forEach((v, i) => tf.tidy(() => v.assign(tf.tensor(weights[i], v.shape))));
-    },
-    async getWeights() {
-      return Promise.all(list.map(async (v) => Float32Array.from((await v.data()) as Float32Array)));
-    },
-    async lossAndGrads(shard): Promise<ShardResult> {
+  const f = 2 ** (config.block_out_channels.length - 1);
+  const loss = (shard: StepShard) =>
+    tf.tidy(() => {
       const b = packedBatch(pack, shard.samples);
-      const images = tf.tensor4d(b.data, b.shape);
-      const f = 2 ** (config.block_out_channels.length - 1);
       const noise = perSampleNoise([b.shape[1] / f, b.shape[2] / f, config.latent_channels], cfg.seed, "vae-z", shard.step, shard.samples);
-      const { value, grads } = tf.variableGrads(() => vaeLoss(params, config, images, noise, cfg.klWeight), list);
-      const loss = (await value.data())[0];
-      const out = await Promise.all(list.map(async (v) => Float32Array.from((await grads[v.name].data()) as Float32Array)));
-      tf.dispose([images, noise, value, ...Object.values(grads)]);
-      return { loss, count: shard.samples.length, grads: out };
-    },
-  };
+      return vaeLoss(params, config, tf.tensor4d(b.data, b.shape), noise, cfg.klWeight);
+    });
+  return variableTask(specs.map((s) => [s.name, params.get(s.name)!]), loss, (shard) => shard.samples.length);
 }
