@@ -19,6 +19,9 @@ import { command as baseEval } from "./commands/base-eval";
 
 const COMMANDS: Command[] = [schedule, tokenize, data, modelInfo, pretrain, sample, classImages, train, trainEvaluator, evaluate, samples, score, report, baseEval, figure, repro];
 
+/** The subcommands' names (the pipeline's test checks every dvc.yaml stage calls one of them). */
+export const COMMAND_NAMES = COMMANDS.map((c) => c.name);
+
 function help(): string {
   const w = Math.max(...COMMANDS.map((c) => c.name.length));
   return [

@@ -7,6 +7,10 @@ const path = require("path");
 const root = path.resolve(__dirname, "..");
 function find(dir, out) {
   if (!fs.existsSync(dir)) return out;
+  if (fs.statSync(dir).isFile()) {
+    if (dir.endsWith(".test.ts")) out.push(path.relative(root, dir));
+    return out;
+  }
   for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
     const p = path.join(dir, e.name);
     if (e.isDirectory()) find(p, out);
