@@ -6,6 +6,7 @@ import * as path from "path";
 import { ParamSpec } from "../models/params";
 import { readSafetensors, TensorToWrite, writeSafetensors } from "./safetensors";
 import { readWeights, resolveWeightFiles, TEXT_ENCODER_IGNORE, writeWeights } from "./weights";
+import { vaeCurrentName } from "../models/vae";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "weights-"));
 process.on("exit", () => fs.rmSync(tmp, { recursive: true, force: true }));
@@ -166,4 +167,16 @@ test("folders without weights, bad indexes and bad inputs to writeWeights are cl
   const shaped = new Map(specs.map((s) => [s.name, { shape: [...s.shape].reverse(), data: values().get(s.name)! }]));
   assert.throws(() => writeWeights(path.join(dir, "out.safetensors"), shaped, specs), /conv_in\.weight: given \[4, 2, 3, 3\] vs expected \[3, 3, 2, 4\] \(tfjs\)/);
   assert.equal(fs.existsSync(path.join(dir, "out.safetensors")), false);
+});
+
+test("rename maps a file's old tensor names to the spec's (SD 1.x VAE attention: query → to_q)", () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "rename-"));
+  const file = path.join(dir, "diffusion_pytorch_model.safetensors");
+  // torch layout [out, in] for a linear; the spec is tfjs [in, out]
+  writeSafetensors(file, new Map<string, TensorToWrite>([["encoder.mid_block.attentions.0.query.weight", { shape: [2, 3], data: Float32Array.from([1, 2, 3, 4, 5, 6]) }]]));
+  const specs: ParamSpec[] = [{ name: "encoder.mid_block.attentions.0.to_q.weight", shape: [3, 2], layout: "linear" }];
+  assert.throws(() => readWeights(file, specs), /missing 1: encoder.mid_block.attentions.0.to_q.weight/);
+  const w = readWeights(file, specs, { rename: vaeCurrentName });
+  assert.deepEqual(Array.from(w.get("encoder.mid_block.attentions.0.to_q.weight")!), [1, 4, 2, 5, 3, 6]);
+  fs.rmSync(dir, { recursive: true, force: true });
 });

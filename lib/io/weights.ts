@@ -23,6 +23,8 @@ export interface ReadWeightsOptions {
   ignore?: readonly (string | RegExp)[];
   /** in a component folder, prefer the "fp16" variant files; default: the full-precision files, fp16 if only those exist */
   variant?: "fp16";
+  /** maps a file's tensor name to the spec's (e.g. SD 1.x VAEs' old attention names; see lib/models `vaeCurrentName`) */
+  rename?: (fileName: string) => string;
 }
 
 const BASES = ["diffusion_pytorch_model", "model"];
@@ -143,9 +145,10 @@ export function readWeights(
       const sf = SafetensorsFile.open(f);
       open.push(sf);
       for (const info of sf.header.tensors.values()) {
-        const prev = found.get(info.name);
-        if (prev) throw new Error(`tensor "${info.name}" is in both ${prev.file.file} and ${f}`);
-        found.set(info.name, { info, file: sf });
+        const name = opts.rename ? opts.rename(info.name) : info.name;
+        const prev = found.get(name);
+        if (prev) throw new Error(`tensor "${name}" is in both ${prev.file.file} and ${f}`);
+        found.set(name, { info, file: sf });
       }
     }
     const shapes = new Map([...found].map(([n, f]) => [n, { shape: f.info.shape, dtype: f.info.dtype }]));
@@ -153,7 +156,7 @@ export function readWeights(
     const out = new Map<string, Float32Array>();
     for (const s of specs) {
       const f = found.get(s.name)!;
-      out.set(s.name, torchToTfjs(f.file.readFloat32(s.name), s));
+      out.set(s.name, torchToTfjs(f.file.readFloat32(f.info.name), s));
     }
     return out;
   } finally {

@@ -13,7 +13,7 @@ import type { Params } from "../models/params";
 import { readWeights, TEXT_ENCODER_IGNORE } from "../io/weights";
 import { ClipTokenizer, clipTokenizer } from "../tokenizer/clip";
 import { unetForward } from "../models/unet";
-import { vaeDecode } from "../models/vae";
+import { vaeCurrentName, vaeDecode } from "../models/vae";
 import { clipTextForward } from "../models/clip-text";
 import { makeSchedule, NoiseSchedule, ScheduleConfig, ScheduleKind } from "../schedules";
 import { guide, sample, SchedulerKind, TimestepSpacing } from "../diffusion/samplers";
@@ -68,7 +68,8 @@ export function loadStableDiffusion(dir: string): StableDiffusion {
   const configs = loadComponentConfigs(dir);
   const specs = componentParamSpecs(configs);
   const unet = paramsFromValues(specs.unet, readWeights(path.join(dir, "unet"), specs.unet));
-  const vae = paramsFromValues(specs.vae, readWeights(path.join(dir, "vae"), specs.vae));
+  // SD 1.x's own VAE files still use diffusers' old attention names (query/key/value/proj_attn)
+  const vae = paramsFromValues(specs.vae, readWeights(path.join(dir, "vae"), specs.vae, { rename: vaeCurrentName }));
   const textEncoder = paramsFromValues(specs.textEncoder, readWeights(path.join(dir, "text_encoder"), specs.textEncoder, { ignore: TEXT_ENCODER_IGNORE }));
   const tokenizer = fs.existsSync(path.join(dir, "tokenizer", "vocab.json")) ? ClipTokenizer.fromFolder(dir) : clipTokenizer();
   return {
