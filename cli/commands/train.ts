@@ -14,7 +14,8 @@ const usage = `usage: dreambooth train --schedule <${SCHEDULE_KINDS.join("|")}> 
                        [--prediction epsilon|v_prediction|sample] [--min-snr-gamma γ] [--offset-noise s]
                        [--steps 400] [--lr 1e-4] [--instances-per-batch 2] [--class-per-batch 2]
                        [--out runs/dreambooth/<name>/model] [--work runs/dreambooth/<name>] [--resize]
-                       [--workers N] [--seed 0] [--checkpoint-every 100] [--backend …]
+                       [--workers N (0: in this process, the default on a GPU backend)] [--seed 0]
+                       [--checkpoint-every 100] [--backend …]
 
 Fine-tunes the U-Net only (the paper's setting). The paper's learning rate is 5e-6 for SD 1.x; the
 tiny embedded model, trained from scratch on far less data, needs a larger one (1e-4 by default).
@@ -37,7 +38,7 @@ export const command: Command = {
     const zt = bool(a, "zero-terminal-snr");
     const name = `${kind}${zt ? "-ztsnr" : ""}${bool(a, "no-prior") ? "-noprior" : ""}`;
     const work = str(a, "work", `runs/dreambooth/${name}`)!;
-    await initBackend({ prefer: str(a, "backend") });
+    const backend = await initBackend({ prefer: str(a, "backend") });
     const r = await dreamboothTrain({
       model: str(a, "model", DEFAULT_MODEL)!,
       instanceDir: str(a, "instance", "data")!,
@@ -55,7 +56,8 @@ export const command: Command = {
       lr: num(a, "lr", 1e-4)!,
       instancesPerBatch: int(a, "instances-per-batch", 2)!,
       classPerBatch: int(a, "class-per-batch", 2)!,
-      workers: int(a, "workers", os.availableParallelism())!,
+      // a GPU backend trains in this process; wasm gets one worker thread per core
+      workers: int(a, "workers", ["wasm", "cpu"].includes(backend.name) ? os.availableParallelism() : 0)!,
       seed: int(a, "seed", 0)!,
       checkpointEvery: int(a, "checkpoint-every", 100)!,
       resize: bool(a, "resize"),

@@ -17,6 +17,8 @@ import { clipTokenizer } from "../tokenizer/clip";
 import { resolveScheduleConfig } from "../schedules";
 import { dreamboothTrain, generateClassImages } from "./train";
 import { writeInstanceImages } from "../data/subject";
+import { readWeights } from "../io/weights";
+import { loadComponentConfigs } from "../models/pipeline";
 import { loadStableDiffusion } from "../pipeline/stable-diffusion";
 import { dreamboothStep } from "./explain";
 import { makeSchedule } from "../schedules";
@@ -58,20 +60,29 @@ test("a hand-made diffusers folder loads and samples; class images are cached; D
   const again = await generateClassImages({ model, prompt: "a photo of person", count: 3, out: cls, seed: 0, steps: 2 });
   assert.equal(again.generated, false, "same model, prompt and count: reused");
   const before = tf.memory().numTensors;
-  const run = (name: string) =>
+  const run = (name: string, workers: number) =>
     dreamboothTrain({
       model, instanceDir: inst, instancePrompt: "a photo of sks person", classDir: cls, classPrompt: "a photo of person", priorWeight: 1,
       out: path.join(root, name, "model"), work: path.join(root, name), schedule: { kind: "sigmoid", zeroTerminalSnr: true },
-      predictionType: "v_prediction", steps: 3, lr: 1e-3, instancesPerBatch: 2, classPerBatch: 2, workers: 2, seed: 5, checkpointEvery: 2,
+      predictionType: "v_prediction", steps: 3, lr: 1e-3, instancesPerBatch: 2, classPerBatch: 2, workers, seed: 5, checkpointEvery: 2,
     });
-  const a = await run("a");
-  const b = await run("b");
+  const a = await run("a", 2);
+  const b = await run("b", 2);
+  const c = await run("c", 0);
   assert.equal(tf.memory().numTensors, before, "training leaks no tensors on the main thread");
   assert.ok(Number.isFinite(a.lastLoss));
   const fa = path.join(root, "a", "model", "unet", "diffusion_pytorch_model.safetensors");
   const fb = path.join(root, "b", "model", "unet", "diffusion_pytorch_model.safetensors");
   // the same seed gives the same fine-tuned weights (here: 2 workers both times)
   assert.equal(sha(fa), sha(fb));
+  // in-process training (the GPU path) computes the same step: equal weights up to float32 summation order
+  const specs = unetParamSpecs(loadComponentConfigs(model).unet);
+  const wa = readWeights(path.join(root, "a", "model", "unet"), specs);
+  const wc = readWeights(path.join(root, "c", "model", "unet"), specs);
+  let num = 0, den = 0;
+  for (const [k, v] of wa) for (let i = 0; i < v.length; i++) (num += (v[i] - wc.get(k)![i]) ** 2), (den += v[i] ** 2);
+  assert.ok(Math.sqrt(num / den) < 1e-4, `in-process vs 2 workers: relative difference ${Math.sqrt(num / den)}`);
+  void c;
   assert.notEqual(sha(fa), sha(path.join(model, "unet", "diffusion_pytorch_model.safetensors")), "the U-Net changed");
   const sched = JSON.parse(fs.readFileSync(path.join(root, "a", "model", "scheduler", "scheduler_config.json"), "utf8"));
   assert.equal(sched.beta_schedule, "sigmoid");

@@ -12,12 +12,12 @@ import { loadStableDiffusion, encodePrompts, generate, toPng, StableDiffusion } 
 import { unetParamSpecs } from "../models/unet";
 import { vaeEncode } from "../models/vae";
 import { WorkerPool } from "../parallel/pool";
-import { poolSource, trainLoop } from "../train/trainer";
+import { localSource, poolSource, trainLoop } from "../train/trainer";
 import { loadImageFolder } from "../data/images";
 import { rng, Seed } from "../random";
 import { resolveScheduleConfig, ScheduleConfig } from "../schedules";
 import type { PredictionType } from "../diffusion/forward";
-import type { DreamBoothTaskConfig, LatentSet } from "./task";
+import { makeDreamBoothLoss, type DreamBoothTaskConfig, type LatentSet } from "./task";
 import { writeComponent, writePipelineFiles } from "../pretrain/folder";
 import { writeFileAtomic } from "../io/atomic";
 
@@ -110,6 +110,7 @@ export interface DreamBoothOptions {
   lr: number;
   instancesPerBatch: number;
   classPerBatch: number;
+  /** worker threads for data parallelism on wasm; 0 trains in this process (use it with a GPU backend) */
   workers: number;
   seed: Seed;
   checkpointEvery: number;
@@ -165,7 +166,14 @@ export async function dreamboothTrain(o: DreamBoothOptions): Promise<{ seconds: 
       ...pick("instance", instance.count, o.instancesPerBatch, step),
       ...(nClass ? pick("class", prior.count, nClass, step).map((i) => instance.count + i) : []),
     ];
-    pool = await WorkerPool.start({ module: path.join(__dirname, "task" + ext), size: o.workers, config: cfg });
+    // workers = 0: train in this process on the main backend's own parameters (a GPU backend: no
+    // copies of the weights); otherwise data parallel over wasm worker threads
+    let source;
+    if (o.workers === 0) source = localSource(sd.unet, makeDreamBoothLoss(cfg, sd.unet));
+    else {
+      pool = await WorkerPool.start({ module: path.join(__dirname, "task" + ext), size: o.workers, config: cfg });
+      source = poolSource(pool);
+    }
     const specs = unetParamSpecs(sd.configs.unet);
     const r = await trainLoop({
       label: `dreambooth ${schedule.kind}${schedule.zeroTerminalSnr ? "+ZT-SNR" : ""}`,
@@ -180,7 +188,7 @@ export async function dreamboothTrain(o: DreamBoothOptions): Promise<{ seconds: 
       clipNorm: 1,
       checkpointEvery: o.checkpointEvery,
       components: [{ name: "unet", params: sd.unet, specs }],
-      source: poolSource(pool),
+      source,
       config: { ...o, schedule },
     });
     // the fine-tuned model: the base folder with the new U-Net and the fine-tune's forward process
