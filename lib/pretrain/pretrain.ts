@@ -19,7 +19,7 @@ import { writeSafetensors } from "../io/safetensors";
 import { clipTokenizer } from "../tokenizer/clip";
 import { resolveScheduleConfig, ScheduleConfig } from "../schedules";
 import type { PredictionType } from "../diffusion/forward";
-import { DiffusionTaskConfig, pretrainSpecs, TOKEN_TABLE } from "./diffusion-task";
+import { DiffusionTaskConfig, LatentCache, pretrainSpecs, readLatentCache, TOKEN_TABLE } from "./diffusion-task";
 import { writeComponent, writePipelineFiles, writeTokenizerFolder } from "./folder";
 import { shippedRawConfigs } from "../models/configs";
 import type { Seed } from "../random";
@@ -69,6 +69,21 @@ export interface PretrainReport {
   vaeFinalLoss: number;
   diffusionFinalLoss: number;
   valPsnr: number;
+}
+
+/** Standard deviation of z ~ q(z|x) over a latent cache: sqrt(Var(μ) + E[σ²]) (law of total variance). */
+export function latentStandardDeviation(c: LatentCache): number {
+  let sum = 0;
+  let sq = 0;
+  let v = 0;
+  for (let i = 0; i < c.mean.length; i++) {
+    sum += c.mean[i];
+    sq += c.mean[i] * c.mean[i];
+    v += Math.exp(c.logvar[i]);
+  }
+  const n = c.mean.length;
+  const m = sum / n;
+  return Math.sqrt(sq / n - m * m + v / n);
 }
 
 /** PSNR of x ∈ [−1, 1] against y: 10·log10(2² / MSE). */
@@ -137,7 +152,7 @@ export async function encodeDataset(params: Params, rawVae: unknown, packFile: s
 
 export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
   const t0 = Date.now();
-  const raw = o.configs ?? shippedRawConfigs("tiny");
+  const raw = { ...(o.configs ?? shippedRawConfigs("tiny")) };
   // check every config now, so a bad one fails before the hours of work, not after
   parseVaeConfig(raw.vae);
   parseUNetConfig(raw.unet);
@@ -177,8 +192,17 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
   // ── encode the dataset once (the autoencoder is frozen from here on) ─────────────────────────
   const t1 = Date.now();
   const latentsFile = path.join(o.work, "latents.safetensors");
-  const diffusionCount = await encodeDataset(vae, raw.vae, o.trainPack, latentsFile, 32, o.diffusion.images ?? Infinity);
-  console.error(`encoded ${diffusionCount} training images in ${((Date.now() - t1) / 1000).toFixed(0)} s`);
+  // reuse the cache when it is newer than the autoencoder's last checkpoint (a resumed run)
+  const vaeLatest = path.join(vaeRun, "checkpoints", "latest");
+  const cached = fs.existsSync(latentsFile) && fs.existsSync(vaeLatest) && fs.statSync(latentsFile).mtimeMs > fs.statSync(vaeLatest).mtimeMs;
+  const diffusionCount = cached ? readLatentCache(latentsFile).count : await encodeDataset(vae, raw.vae, o.trainPack, latentsFile, 32, o.diffusion.images ?? Infinity);
+  console.error(cached ? `reusing ${latentsFile} (${diffusionCount} images)` : `encoded ${diffusionCount} training images in ${((Date.now() - t1) / 1000).toFixed(0)} s`);
+  // Rombach et al. 2022 (§4.3.2, "unit standard deviation"): scale latents by 1/std of the encoded
+  // data, so the diffusion model sees the variance its noise schedule assumes. SD 1.x's 0.18215 was
+  // measured on its own autoencoder; a new one needs its own.
+  const latentStd = latentStandardDeviation(readLatentCache(latentsFile));
+  raw.vae = { ...(raw.vae as object), scaling_factor: Number((1 / latentStd).toPrecision(6)) };
+  console.error(`latent std ${latentStd.toFixed(4)}: scaling_factor = ${(raw.vae as { scaling_factor: number }).scaling_factor}`);
   const encodeSeconds = (Date.now() - t1) / 1000;
 
   // ── stage 2: text encoder + U-Net on latents ─────────────────────────────────────────────────
