@@ -12,9 +12,9 @@ import { loadStableDiffusion, encodePrompts, generate, toPng, StableDiffusion } 
 import { unetParamSpecs } from "../models/unet";
 import { vaeEncode } from "../models/vae";
 import { WorkerPool } from "../parallel/pool";
-import { localSource, poolSource, trainLoop } from "../train/trainer";
+import { batchIndices, localSource, poolSource, trainLoop } from "../train/trainer";
 import { loadImageFolder } from "../data/images";
-import { rng, Seed } from "../random";
+import type { Seed } from "../random";
 import { resolveScheduleConfig, ScheduleConfig } from "../schedules";
 import type { PredictionType } from "../diffusion/forward";
 import { makeDreamBoothLoss, type DreamBoothTaskConfig, type LatentSet } from "./task";
@@ -149,22 +149,10 @@ export async function dreamboothTrain(o: DreamBoothOptions): Promise<{ seconds: 
     };
     const nClass = o.classDir ? o.classPerBatch : 0;
     // each step: instancesPerBatch instance images and classPerBatch class images, each from its own
-    // seeded permutation per epoch, so the order depends only on (seed, step)
-    const pick = (label: string, count: number, per: number, step: number) =>
-      Array.from({ length: per }, (_, j) => {
-        const k = step * per + j;
-        const epoch = Math.floor(k / count);
-        const r = rng(o.seed, label, epoch);
-        const perm = Array.from({ length: count }, (_, i) => i);
-        for (let i = count - 1; i > 0; i--) {
-          const s = Math.floor(r() * (i + 1));
-          [perm[i], perm[s]] = [perm[s], perm[i]];
-        }
-        return perm[k % count];
-      });
+    // seeded permutation per epoch (the trainer's batchIndices), so the order depends only on (seed, step)
     const samplesFor = (step: number) => [
-      ...pick("instance", instance.count, o.instancesPerBatch, step),
-      ...(nClass ? pick("class", prior.count, nClass, step).map((i) => instance.count + i) : []),
+      ...batchIndices(`${o.seed}/instance`, step, o.instancesPerBatch, instance.count),
+      ...(nClass ? batchIndices(`${o.seed}/class`, step, nClass, prior.count).map((i) => instance.count + i) : []),
     ];
     // workers = 0: train in this process on the main backend's own parameters (a GPU backend: no
     // copies of the weights); otherwise data parallel over wasm worker threads

@@ -7,7 +7,7 @@ import * as fs from "fs";
 import * as path from "path";
 import { loadStableDiffusion, generate, toPng } from "../pipeline/stable-diffusion";
 import { writeFileAtomic } from "../io/atomic";
-import { computeMetrics, readImageSet, readSubject, Evaluator, MetricsReport } from "../eval/metrics";
+import { computeMetrics, readImageSet, readSubject, Evaluator, ImageSet, MetricsReport } from "../eval/metrics";
 import { loadEvaluator } from "../eval/weights";
 import type { Estimate } from "../eval/stats";
 import type { SchedulerKind, TimestepSpacing } from "../diffusion/samplers";
@@ -92,8 +92,8 @@ export interface RunMetrics {
   byPrompt: Record<string, MetricsReport["metrics"]>;
 }
 
-async function subsetMetrics(evaluator: Evaluator, dir: string, ids: string[], prompts: Record<string, string>, subject: Awaited<ReturnType<typeof readSubject>>): Promise<MetricsReport | null> {
-  const sets = await Promise.all(ids.map((id) => readImageSet(path.join(dir, id))));
+async function subsetMetrics(imageSets: Map<string, ImageSet>, evaluator: Evaluator, ids: string[], prompts: Record<string, string>, subject: Awaited<ReturnType<typeof readSubject>>): Promise<MetricsReport | null> {
+  const sets = ids.map((id) => imageSets.get(id)!);
   const n = sets.reduce((a, s) => a + s.shape[0], 0);
   if (n === 0) return null;
   const [, h, w, c] = sets[0].shape;
@@ -115,13 +115,16 @@ export async function evaluateRun(samples: string, subjectDir: string, evaluator
   const evaluator: Evaluator = { params: ev.params, config: ev.config };
   try {
     const subject = await readSubject(evaluator, subjectDir);
+    // every prompt's folder read once, shared by the subsets below
+    const sets = new Map<string, ImageSet>();
+    for (const p of meta.prompts) sets.set(p.id, await readImageSet(path.join(samples, p.id)));
     const ids = (role: PromptRole[]) => meta.prompts.filter((p) => role.includes(p.role)).map((p) => p.id);
-    const subjectSide = await subsetMetrics(evaluator, samples, ids(["identity", "attribute"]), meta.files, subject);
-    const attribute = await subsetMetrics(evaluator, samples, ids(["attribute"]), meta.files, subject);
-    const cls = await subsetMetrics(evaluator, samples, ids(["class"]), meta.files, subject);
-    const all = await subsetMetrics(evaluator, samples, meta.prompts.map((p) => p.id), meta.files, subject);
+    const subjectSide = await subsetMetrics(sets, evaluator, ids(["identity", "attribute"]), meta.files, subject);
+    const attribute = await subsetMetrics(sets, evaluator, ids(["attribute"]), meta.files, subject);
+    const cls = await subsetMetrics(sets, evaluator, ids(["class"]), meta.files, subject);
+    const all = await subsetMetrics(sets, evaluator, meta.prompts.map((p) => p.id), meta.files, subject);
     const byPrompt: Record<string, MetricsReport["metrics"]> = {};
-    for (const p of meta.prompts) byPrompt[p.id] = (await subsetMetrics(evaluator, samples, [p.id], meta.files, subject))!.metrics;
+    for (const p of meta.prompts) byPrompt[p.id] = (await subsetMetrics(sets, evaluator, [p.id], meta.files, subject))!.metrics;
     return {
       identitySimilarity: subjectSide?.metrics.identitySimilarity ?? null,
       identityAgreement: subjectSide?.metrics.identityAgreement ?? null,

@@ -119,7 +119,6 @@ export async function generate(sd: StableDiffusion, o: GenerateOptions): Promise
   const cond = encodePrompts(sd, new Array(n).fill(o.prompt));
   const uncond = w === 1 ? undefined : encodePrompts(sd, new Array(n).fill(o.negativePrompt ?? ""));
   const both = uncond ? tf.concat([uncond, cond], 0) : undefined;
-  const f = 2 ** (sd.configs.vae.block_out_channels.length - 1);
   const size = sd.configs.unet.sample_size;
   try {
     const latents = await sample({
@@ -143,7 +142,6 @@ export async function generate(sd: StableDiffusion, o: GenerateOptions): Promise
     });
     const images = tf.tidy(() => tf.clipByValue(vaeDecode(sd.vae, sd.configs.vae, tf.div(latents, sd.configs.vae.scaling_factor) as tf.Tensor4D), -1, 1) as tf.Tensor4D);
     latents.dispose();
-    void f;
     return images;
   } finally {
     tf.dispose([cond, uncond, both].filter((t): t is tf.Tensor3D => t !== undefined));
