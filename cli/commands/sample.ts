@@ -6,6 +6,7 @@ import { initBackend } from "../../lib/backend";
 import { loadStableDiffusion, generate, toPng } from "../../lib/pipeline/stable-diffusion";
 import { SCHEDULERS, SchedulerKind, TIMESTEP_SPACINGS, TimestepSpacing } from "../../lib/diffusion/samplers";
 import { writeFileAtomic } from "../../lib/io/atomic";
+import { Progress } from "../../lib/train/progress";
 
 export const DEFAULT_MODEL = "models/tiny-sd";
 
@@ -37,6 +38,7 @@ export const command: Command = {
     const sd = loadStableDiffusion(model);
     try {
       const t0 = Date.now();
+      let progress: Progress | undefined;
       const images = await generate(sd, {
         prompt,
         negativePrompt: str(a, "negative-prompt", ""),
@@ -48,9 +50,8 @@ export const command: Command = {
         guidance: num(a, "guidance", 7.5),
         guidanceRescale: num(a, "guidance-rescale", 0),
         eta: num(a, "eta"),
-        onStep: (i, n) => process.stderr.write(`\rsampling ${i}/${n}`),
+        onStep: (i, n) => (progress ??= new Progress({ label: "sampling", total: n })).tick(i),
       });
-      process.stderr.write("\n");
       const files: string[] = [];
       for (let i = 0; i < count; i++) {
         const file = count === 1 ? out : out.replace(/(\.png)?$/, `-${i}.png`);

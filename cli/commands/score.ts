@@ -3,7 +3,8 @@ import * as fs from "fs";
 import * as path from "path";
 import { Command, parseArgs, str, UsageError } from "../command";
 import { initBackend } from "../../lib/backend";
-import { evaluateRun, experimentTable, RunMetrics } from "../../lib/experiment/experiment";
+import { evaluateRun, experimentRow, experimentTable, RunMetrics } from "../../lib/experiment/experiment";
+import { experimentFindings, findingsMarkdown } from "../../lib/experiment/findings";
 import { writeFileAtomic } from "../../lib/io/atomic";
 import { DEFAULT_EVALUATOR_DIR } from "../../lib/eval/weights";
 
@@ -19,7 +20,7 @@ export const command: Command = {
     await initBackend({ prefer: str(a, "backend") });
     const m = await evaluateRun(samples, str(a, "subject", "data")!, str(a, "evaluator", DEFAULT_EVALUATOR_DIR)!);
     writeFileAtomic(out, JSON.stringify(m, null, 2) + "\n");
-    console.log(experimentTable([{ name: path.basename(path.dirname(samples)) || samples, metrics: m }]));
+    console.log(experimentTable([{ name: path.basename(path.resolve(samples)), metrics: m }]));
     return 0;
   },
 };
@@ -39,9 +40,11 @@ export const report: Command = {
       if (!fs.existsSync(file)) throw new UsageError(`${file} not found: run \`dreambooth score\` for ${p.slice(0, eq)} first`);
       return { name: p.slice(0, eq), metrics: JSON.parse(fs.readFileSync(file, "utf8")) as RunMetrics };
     });
-    const table = experimentTable(rows);
+    const findings = findingsMarkdown(experimentFindings(Object.fromEntries(rows.map((r) => [r.name, r.metrics]))));
+    const table = experimentTable(rows) + findings;
     writeFileAtomic(out, table);
-    writeFileAtomic(out.replace(/\.md$/, "") + ".json", JSON.stringify(Object.fromEntries(rows.map((r) => [r.name, { ...r.metrics, byPrompt: undefined }])), null, 2) + "\n");
+    const json = Object.fromEntries(rows.map((r) => [r.name, { ...experimentRow(r.metrics), luminanceMean: r.metrics.luminanceMean }]));
+    writeFileAtomic(out.replace(/\.md$/, "") + ".json", JSON.stringify(json, null, 2) + "\n");
     console.log(table);
     return 0;
   },

@@ -20,6 +20,7 @@ import type { PredictionType } from "../diffusion/forward";
 import { makeDreamBoothLoss, type DreamBoothTaskConfig, type LatentSet } from "./task";
 import { writeComponent, writePipelineFiles } from "../pretrain/folder";
 import { writeFileAtomic } from "../io/atomic";
+import { Progress } from "../train/progress";
 
 const ext = __filename.endsWith(".ts") ? ".ts" : ".js";
 
@@ -64,14 +65,14 @@ export async function generateClassImages(o: ClassImageOptions): Promise<{ gener
   const sd = loadStableDiffusion(o.model);
   try {
     const batch = o.batch ?? 8;
+    const progress = new Progress({ label: "class images", total: o.count });
     for (let s = 0; s < o.count; s += batch) {
       const n = Math.min(batch, o.count - s);
       const images = await generate(sd, { prompt: o.prompt, count: n, seed: `${o.seed}/${s}`, steps: meta.steps, guidance: meta.guidance, scheduler: "ddim", spacing: "trailing" });
       for (let i = 0; i < n; i++) writeFileAtomic(files[s + i], await toPng(images, i));
       images.dispose();
-      process.stderr.write(`\rclass images ${s + n}/${o.count}`);
+      progress.tick(s + n);
     }
-    process.stderr.write("\n");
   } finally {
     sd.dispose();
   }

@@ -10,6 +10,7 @@ import { computeMetrics, Evaluator } from "../eval/metrics";
 import { predict } from "../eval/model";
 import { parsePromptAttributes } from "../eval/prompt";
 import { meanCI, Estimate } from "../eval/stats";
+import { Progress } from "../train/progress";
 
 export interface BaseModelReport {
   prompts: number;
@@ -33,6 +34,7 @@ export async function evaluateBaseModel(o: { model: string; testPack: string; ev
     const sampleScores: number[] = [];
     const renderScores: number[] = [];
     const batch = o.batch ?? 8;
+    const progress = new Progress({ label: "prompt following", total: n });
     for (let s = 0; s < n; s += batch) {
       const idx = Array.from({ length: Math.min(batch, n - s) }, (_, i) => s + i);
       // one caption per image: generate one sample per caption, seeded by its index
@@ -60,9 +62,8 @@ export async function evaluateBaseModel(o: { model: string; testPack: string; ev
         sampleScores.push(hitS / keys.length);
         renderScores.push(hitR / keys.length);
       }
-      process.stderr.write(`\rprompt following ${Math.min(s + batch, n)}/${n}`);
+      progress.tick(Math.min(s + batch, n));
     }
-    process.stderr.write("\n");
     const cls = await generate(sd, { prompt: "a photo of person", count: o.classCount, seed: `${o.seed}/class`, steps: o.steps, guidance: o.guidance, scheduler: "ddim", spacing: "trailing" });
     const clsData = (await cls.data()) as Float32Array;
     const clsShape = cls.shape as [number, number, number, number];

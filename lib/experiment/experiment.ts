@@ -11,6 +11,8 @@ import { computeMetrics, readImageSet, readSubject, Evaluator, ImageSet, Metrics
 import { loadEvaluator } from "../eval/weights";
 import type { Estimate } from "../eval/stats";
 import type { SchedulerKind, TimestepSpacing } from "../diffusion/samplers";
+import { Progress } from "../train/progress";
+import { toneContrast } from "./findings";
 
 export type PromptRole = "identity" | "attribute" | "class";
 
@@ -55,6 +57,7 @@ export async function sampleRun(o: SampleRunOptions): Promise<number> {
   let n = 0;
   try {
     fs.rmSync(o.out, { recursive: true, force: true });
+    const progress = new Progress({ label: "samples", total: o.prompts.length * o.seeds });
     for (const p of o.prompts) {
       fs.mkdirSync(path.join(o.out, p.id), { recursive: true });
       // every image its own noise, the same for every model: seed (run seed, prompt, k)
@@ -66,9 +69,8 @@ export async function sampleRun(o: SampleRunOptions): Promise<number> {
         n++;
       }
       images.dispose();
-      process.stderr.write(`\rsamples ${n}/${o.prompts.length * o.seeds}`);
+      progress.tick(n);
     }
-    process.stderr.write("\n");
     writeFileAtomic(path.join(o.out, "prompts.json"), JSON.stringify({ prompts: o.prompts, files: map, settings: { ...o, out: undefined } }, null, 2) + "\n");
   } finally {
     sd.dispose();
@@ -140,13 +142,14 @@ export async function evaluateRun(samples: string, subjectDir: string, evaluator
   }
 }
 
-const COLUMNS: [keyof RunMetrics, string][] = [
-  ["identitySimilarity", "identity (embedding cos) ↑"],
-  ["identityAgreement", "identity (attributes) ↑"],
-  ["promptFidelity", "prompt fidelity ↑"],
-  ["classDiversity", "class diversity ↑"],
-  ["classSubjectSimilarity", "class → subject drift ↓"],
-  ["luminanceRange", "luminance range ↑"],
+const COLUMNS: [string, string, (m: RunMetrics) => Estimate | null][] = [
+  ["identitySimilarity", "identity (embedding cos) ↑", (m) => m.identitySimilarity],
+  ["identityAgreement", "identity (attributes) ↑", (m) => m.identityAgreement],
+  ["promptFidelity", "prompt fidelity ↑", (m) => m.promptFidelity],
+  ["classDiversity", "class diversity ↑", (m) => m.classDiversity],
+  ["classSubjectSimilarity", "class → subject drift ↓", (m) => m.classSubjectSimilarity],
+  ["luminanceRange", "luminance range ↑", (m) => m.luminanceRange],
+  ["toneContrast", "tone contrast ↑", (m) => toneContrast(m)],
 ];
 
 /** A Markdown table: one row per configuration, "mean [low, high]" per metric. */
@@ -154,6 +157,11 @@ export function experimentTable(rows: { name: string; metrics: RunMetrics }[]): 
   const fmt = (e: Estimate | null) => (e ? `${e.mean.toFixed(3)} [${e.ci95[0].toFixed(3)}, ${e.ci95[1].toFixed(3)}]` : "—");
   const head = `| configuration | ${COLUMNS.map(([, t]) => t).join(" | ")} |`;
   const sep = `|---|${COLUMNS.map(() => "---").join("|")}|`;
-  const body = rows.map((r) => `| ${r.name} | ${COLUMNS.map(([k]) => fmt(r.metrics[k] as Estimate | null)).join(" | ")} |`);
+  const body = rows.map((r) => `| ${r.name} | ${COLUMNS.map(([, , get]) => fmt(get(r.metrics))).join(" | ")} |`);
   return [head, sep, ...body].join("\n") + "\n";
+}
+
+/** Every column of the table for one configuration (metric key → estimate), as `report` writes to table.json. */
+export function experimentRow(m: RunMetrics): Record<string, Estimate | null> {
+  return Object.fromEntries(COLUMNS.map(([k, , get]) => [k, get(m)]));
 }
