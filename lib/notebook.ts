@@ -4,7 +4,7 @@
  * renderer extension) and `image/png` (what every other viewer, and the saved notebook, shows).
  * Outside a kernel the functions just return the bundle.
  */
-import { ChartSpec, lineChartSvg, plotlyFigure } from "./plot/chart";
+import { ChartSpec, lineChartSvg, PALETTE, plotlyFigure } from "./plot/chart";
 import { svgToPng } from "./plot/render";
 import type { ImageHWC } from "./diffusion/visualize";
 import { generateFace, renderFaceRgb } from "./data/faces";
@@ -85,4 +85,37 @@ export async function sampleFaceImage(seed: number, size = 64): Promise<ImageHWC
   const face = await generateFace(seed);
   const rgb = await renderFaceRgb(face, size);
   return { data: toSigned(rgb), height: size, width: size, channels: 3 };
+}
+
+/**
+ * Shows a PNG written by the pipeline (paper-figures/…), scaled down to at most `maxWidth` pixels so
+ * that a committed notebook stays small; a missing file is an error that names the stage to run.
+ */
+export async function showFigure(file: string, opts: { maxWidth?: number; alt?: string } = {}): Promise<{ width: number; height: number; bytes: number }> {
+  const fs = await import("fs");
+  if (!fs.existsSync(file)) throw new Error(`${file} is missing: run \`npm run repro\` (the pipeline writes paper-figures/ and metrics/)`);
+  const sharp = (await import("sharp")).default;
+  const meta = await sharp(file).metadata();
+  const maxWidth = opts.maxWidth ?? 640;
+  const png =
+    (meta.width ?? 0) > maxWidth
+      ? await sharp(file).resize({ width: maxWidth, kernel: "lanczos3" }).png({ compressionLevel: 9, palette: true }).toBuffer()
+      : fs.readFileSync(file);
+  const out = await sharp(png).metadata();
+  showImage(png, opts.alt ?? file);
+  return { width: out.width ?? 0, height: out.height ?? 0, bytes: png.length };
+}
+
+/** Estimates with 95 % intervals as a chart: one marker per named estimate at x = its index, a vertical bar for its interval. */
+export function estimateChartSpec(title: string, yLabel: string, items: { name: string; mean: number; ci95: [number, number] }[]): ChartSpec {
+  return {
+    title,
+    xLabel: "configuration (legend order)",
+    yLabel,
+    xRange: [-0.5, items.length - 0.5],
+    series: items.flatMap((it, i) => [
+      { name: `${it.name}: ${it.mean.toFixed(3)} [${it.ci95[0].toFixed(3)}, ${it.ci95[1].toFixed(3)}]`, x: [i, i], y: [it.ci95[0], it.ci95[1]], mode: "lines" as const, color: PALETTE[i % PALETTE.length] },
+      { name: it.name, x: [i], y: [it.mean], mode: "markers" as const, color: PALETTE[i % PALETTE.length], legend: false },
+    ]),
+  };
 }

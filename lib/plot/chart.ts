@@ -13,6 +13,8 @@ export interface Series {
   dash?: boolean;
   /** "lines" (default) or "markers" (a scatter plot) */
   mode?: "lines" | "markers";
+  /** listed in the legend (default true) */
+  legend?: boolean;
 }
 
 export interface ChartSpec {
@@ -144,8 +146,10 @@ export function lineChartSvg(spec: ChartSpec): string {
     parts.push(`<path d="${d}" fill="none" stroke="${colorOf(s, si)}" stroke-width="1.8"${dash} clip-path="url(#plot)"/>`);
   });
   // legend
+  let row = 0;
   spec.series.forEach((s, si) => {
-    const y = m.t + 10 + si * 18;
+    if (s.legend === false) return;
+    const y = m.t + 10 + row++ * 18;
     const x = W - legendW;
     const dash = s.dash ? ` stroke-dasharray="6 4"` : "";
     if (s.mode === "markers") parts.push(`<circle cx="${x + 12}" cy="${y}" r="3" fill="${colorOf(s, si)}"/>`);
@@ -170,6 +174,7 @@ export function plotlyFigure(spec: ChartSpec, stride = 1): { data: object[]; lay
       type: "scatter",
       mode: s.mode ?? "lines",
       name: s.name,
+      ...(s.legend === false ? { showlegend: false } : {}),
       x: pick(s.x, true, s.mode === "markers" ? 1 : stride),
       y: pick(s.y, true, s.mode === "markers" ? 1 : stride).map((v) => (spec.yLog && v !== null && v <= 0 ? null : v)),
       ...(s.mode === "markers" ? { marker: { color: colorOf(s, i), size: 3, opacity: 0.6 } } : { line: { color: colorOf(s, i), dash: s.dash ? "dash" : "solid" } }),

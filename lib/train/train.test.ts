@@ -14,9 +14,10 @@ test.before(async () => {
   await tf.setBackend("cpu");
 });
 
-test("AdamW follows torch.optim.AdamW's update, step by step, on hand-computed numbers", () => {
+for (const fused of [false, true]) {
+test(`AdamW (${fused ? "fused JavaScript loop" : "tfjs ops"}) follows torch.optim.AdamW's update, step by step, on hand-computed numbers`, () => {
   const p: Params = new Map([["w", tf.variable(tf.tensor1d([1, -2]))]]);
-  const opt = new AdamW({ weightDecay: 0.1 });
+  const opt = new AdamW({ weightDecay: 0.1, fused });
   const grads = [[0.5, -1], [0.2, 0.3], [-0.4, 0.1]];
   // reference in float64: decoupled decay, then the bias-corrected Adam step
   let w = [1, -2], m = [0, 0], v = [0, 0];
@@ -39,9 +40,9 @@ test("AdamW follows torch.optim.AdamW's update, step by step, on hand-computed n
   p.get("w")!.dispose();
 });
 
-test("AdamW and clipping leak no tensors over many steps", () => {
+test(`AdamW (${fused ? "fused" : "tfjs ops"}) and clipping leak no tensors over many steps`, () => {
   const p: Params = new Map([["a", tf.variable(tf.ones([3, 3]))], ["b", tf.variable(tf.zeros([4]))]]);
-  const opt = new AdamW({});
+  const opt = new AdamW({ fused });
   opt.apply(p, new Map([["a", tf.ones([3, 3])]]), 1e-3); // allocates the moments of "a" once
   const before = tf.memory().numTensors;
   for (let i = 0; i < 5; i++) {
@@ -53,6 +54,36 @@ test("AdamW and clipping leak no tensors over many steps", () => {
   assert.equal(tf.memory().numTensors, before);
   opt.dispose();
   p.forEach((v) => v.dispose());
+});
+}
+
+test("the fused AdamW and EMA equal the tfjs-op versions within float32 rounding over 20 steps", () => {
+  const init = () => new Map([["a", tf.variable(tf.randomNormal([64, 33], 0, 1, "float32", 1))], ["b", tf.variable(tf.randomNormal([7], 0, 1, "float32", 2))]]) as Params;
+  const [p1, p2] = [init(), init()];
+  const [o1, o2] = [new AdamW({ fused: false, weightDecay: 0.05 }), new AdamW({ fused: true, weightDecay: 0.05 })];
+  const [e1, e2] = [new Ema(0.9, p1, false), new Ema(0.9, p2, true)];
+  let before = 0;
+  for (let k = 0; k < 20; k++) {
+    if (k === 1) before = tf.memory().numTensors; // the moments exist after the first step
+    for (const [p, o, e] of [[p1, o1, e1], [p2, o2, e2]] as const) {
+      const g = new Map<string, tf.Tensor>([["a", tf.randomNormal([64, 33], 0, 1, "float32", 100 + k)], ["b", tf.randomNormal([7], 0, 1, "float32", 200 + k)]]);
+      o.apply(p, g, 1e-2);
+      e.update(p);
+      tf.dispose([...g.values()]);
+    }
+  }
+  assert.equal(tf.memory().numTensors, before, "no tensors leak in either path once the moments exist");
+  for (const k of ["a", "b"]) {
+    for (const [x, y, what] of [[p1.get(k)!, p2.get(k)!, "weights"], [o1.m.get(k)!, o2.m.get(k)!, "m"], [o1.v.get(k)!, o2.v.get(k)!, "v"], [e1.shadow.get(k)!, e2.shadow.get(k)!, "ema"]] as const) {
+      const a = x.dataSync();
+      const b = y.dataSync();
+      let worst = 0;
+      for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / (Math.abs(a[i]) + 1e-3));
+      assert.ok(worst < 1e-4, `${what} of ${k}: relative difference ${worst}`);
+    }
+  }
+  [o1, o2, e1, e2].forEach((o) => o.dispose());
+  [...p1.values(), ...p2.values()].forEach((v) => v.dispose());
 });
 
 test("clipByGlobalNorm scales to the max norm and stops NaN with a named error", () => {

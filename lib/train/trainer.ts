@@ -48,7 +48,8 @@ export function poolSource(pool: WorkerPool): GradientSource {
       for (const p of pool.params) {
         const v = params.get(p.name);
         if (!v) throw new Error(`the workers train "${p.name}", which the main thread does not hold`);
-        weights.push(new Float32Array((await v.data()) as Float32Array));
+        // setWeights clones what it posts, so the backend's own copy (or storage, on cpu) can go as is
+        weights.push((await v.data()) as Float32Array);
       }
       await pool.setWeights(weights);
     },
