@@ -5,6 +5,7 @@ import { command as schedule } from "./commands/schedule";
 import { command as tokenize } from "./commands/tokenize";
 import { command as data } from "./commands/data";
 import { command as repro } from "./commands/repro";
+import { command as experiment } from "./commands/experiment";
 import { command as modelInfo } from "./commands/model-info";
 import { command as pretrain } from "./commands/pretrain";
 import { command as sample } from "./commands/sample";
@@ -17,7 +18,7 @@ import { command as samples } from "./commands/samples";
 import { command as score, report } from "./commands/score";
 import { command as baseEval } from "./commands/base-eval";
 
-const COMMANDS: Command[] = [schedule, tokenize, data, modelInfo, pretrain, sample, classImages, train, trainEvaluator, evaluate, samples, score, report, baseEval, figure, repro];
+const COMMANDS: Command[] = [schedule, tokenize, data, modelInfo, pretrain, sample, classImages, train, trainEvaluator, evaluate, samples, score, report, baseEval, experiment, figure, repro];
 
 /** The subcommands' names (the pipeline's test checks every dvc.yaml stage calls one of them). */
 export const COMMAND_NAMES = COMMANDS.map((c) => c.name);

@@ -18,3 +18,4 @@ export * from "./dreambooth/explain";
 export * from "./dreambooth/train";
 export * from "./experiment/experiment";
 export * from "./experiment/base-model";
+export * from "./experiment/findings";

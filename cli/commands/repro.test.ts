@@ -4,6 +4,8 @@ import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
 import { command, onPath } from "./repro";
+import { command as experiment, EXPERIMENT_TARGET } from "./experiment";
+import { buildGraph, loadStages, upstreamOf } from "../../lib/repro";
 
 test("repro hands over to `dvc repro` with the same arguments when dvc is on the PATH", async () => {
   const bin = fs.mkdtempSync(path.join(os.tmpdir(), "fake-dvc-"));
@@ -23,4 +25,26 @@ test("repro hands over to `dvc repro` with the same arguments when dvc is on the
 
 test("repro rejects unknown options by name", async () => {
   await assert.rejects(command.run(["--builtin", "--jobs"]), /unknown option --jobs/);
+});
+
+test("experiment is the report stage of the pipeline with all it depends on, and takes repro's options", async () => {
+  const bin = fs.mkdtempSync(path.join(os.tmpdir(), "fake-dvc-"));
+  const record = path.join(bin, "args.txt");
+  fs.writeFileSync(path.join(bin, "dvc"), `#!/bin/sh\necho "$@" > '${record}'\nexit 0\n`, { mode: 0o755 });
+  const saved = process.env.PATH;
+  process.env.PATH = `${bin}${path.delimiter}${saved}`;
+  try {
+    assert.equal(await experiment.run(["--dry"]), 0);
+    assert.equal(fs.readFileSync(record, "utf8"), `repro ${EXPERIMENT_TARGET} --dry\n`);
+  } finally {
+    process.env.PATH = saved;
+  }
+  await assert.rejects(experiment.run(["linear"]), /unknown argument linear/);
+  // the target reaches every fine-tuning, sampling and scoring stage of the real dvc.yaml
+  const root = path.resolve(__dirname, "..", "..");
+  const up = new Set(upstreamOf(buildGraph(root, loadStages(root)), [EXPERIMENT_TARGET]));
+  for (const k of ["linear", "linear-ztsnr", "sigmoid", "sigmoid-ztsnr", "sigmoid-ztsnr-noprior"]) {
+    assert.ok(up.has(`dreambooth@${k}`) && up.has(`samples@${k}`) && up.has(`score@${k}`), k);
+  }
+  assert.ok(up.has("class_images") && up.has("samples@base"));
 });

@@ -56,11 +56,12 @@ test("changing one parameter reruns exactly the stages that depend on it", () =>
     "report",
     "fig6_comparison",
     "fig7_prompts",
+    "table1_environment", // the environment is recorded with the results it produced
   ].sort();
   assert.deepEqual(affectedBy(g, "dreambooth.lr"), expectDreambooth);
   assert.deepEqual(affectedBy(g, "schedules.timesteps"), ["schedules"]);
   const all = ["base", ...fine];
-  assert.deepEqual(affectedBy(g, "samples.steps"), [...all.map((k) => `samples@${k}`), ...all.map((k) => `score@${k}`), "report", "fig6_comparison", "fig7_prompts"].sort());
+  assert.deepEqual(affectedBy(g, "samples.steps"), [...all.map((k) => `samples@${k}`), ...all.map((k) => `score@${k}`), "report", "fig6_comparison", "fig7_prompts", "table1_environment"].sort());
   // the face dataset feeds the frozen pretraining only: changing it reruns the dataset, not the model
   const faces = affectedBy(g, "faces.train");
   assert.ok(faces.includes("faces") && faces.includes("pretrain"));
