@@ -7,11 +7,12 @@ import { CLASS_PROMPT, INSTANCE_PROMPT } from "../../lib/data/subject";
 import { PREDICTION_TYPES, PredictionType } from "../../lib/diffusion/forward";
 import { SCHEDULE_KINDS, ScheduleKind } from "../../lib/schedules";
 import { DEFAULT_MODEL } from "./sample";
+import { readSchedulerConfig } from "../../lib/pipeline/stable-diffusion";
 
 const usage = `usage: dreambooth train --schedule <${SCHEDULE_KINDS.join("|")}> [--zero-terminal-snr]
                        [--model ${DEFAULT_MODEL}] [--instance data] [--class-dir runs/class-images | --no-prior]
                        [--instance-prompt "${INSTANCE_PROMPT}"] [--class-prompt "${CLASS_PROMPT}"] [--prior-weight 1]
-                       [--prediction epsilon|v_prediction|sample] [--min-snr-gamma γ] [--offset-noise s]
+                       [--prediction epsilon|v_prediction|sample (default: the base model's)] [--min-snr-gamma γ] [--offset-noise s]
                        [--steps 400] [--lr 1e-4] [--instances-per-batch 2] [--class-per-batch 2]
                        [--out runs/dreambooth/<name>/model] [--work runs/dreambooth/<name>] [--resize]
                        [--workers N (0: in this process, the default on a GPU backend)] [--seed 0]
@@ -33,14 +34,19 @@ export const command: Command = {
     );
     const kind = str(a, "schedule") as ScheduleKind;
     if (!kind || !SCHEDULE_KINDS.includes(kind)) throw new UsageError(`--schedule is required: one of ${SCHEDULE_KINDS.join(", ")}`);
-    const prediction = str(a, "prediction", "epsilon") as PredictionType;
+    const model = str(a, "model", DEFAULT_MODEL)!;
+    // default: what the base model was trained to predict (its scheduler config); another type is allowed
+    // (SD 2.x-style v-prediction on an SD 1.x base) but the fine-tuning then has to relearn its output
+    const basePrediction = readSchedulerConfig(model).predictionType;
+    const prediction = str(a, "prediction", basePrediction) as PredictionType;
     if (!PREDICTION_TYPES.includes(prediction)) throw new UsageError(`--prediction must be one of ${PREDICTION_TYPES.join(", ")}`);
+    if (prediction !== basePrediction) console.error(`note: ${model} predicts ${basePrediction}; fine-tuning it to predict ${prediction} (it has to relearn its output)`);
     const zt = bool(a, "zero-terminal-snr");
     const name = `${kind}${zt ? "-ztsnr" : ""}${bool(a, "no-prior") ? "-noprior" : ""}`;
     const work = str(a, "work", `runs/dreambooth/${name}`)!;
     const backend = await initBackend({ prefer: str(a, "backend") });
     const r = await dreamboothTrain({
-      model: str(a, "model", DEFAULT_MODEL)!,
+      model,
       instanceDir: str(a, "instance", "data")!,
       instancePrompt: str(a, "instance-prompt", INSTANCE_PROMPT)!,
       classDir: bool(a, "no-prior") ? undefined : str(a, "class-dir", "runs/class-images"),

@@ -47,6 +47,8 @@ export interface PretrainOptions {
     emaDecay?: number;
     schedule: ScheduleConfig;
     predictionType: PredictionType;
+    /** min-SNR-γ loss weighting (Hang et al. 2023); undefined = uniform */
+    minSnrGamma?: number;
     /** encode only the first N training images for this stage (encoding costs a forward pass each) */
     images?: number;
     /** train the 49,408-row token table too (default: frozen at its seeded init; see DiffusionTaskConfig) */
@@ -227,6 +229,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
     scalingFactor: parseVaeConfig(raw.vae).scaling_factor,
     schedule,
     predictionType: o.diffusion.predictionType,
+    minSnrGamma: o.diffusion.minSnrGamma,
     captionDropout: o.diffusion.captionDropout,
     seed: o.seed,
     frozenTextParams: frozen,
