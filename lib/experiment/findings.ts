@@ -78,25 +78,25 @@ export function experimentFindings(rows: Record<string, RunMetrics>): Finding[] 
     const eb = metric.get(mb);
     if (!ea || !eb) return;
     const verdict = compareEstimates(ea, eb);
-    const said = verdict === "not resolved" ? "the 95 % intervals overlap: not resolved at this sample size" : `${verdict} (the 95 % intervals are disjoint)`;
+    const said = verdict === "not resolved" ? "not resolved (the 95 % intervals overlap)" : `${a} is ${verdict} (the 95 % intervals are disjoint)`;
     out.push({
       question: `${metric.label}: ${a} vs ${b}`,
       verdict,
       a: { name: a, estimate: ea },
       b: { name: b, estimate: eb },
-      sentence: `${why}: ${metric.label} of ${a} ${fmt(ea)} vs ${b} ${fmt(eb)}: ${said}.`,
+      sentence: `${why} — ${metric.label}: ${a} ${fmt(ea)} vs ${b} ${fmt(eb)}: ${said}.`,
     });
   };
-  for (const c of [N.linear, N.linearZt, N.sigmoid, N.sigmoidZt]) add(METRICS.identity, c, N.base, "DreamBooth learnt the subject");
+  for (const c of [N.linear, N.linearZt, N.sigmoid, N.sigmoidZt]) add(METRICS.identity, c, N.base, "subject learnt? (fine-tuned vs base)");
   for (const c of [N.linearZt, N.sigmoid, N.sigmoidZt]) {
-    add(METRICS.identity, c, N.linear, "the paper's claim, identity");
-    add(METRICS.prompt, c, N.linear, "the paper's claim, prompt following");
-    add(METRICS.luminance, c, N.linear, "the paper's claim, tones");
+    add(METRICS.identity, c, N.linear, "the paper's claim (vs the linear baseline)");
+    add(METRICS.prompt, c, N.linear, "the paper's claim (vs the linear baseline)");
+    add(METRICS.luminance, c, N.linear, "the paper's claim (vs the linear baseline)");
   }
-  add(METRICS.tone, N.linearZt, N.linear, "zero terminal SNR, linear β");
-  add(METRICS.tone, N.sigmoidZt, N.sigmoid, "zero terminal SNR, sigmoid β");
-  add(METRICS.diversity, N.sigmoidZt, N.noPrior, "prior preservation keeps the class (language drift)");
-  add(METRICS.drift, N.sigmoidZt, N.noPrior, "prior preservation keeps the class from turning into the subject");
+  add(METRICS.tone, N.linearZt, N.linear, "zero terminal SNR on vs off (linear β)");
+  add(METRICS.tone, N.sigmoidZt, N.sigmoid, "zero terminal SNR on vs off (sigmoid β)");
+  add(METRICS.diversity, N.sigmoidZt, N.noPrior, "language drift (prior preservation on vs off)");
+  add(METRICS.drift, N.sigmoidZt, N.noPrior, "language drift (prior preservation on vs off)");
   return out;
 }
 

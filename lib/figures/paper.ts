@@ -167,12 +167,22 @@ export async function figSamples(
 
 /** Table 1: the experimental environment, read from this machine. */
 export async function table1Environment(out: string): Promise<string[]> {
+  // a package's version from its package.json, found by walking up from its entry point (packages with
+  // an "exports" map, sharp among them, do not let `require("<name>/package.json")` through)
   const pkg = (name: string) => {
+    let entry: string;
     try {
-      return (require(`${name}/package.json`) as { version: string }).version;
+      entry = require.resolve(name);
     } catch {
       return "not installed";
     }
+    for (let dir = path.dirname(entry); dir !== path.dirname(dir); dir = path.dirname(dir)) {
+      const f = path.join(dir, "package.json");
+      if (!fs.existsSync(f)) continue;
+      const j = JSON.parse(fs.readFileSync(f, "utf8")) as { name?: string; version?: string };
+      if (j.name === name && j.version) return j.version;
+    }
+    return "unknown version";
   };
   const cpus = os.cpus();
   const rows: [string, string][] = [
