@@ -7,17 +7,20 @@ import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
 import { Command, UsageError } from "../command";
-import { readDvcFile, repro } from "../../lib/repro";
+import { commitStages, readDvcFile, repro } from "../../lib/repro";
 import { hashPath } from "../../lib/repro/hash";
 import { writeInstanceImages } from "../../lib/data/subject";
 
 const usage = `usage: dreambooth repro [<stage> ...] [-f|--force] [--dry] [--builtin]
+       dreambooth repro --commit <stage> ...
 
 Runs the stages of dvc.yaml whose cmd, deps, params or outs changed since dvc.lock, in dependency
 order, and updates dvc.lock. With stage names, only those stages and what they depend on.
   -f, --force   run the stages even if nothing changed (a frozen stage only when named)
   --dry         print what would run and why; run nothing
   --builtin     use the built-in runner even when dvc is installed
+  --commit      record the named stages' current deps, params and outs in dvc.lock without running
+                them (\`dvc commit\`: after finishing an output by hand)
 If dvc is on the PATH, this runs \`dvc repro\` with the same arguments.`;
 
 /** Finds an executable on the PATH. */
@@ -65,14 +68,28 @@ export const command: Command = {
     let force = false;
     let dry = false;
     let builtin = false;
+    let commit = false;
     for (const a of argv) {
+      if (a === "--commit") {
+        commit = true;
+        continue;
+      }
       if (a === "-f" || a === "--force") force = true;
       else if (a === "--dry") dry = true;
       else if (a === "--builtin") builtin = true;
-      else if (a.startsWith("-")) throw new UsageError(`unknown option ${a}; known: -f/--force, --dry, --builtin`);
+      else if (a.startsWith("-")) throw new UsageError(`unknown option ${a}; known: -f/--force, --dry, --builtin, --commit`);
       else targets.push(a);
     }
     const dvc = builtin ? undefined : onPath("dvc");
+    if (commit) {
+      if (!targets.length) throw new UsageError("--commit needs the stages to record, e.g. `repro --commit pretrain`");
+      if (dvc) {
+        console.log(`dvc found at ${dvc}: running \`dvc commit -f ${targets.join(" ")}\``);
+        return spawnSync(dvc, ["commit", "-f", ...targets], { stdio: "inherit" }).status ?? 1;
+      }
+      commitStages(process.cwd(), targets);
+      return 0;
+    }
     if (dvc) {
       const args = ["repro", ...argv.filter((a) => a !== "--builtin")];
       console.log(`dvc found at ${dvc}: running \`dvc ${args.join(" ")}\``);

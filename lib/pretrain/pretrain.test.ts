@@ -7,7 +7,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../backend";
 import { shippedRawConfigs } from "../models/configs";
 import { writePackedDataset } from "../data/dataset";
-import { pretrain, psnr } from "./pretrain";
+import { logTrainingSeconds, pretrain, psnr } from "./pretrain";
 import { loadStableDiffusion, generate } from "../pipeline/stable-diffusion";
 
 test("PSNR of [−1, 1] images: 10·log10(4 / MSE)", () => {
@@ -34,10 +34,14 @@ test("pretraining end to end on a miniature config: a loadable diffusers folder 
     workers: 2, seed: 0, checkpointEvery: 2, dtype: "F16",
   });
   assert.ok(Number.isFinite(report.vaeFinalLoss) && Number.isFinite(report.diffusionFinalLoss) && Number.isFinite(report.valPsnr));
-  for (const f of ["model_index.json", "scheduler/scheduler_config.json", "tokenizer/vocab.json", "unet/config.json", "unet/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors", "training-log-vae.csv", "training-log-diffusion.csv", "training.json"]) {
+  for (const f of ["model_index.json", "scheduler/scheduler_config.json", "tokenizer/vocab.json", "unet/config.json", "unet/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors", "training-log-vae.csv", "training-log-diffusion.csv", "training.json", "README.md"]) {
     assert.ok(fs.existsSync(path.join(out, f)), f);
   }
   assert.equal(fs.readFileSync(path.join(out, "training-log-diffusion.csv"), "utf8").trim().split("\n").length, 4, "header + 3 steps");
+  // the model card states the recipe that ran, from the options and the report
+  const card = fs.readFileSync(path.join(out, "README.md"), "utf8");
+  assert.match(card, /3 steps × 4, epsilon prediction, linear β/);
+  assert.match(card, new RegExp(`${report.valPsnr.toFixed(1)} dB PSNR`));
   const sd = loadStableDiffusion(out);
   const before = tf.memory().numTensors;
   const img = await generate(sd, { prompt: "a photo of person with red hair", seed: 1, steps: 3 });
@@ -48,4 +52,12 @@ test("pretraining end to end on a miniature config: a loadable diffusers folder 
   assert.equal(tf.memory().numTensors, before, "generate leaks nothing");
   sd.dispose();
   fs.rmSync(root, { recursive: true, force: true });
+});
+
+test("logTrainingSeconds sums the runs of an interrupted and resumed log", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "log-"));
+  const f = path.join(dir, "log.csv");
+  fs.writeFileSync(f, "step,loss,lr,grad_norm,seconds\n1,1,1,1,10\n2,1,1,1,20\n3,1,1,1,5\n4,1,1,1,12\n");
+  assert.equal(logTrainingSeconds(f), 32); // 20 s, then a resumed run of 12 s
+  assert.equal(logTrainingSeconds(path.join(dir, "missing.csv")), 0);
 });

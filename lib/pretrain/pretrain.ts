@@ -21,6 +21,7 @@ import { resolveScheduleConfig, ScheduleConfig } from "../schedules";
 import type { PredictionType } from "../diffusion/forward";
 import { DiffusionTaskConfig, LatentCache, pretrainSpecs, readLatentCache, TOKEN_TABLE } from "./diffusion-task";
 import { writeComponent, writePipelineFiles, writeTokenizerFolder } from "./folder";
+import { writeModelCard } from "./model-card";
 import { shippedRawConfigs } from "../models/configs";
 import type { Seed } from "../random";
 import { writeFileAtomic } from "../io/atomic";
@@ -62,6 +63,9 @@ export interface PretrainOptions {
 }
 
 export interface PretrainReport {
+  /** training time of each stage from its log.csv, summed over interrupted and resumed runs */
+  vaeTrainingSeconds?: number;
+  diffusionTrainingSeconds?: number;
   vaeSeconds: number;
   encodeSeconds: number;
   diffusionSeconds: number;
@@ -86,6 +90,24 @@ export function latentStandardDeviation(c: LatentCache): number {
   const n = c.mean.length;
   const m = sum / n;
   return Math.sqrt(sq / n - m * m + v / n);
+}
+
+/**
+ * Training seconds recorded in a trainLoop log.csv (columns step,…,seconds): each run's seconds count
+ * from its own start, so a resume shows as a drop; the total is the sum of every run's last value.
+ */
+export function logTrainingSeconds(file: string): number {
+  if (!fs.existsSync(file)) return 0;
+  const rows = fs.readFileSync(file, "utf8").trim().split("\n").slice(1);
+  let total = 0;
+  let last = 0;
+  for (const r of rows) {
+    const s = Number(r.split(",").pop());
+    if (!Number.isFinite(s)) continue;
+    if (s < last) total += last;
+    last = s;
+  }
+  return total + last;
 }
 
 /** PSNR of x ∈ [−1, 1] against y: 10·log10(2² / MSE). */
@@ -272,6 +294,8 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
   diff.ema?.dispose();
   [vae, unet, te].forEach(disposeParams);
   const report: PretrainReport = {
+    vaeTrainingSeconds: logTrainingSeconds(path.join(vaeRun, "log.csv")),
+    diffusionTrainingSeconds: logTrainingSeconds(path.join(o.work, "diffusion", "log.csv")),
     vaeSeconds,
     encodeSeconds,
     diffusionSeconds,
@@ -283,6 +307,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
     valPsnr,
   };
   writeFileAtomic(path.join(o.out, "training.json"), JSON.stringify({ options: o, report }, null, 2) + "\n");
+  writeModelCard(o.out, o, report);
   for (const [stage, dir] of [["vae", vaeRun], ["diffusion", path.join(o.work, "diffusion")]]) {
     fs.copyFileSync(path.join(dir, "log.csv"), path.join(o.out, `training-log-${stage}.csv`));
   }

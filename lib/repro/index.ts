@@ -1,5 +1,5 @@
 /** `repro`: DVC 3-compatible pipeline runner (dvc.yaml, dvc.lock, .dvc files) for machines without DVC. */
-export { repro, changeReasons, lockStage, paramValues, runCommand, dataSourcesFor } from "./repro";
+export { repro, commitStages, changeReasons, lockStage, paramValues, runCommand, dataSourcesFor } from "./repro";
 export type { ReproOptions, ReproResult, StageReport, StageStatus } from "./repro";
 export { loadStages, expandEntry, interpolate, select, DEFAULT_PARAMS_FILE } from "./dvcyaml";
 export type { Stage, OutSpec, ParamsSpec } from "./dvcyaml";

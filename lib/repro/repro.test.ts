@@ -282,3 +282,19 @@ test("always_changed stages always run; persist outs are kept while non-persist 
   assert.deepEqual(r.stages[0].reasons, ["always_changed"]);
   assert.equal(read(root, "log.txt"), "run\nrun\n");
 });
+
+test("commitStages records an output finished by hand, like `dvc commit`: the next repro finds nothing to do", async () => {
+  const root = repo({
+    "dvc.yaml": `stages:\n  make:\n    cmd: mkdir -p out && echo w > out/weights\n    outs:\n    - out\n  use:\n    cmd: cat out/weights > use.txt\n    deps:\n    - out\n    outs:\n    - use.txt\n`,
+  });
+  await run(root);
+  fs.writeFileSync(path.join(root, "out", "README.md"), "a card written after the run\n");
+  const { commitStages } = await import("./repro");
+  assert.deepEqual(commitStages(root, ["make"], () => {}), ["make"]);
+  const lockOut = readLock(root).get("make")!.outs![0];
+  assert.equal(lockOut.nfiles, 2, "the lock now counts the hand-written file");
+  // `use` depends on out/, whose hash changed: it reruns once, then everything is up to date
+  assert.deepEqual(ran(await run(root)), ["use"]);
+  assert.deepEqual(ran(await run(root)), []);
+  assert.throws(() => commitStages(root, [], () => {}), /needs the stages/);
+});

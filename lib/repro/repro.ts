@@ -278,3 +278,21 @@ export async function repro(opts: ReproOptions = {}): Promise<ReproResult> {
   }
   return { exitCode: 0, stages: reports };
 }
+
+/**
+ * `dvc commit <stages>`: record the stages' current deps, params and outs in dvc.lock without running
+ * them (after an output was finished by hand, or to accept a change). Returns the stages recorded.
+ */
+export function commitStages(root: string, targets: string[], log: (line: string) => void = console.log): string[] {
+  if (!targets.length) throw new Error("commit needs the stages to record, e.g. `repro --commit pretrain`");
+  const g = buildGraph(root, loadStages(root));
+  const names = resolveTargets(g, targets);
+  const lock: Lock = readLock(root);
+  const hashes = new Hashes();
+  for (const name of names) {
+    lock.set(name, lockStage(root, g.stages.get(name)!, hashes));
+    log(`Updating lock file 'dvc.lock' for stage '${name}'`);
+  }
+  writeLock(root, lock);
+  return names;
+}
