@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { repro, ReproResult } from "./repro";
+import { commitStages, repro, ReproResult } from "./repro";
 import { loadStages } from "./dvcyaml";
 import { parseLock, readLock, stringifyLock, writeDvcFile } from "./lock";
 import { pyFloatRepr, ruamelFloat } from "./yaml";
@@ -289,7 +289,6 @@ test("commitStages records an output finished by hand, like `dvc commit`: the ne
   });
   await run(root);
   fs.writeFileSync(path.join(root, "out", "README.md"), "a card written after the run\n");
-  const { commitStages } = await import("./repro");
   assert.deepEqual(commitStages(root, ["make"], () => {}), ["make"]);
   const lockOut = readLock(root).get("make")!.outs![0];
   assert.equal(lockOut.nfiles, 2, "the lock now counts the hand-written file");
