@@ -36,7 +36,21 @@ export interface UNetConfig {
   downsample_padding: 1;
   mid_block_scale_factor: 1;
   center_input_sample: false;
+  /**
+   * diffusers' extra conditioning added to the time embedding: null (Stable Diffusion 1.x/2.x) or
+   * "text" (`TextTimeEmbedding`: attention pooling of encoder_hidden_states, projected to the time
+   * embedding's width). Absent means null.
+   */
+  addition_embed_type?: UNetAdditionEmbedType | null;
+  /** heads of the "text" embedding's attention pooling (diffusers default 64); must divide cross_attention_dim. */
+  addition_embed_type_num_heads?: number;
 }
+
+/** The `addition_embed_type` values this project implements (besides null). */
+export const UNET_ADDITION_EMBED_TYPES = ["text"] as const;
+export type UNetAdditionEmbedType = (typeof UNET_ADDITION_EMBED_TYPES)[number];
+/** diffusers `UNet2DConditionModel`'s default `addition_embed_type_num_heads`. */
+export const DEFAULT_ADDITION_EMBED_NUM_HEADS = 64;
 
 /** diffusers `AutoencoderKL` config. */
 export interface VaeConfig {
@@ -133,6 +147,13 @@ class Reader {
     return v as T;
   }
 
+  /** An optional feature's type: null when absent or null (diffusers: switched off), else one of `allowed`. */
+  oneOfOrNull<T extends string>(key: string, allowed: readonly T[]): T | null {
+    const v = this.get(key) ?? null;
+    if (v !== null && !allowed.includes(v as T)) this.fail(key, v, ["null", ...allowed.map(show)].join(", "));
+    return v as T | null;
+  }
+
   ints(key: string, def?: number[]): number[] {
     const v = this.get(key) ?? def;
     if (v === undefined) throw new ConfigError(`${this.what} config: "${key}" is required (a list of integers)`);
@@ -201,6 +222,31 @@ export function unetHeads(config: UNetConfig): number[] {
 }
 
 /**
+ * The U-Net's extra time-embedding conditioning (diffusers `addition_embed_type`): null when off,
+ * else its type and the attention-pooling heads. Checks a config built by hand as the parser does:
+ * an unknown type, or heads that do not divide cross_attention_dim, are errors naming the values.
+ */
+export function unetAdditionEmbedding(config: UNetConfig): { type: UNetAdditionEmbedType; heads: number } | null {
+  const what = "UNet2DConditionModel";
+  const type = config.addition_embed_type ?? null;
+  if (type === null) return null;
+  if (!(UNET_ADDITION_EMBED_TYPES as readonly string[]).includes(type)) {
+    throw new ConfigError(
+      `${what} config: "addition_embed_type" = ${show(type)} is not supported; supported: ${["null", ...UNET_ADDITION_EMBED_TYPES.map(show)].join(", ")}`,
+    );
+  }
+  const heads = config.addition_embed_type_num_heads ?? DEFAULT_ADDITION_EMBED_NUM_HEADS;
+  const dim = config.cross_attention_dim;
+  if (!Number.isInteger(heads) || heads < 1 || dim % heads !== 0) {
+    throw new ConfigError(
+      `${what} config: "addition_embed_type_num_heads" = ${show(heads)} does not divide "cross_attention_dim" = ${dim} ` +
+        `(the text embedding's attention pooling splits the ${dim} text features into that many heads)`,
+    );
+  }
+  return { type, heads };
+}
+
+/**
  * Parses a diffusers `unet/config.json` object.
  * Defaults are `UNet2DConditionModel.__init__`'s (diffusers 0.2x `models/unets/unet_2d_condition.py`).
  */
@@ -241,6 +287,9 @@ export function parseUNetConfig(raw: unknown): UNetConfig {
     downsample_padding: r.oneOf("downsample_padding", [1] as const, 1),
     mid_block_scale_factor: r.oneOf("mid_block_scale_factor", [1] as const, 1),
     center_input_sample: r.oneOf("center_input_sample", [false] as const, false),
+    addition_embed_type: r.oneOfOrNull("addition_embed_type", UNET_ADDITION_EMBED_TYPES),
+    // read whatever the type (diffusers ignores it when addition_embed_type is null)
+    addition_embed_type_num_heads: r.int("addition_embed_type_num_heads", DEFAULT_ADDITION_EMBED_NUM_HEADS),
   };
   // Features Stable Diffusion does not use: accepted only switched off.
   r.onlyDefault("mid_block_type", ["UNetMidBlock2DCrossAttn"]);
@@ -256,7 +305,6 @@ export function parseUNetConfig(raw: unknown): UNetConfig {
   r.onlyDefault("class_embeddings_concat", [false]);
   r.onlyDefault("dropout", [0]);
   r.onlyDefault("attention_type", ["default"]);
-  r.onlyDefault("addition_embed_type_num_heads", [64]);
   // Numerics of the reference implementation (float16 upcasting): no effect in float32.
   r.ignore("upcast_attention");
   r.rejectUnknown();
@@ -294,6 +342,7 @@ export function parseUNetConfig(raw: unknown): UNetConfig {
   if (block_out_channels[0] % 2 !== 0) {
     throw new ConfigError(`${what} config: block_out_channels[0] = ${block_out_channels[0]} must be even (it is the sinusoidal timestep embedding's width)`);
   }
+  unetAdditionEmbedding(c);
   return c;
 }
 

@@ -4,7 +4,9 @@
  *   (torch `nn.Linear.reset_parameters`, `nn.Conv2d.reset_parameters`), fan_in = in · kh · kw;
  * - biases: zeros (torch draws them uniformly; zeros keep a fresh network's output centred);
  * - norm weights: ones, norm biases: zeros (torch `nn.GroupNorm`, `nn.LayerNorm`);
- * - embeddings: N(0, 0.02²) (transformers `CLIPPreTrainedModel._init_weights`, initializer_range).
+ * - embeddings: N(0, 0.02²) (transformers `CLIPPreTrainedModel._init_weights`, initializer_range);
+ * - an attention pooling's `positional_embedding` [1, dim]: N(0, 1/dim) (diffusers `AttentionPooling`:
+ *   `randn(1, dim) / dim ** 0.5`).
  *
  * Each parameter has its own generator, seeded by (seed, name): a parameter's values do not
  * depend on which other parameters exist or on their order, and never on the backend.
@@ -14,12 +16,13 @@ import seedrandom from "seedrandom";
 import { ParamSpec, Params } from "./params";
 
 /** How a spec is initialised, from its layout, rank and name. */
-export type InitKind = "kaiming-uniform" | "zeros" | "ones" | "normal-0.02";
+export type InitKind = "kaiming-uniform" | "zeros" | "ones" | "normal-0.02" | "normal-1/sqrt(dim)";
 
 export function initKind(spec: ParamSpec): InitKind {
   if (spec.layout === "conv2d" || spec.layout === "linear") return "kaiming-uniform";
   if (spec.name.endsWith(".bias")) return "zeros";
   if (spec.shape.length === 1) return "ones"; // a norm's scale
+  if (spec.name.endsWith(".positional_embedding")) return "normal-1/sqrt(dim)";
   return "normal-0.02"; // an embedding table
 }
 
@@ -43,11 +46,12 @@ export function initValues(spec: ParamSpec, seed: number): Float32Array {
     for (let i = 0; i < n; i++) out[i] = (2 * rng() - 1) * bound;
     return out;
   }
+  const std = kind === "normal-0.02" ? 0.02 : 1 / Math.sqrt(spec.shape[spec.shape.length - 1]);
   // Box–Muller, two normals per pair of uniforms.
   for (let i = 0; i < n; i += 2) {
     const u1 = 1 - rng(); // (0, 1]: log is finite
     const u2 = rng();
-    const r = 0.02 * Math.sqrt(-2 * Math.log(u1));
+    const r = std * Math.sqrt(-2 * Math.log(u1));
     out[i] = r * Math.cos(2 * Math.PI * u2);
     if (i + 1 < n) out[i + 1] = r * Math.sin(2 * Math.PI * u2);
   }

@@ -4,7 +4,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { ConfigError, parseClipTextConfig, parseUNetConfig, parseVaeConfig, UNetConfig } from "./config";
+import { ConfigError, parseClipTextConfig, parseUNetConfig, parseVaeConfig, UNetConfig, unetAdditionEmbedding } from "./config";
 import { ComponentConfigs, isShippedConfigName, SHIPPED_CONFIG_NAMES, shippedConfigs } from "./configs";
 import { clipTextParamSpecs } from "./clip-text";
 import { countParams, ParamSpec } from "./params";
@@ -112,6 +112,10 @@ export function unetForwardFlops(config: UNetConfig, w: UNetWorkload): number {
   };
 
   let flops = lin(B, ch0, temb) + lin(B, temb, temb);
+  if (unetAdditionEmbedding(c)) {
+    // TextTimeEmbedding: the class token's q, k and v of the S + 1 tokens, its attention (Q·Kᵀ, P·V), proj
+    flops += lin(B, D, D) + 2 * lin(B * (S + 1), D, D) + 4 * B * (S + 1) * D + lin(B, D, temb);
+  }
   let H = w.height;
   let W = w.width;
   flops += conv(H, W, 3, c.in_channels, ch0);

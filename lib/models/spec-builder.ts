@@ -32,6 +32,11 @@ export class SpecBuilder {
     this.add(`${prefix}.bias`, [channels], "same");
   }
 
+  /** A bare torch `nn.Parameter` (e.g. a learned positional embedding), identical in both layouts. */
+  parameter(name: string, shape: number[]): void {
+    this.add(name, shape, "same");
+  }
+
   /** torch `nn.Embedding(n, dim)`: weight [n, dim], identical in both layouts. */
   embedding(prefix: string, n: number, dim: number): void {
     this.add(`${prefix}.weight`, [n, dim], "same");

@@ -5,9 +5,12 @@
  * `unetParamSpecs` and `unetForward` walk the same structure: the specs name every parameter the
  * forward pass reads, with diffusers' names, so real Stable Diffusion weights load by name.
  * Activations are NHWC; channel concatenation of skips is on the last axis, in diffusers' order.
+ *
+ * Optional (off in Stable Diffusion): `addition_embed_type: "text"` adds diffusers' `TextTimeEmbedding`
+ * of the text (`add_embedding`: LayerNorm, attention pooling, linear, LayerNorm) to the time embedding.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { UNetConfig, unetHeads } from "./config";
+import { UNetConfig, unetAdditionEmbedding, unetHeads } from "./config";
 import {
   attention,
   conv2d,
@@ -16,6 +19,7 @@ import {
   groupNormP,
   layerNormP,
   linear,
+  param,
   silu,
   timestepEmbedding,
   upsampleNearest2x,
@@ -29,6 +33,8 @@ export const TRANSFORMER_NORM_EPS = 1e-6;
 export const TRANSFORMER_LAYER_NORM_EPS = 1e-5;
 /** GEGLU feed-forward width multiplier (diffusers `FeedForward(mult=4)`). */
 export const FF_MULT = 4;
+/** diffusers `TextTimeEmbedding`'s LayerNorm epsilon (torch's default). */
+export const TEXT_TIME_LAYER_NORM_EPS = 1e-5;
 
 /** The channels per level of the U-Net's structure, derived once from the config. */
 export interface UNetLevel {
@@ -112,6 +118,25 @@ function transformerSpecs(s: SpecBuilder, p: string, channels: number, crossDim:
   else s.conv(`${p}.proj_out`, inner, channels, 1);
 }
 
+/**
+ * diffusers `AttentionPooling(num_heads, embedDim)`: a learned positional embedding [1, embedDim]
+ * and q/k/v projections with bias (no output projection).
+ */
+export function attentionPoolingSpecs(s: SpecBuilder, p: string, embedDim: number): void {
+  s.parameter(`${p}.positional_embedding`, [1, embedDim]);
+  s.linear(`${p}.k_proj`, embedDim, embedDim);
+  s.linear(`${p}.q_proj`, embedDim, embedDim);
+  s.linear(`${p}.v_proj`, embedDim, embedDim);
+}
+
+/** diffusers `TextTimeEmbedding(encoderDim, timeEmbedDim)`: norm1, pool, proj, norm2. */
+export function textTimeEmbeddingSpecs(s: SpecBuilder, p: string, encoderDim: number, timeEmbedDim: number): void {
+  s.norm(`${p}.norm1`, encoderDim);
+  attentionPoolingSpecs(s, `${p}.pool`, encoderDim);
+  s.linear(`${p}.proj`, encoderDim, timeEmbedDim);
+  s.norm(`${p}.norm2`, timeEmbedDim);
+}
+
 /** Every parameter of the U-Net, by diffusers name, in tfjs layout (no allocation). */
 export function unetParamSpecs(config: UNetConfig): ParamSpec[] {
   const c = config;
@@ -121,10 +146,13 @@ export function unetParamSpecs(config: UNetConfig): ParamSpec[] {
   const cad = c.cross_attention_dim;
   const lin = c.use_linear_projection;
   const levels = unetLevels(c);
+  const addition = unetAdditionEmbedding(c);
 
   s.conv("conv_in", c.in_channels, ch0, 3);
   s.linear("time_embedding.linear_1", ch0, temb);
   s.linear("time_embedding.linear_2", temb, temb);
+  // diffusers registers add_embedding right after time_embedding
+  if (addition) textTimeEmbeddingSpecs(s, "add_embedding", cad, temb);
 
   let outC = ch0;
   for (const L of levels) {
@@ -248,6 +276,39 @@ function upsample(params: Params, p: string, x: tf.Tensor4D): tf.Tensor4D {
   return tf.tidy(() => conv2d(params, `${p}.conv`, upsampleNearest2x(x)));
 }
 
+/**
+ * diffusers `AttentionPooling.forward`: the mean token plus the positional embedding is a class
+ * token, prepended to the tokens; it attends over all L + 1 of them with `heads` heads and its
+ * output, heads concatenated, is the result. x [B, L, W] → [B, W].
+ * diffusers scales q and k by d^(−1/4) each (for float16); `attention` scales q by d^(−1/2): the
+ * same scores in exact arithmetic.
+ */
+export function attentionPooling(params: Params, p: string, x: tf.Tensor3D, heads: number): tf.Tensor2D {
+  const [B, , W] = x.shape;
+  if (W % heads !== 0) throw new Error(`attention pooling "${p}": width ${W} is not divisible by ${heads} heads`);
+  return tf.tidy(() => {
+    const classToken = tf.add(tf.mean(x, 1, true), param(params, `${p}.positional_embedding`)) as tf.Tensor3D; // [B, 1, W]
+    const tokens = tf.concat([classToken, x], 1) as tf.Tensor3D; // [B, L + 1, W]
+    const q = linear(params, `${p}.q_proj`, classToken) as tf.Tensor3D;
+    const k = linear(params, `${p}.k_proj`, tokens) as tf.Tensor3D;
+    const v = linear(params, `${p}.v_proj`, tokens) as tf.Tensor3D;
+    return tf.reshape(attention(q, k, v, heads), [B, W]) as tf.Tensor2D;
+  });
+}
+
+/**
+ * diffusers `TextTimeEmbedding.forward`: LayerNorm, attention pooling, linear to the time
+ * embedding's width, LayerNorm. encoderHiddenStates [B, S, D] → [B, timeEmbedDim].
+ */
+export function textTimeEmbedding(params: Params, p: string, encoderHiddenStates: tf.Tensor3D, heads: number): tf.Tensor2D {
+  return tf.tidy(() => {
+    const eps = TEXT_TIME_LAYER_NORM_EPS;
+    const normed = layerNormP(params, `${p}.norm1`, encoderHiddenStates, eps) as tf.Tensor3D;
+    const pooled = attentionPooling(params, `${p}.pool`, normed, heads);
+    return layerNormP(params, `${p}.norm2`, linear(params, `${p}.proj`, pooled), eps) as tf.Tensor2D;
+  });
+}
+
 /** Checks the U-Net's inputs against the config; errors name the input and what it needs. */
 function checkUNetInputs(config: UNetConfig, sample: tf.Tensor, timesteps: tf.Tensor, ehs: tf.Tensor): void {
   if (sample.rank !== 4) throw new Error(`unetForward: sample must be [B, H, W, C] (NHWC), got shape [${sample.shape}]`);
@@ -269,7 +330,8 @@ function checkUNetInputs(config: UNetConfig, sample: tf.Tensor, timesteps: tf.Te
 
 /**
  * The U-Net's noise prediction ε_θ(x_t, t, c) (diffusers `UNet2DConditionModel.forward`):
- * 1. time: sinusoidal embedding of t → TimestepEmbedding MLP (linear, SiLU, linear);
+ * 1. time: sinusoidal embedding of t → TimestepEmbedding MLP (linear, SiLU, linear), plus, with
+ *    `addition_embed_type: "text"`, the TextTimeEmbedding of encoderHiddenStates;
  * 2. conv_in; down blocks (resnet [+ transformer] per layer, then Downsample2D), each output kept as a skip;
  * 3. mid block: resnet, transformer, resnet;
  * 4. up blocks: per layer concatenate the last skip, resnet [+ transformer]; then Upsample2D;
@@ -290,12 +352,15 @@ export function unetForward(
   const eps = c.norm_eps;
   const lin = c.use_linear_projection;
   const levels = unetLevels(c);
+  const addition = unetAdditionEmbedding(c);
   const B = sample.shape[0];
   return tf.tidy(() => {
     // 1. time embedding [B, 4·ch0]
     const t = tf.broadcastTo(tf.reshape(tf.cast(timesteps, "float32"), [-1]), [B]) as tf.Tensor1D;
     const tproj = timestepEmbedding(t, c.block_out_channels[0], c.flip_sin_to_cos, c.freq_shift);
-    const temb = linear(params, "time_embedding.linear_2", silu(linear(params, "time_embedding.linear_1", tproj))) as tf.Tensor2D;
+    let temb = linear(params, "time_embedding.linear_2", silu(linear(params, "time_embedding.linear_1", tproj))) as tf.Tensor2D;
+    // diffusers: emb = emb + aug_emb, before the resnets (which apply their own SiLU); no time_embed_act
+    if (addition) temb = tf.add(temb, textTimeEmbedding(params, "add_embedding", encoderHiddenStates, addition.heads)) as tf.Tensor2D;
 
     // 2. down path
     let h = conv2d(params, "conv_in", sample);
