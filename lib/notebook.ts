@@ -113,8 +113,15 @@ export function estimateChartSpec(title: string, yLabel: string, items: { name: 
     xLabel: "configuration (legend order)",
     yLabel,
     xRange: [-0.5, items.length - 0.5],
+    // every interval inside the frame, with a margin
+    yRange: (() => {
+      const lo = Math.min(...items.map((it) => it.ci95[0]));
+      const hi = Math.max(...items.map((it) => it.ci95[1]));
+      const pad = 0.08 * (hi - lo || 1);
+      return [lo - pad, hi + pad] as [number, number];
+    })(),
     series: items.flatMap((it, i) => [
-      { name: `${it.name}: ${it.mean.toFixed(3)} [${it.ci95[0].toFixed(3)}, ${it.ci95[1].toFixed(3)}]`, x: [i, i], y: [it.ci95[0], it.ci95[1]], mode: "lines" as const, color: PALETTE[i % PALETTE.length] },
+      { name: `${i}: ${it.name}`, x: [i, i], y: [it.ci95[0], it.ci95[1]], mode: "lines" as const, color: PALETTE[i % PALETTE.length] },
       { name: it.name, x: [i], y: [it.mean], mode: "markers" as const, color: PALETTE[i % PALETTE.length], legend: false },
     ]),
   };
