@@ -97,13 +97,12 @@ export async function showFigure(file: string, opts: { maxWidth?: number; alt?: 
   const sharp = (await import("sharp")).default;
   const meta = await sharp(file).metadata();
   const maxWidth = opts.maxWidth ?? 640;
-  const png =
+  const { data: png, info } =
     (meta.width ?? 0) > maxWidth
-      ? await sharp(file).resize({ width: maxWidth, kernel: "lanczos3" }).png({ compressionLevel: 9, palette: true }).toBuffer()
-      : fs.readFileSync(file);
-  const out = await sharp(png).metadata();
+      ? await sharp(file).resize({ width: maxWidth, kernel: "lanczos3" }).png({ compressionLevel: 9, palette: true }).toBuffer({ resolveWithObject: true })
+      : { data: fs.readFileSync(file), info: { width: meta.width ?? 0, height: meta.height ?? 0 } };
   showImage(png, opts.alt ?? file);
-  return { width: out.width ?? 0, height: out.height ?? 0, bytes: png.length };
+  return { width: info.width, height: info.height, bytes: png.length };
 }
 
 /** Estimates with 95 % intervals as a chart: one marker per named estimate at x = its index, a vertical bar for its interval. */

@@ -12,7 +12,7 @@ import { loadEvaluator } from "../eval/weights";
 import type { Estimate } from "../eval/stats";
 import type { SchedulerKind, TimestepSpacing } from "../diffusion/samplers";
 import { Progress } from "../train/progress";
-import { toneContrast } from "./findings";
+import { formatEstimate, toneContrast } from "./findings";
 
 export type PromptRole = "identity" | "attribute" | "class";
 
@@ -154,7 +154,7 @@ const COLUMNS: [string, string, (m: RunMetrics) => Estimate | null][] = [
 
 /** A Markdown table: one row per configuration, "mean [low, high]" per metric. */
 export function experimentTable(rows: { name: string; metrics: RunMetrics }[]): string {
-  const fmt = (e: Estimate | null) => (e ? `${e.mean.toFixed(3)} [${e.ci95[0].toFixed(3)}, ${e.ci95[1].toFixed(3)}]` : "—");
+  const fmt = formatEstimate;
   const head = `| configuration | ${COLUMNS.map(([, t]) => t).join(" | ")} |`;
   const sep = `|---|${COLUMNS.map(() => "---").join("|")}|`;
   const body = rows.map((r) => `| ${r.name} | ${COLUMNS.map(([, , get]) => fmt(get(r.metrics))).join(" | ")} |`);

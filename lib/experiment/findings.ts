@@ -36,7 +36,9 @@ export const CONFIG_NAMES = {
   noPrior: "sigmoid+ztsnr,no-prior",
 } as const;
 
-const fmt = (e: Estimate) => `${e.mean.toFixed(3)} [${e.ci95[0].toFixed(3)}, ${e.ci95[1].toFixed(3)}]`;
+/** "mean [low, high]" to 3 decimals; "—" for a missing estimate (the table's and the findings' format). */
+export const formatEstimate = (e: Estimate | null): string => (e ? `${e.mean.toFixed(3)} [${e.ci95[0].toFixed(3)}, ${e.ci95[1].toFixed(3)}]` : "—");
+const fmt = formatEstimate;
 
 /**
  * Tone contrast of one run: mean luma of its "very bright background" samples minus that of its
