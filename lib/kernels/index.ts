@@ -10,6 +10,7 @@ import { registerGradients } from "./gradients";
 import { conv2dBackpropFilterWasm, conv2dBackpropInputKernel } from "./conv";
 import { batchMatMulKernel } from "./matmul";
 import { unsortedSegmentSumWasm } from "./segment";
+import { registerGroupNormKernels } from "./groupnorm";
 
 export { GRADIENT_CONFIGS, registerGradients } from "./gradients";
 
@@ -37,6 +38,8 @@ function neutraliseEsmGradientImport(): void {
 neutraliseEsmGradientImport();
 // Gradients are backend-agnostic and cost nothing to register: importing this module is enough.
 registerGradients();
+// The fused GroupNorm(+SiLU) kernels of the host backends, and their gradient.
+registerGroupNormKernels();
 export { conv2dBackpropFilterFast, conv2dBackpropInputFast, dilateNHWC, im2col } from "./conv";
 export { batchMatMulFast, matMul2D } from "./matmul";
 

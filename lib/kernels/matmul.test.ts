@@ -1,7 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
-import { matMul2D, batchMatMulFast, NARROW } from "./matmul";
+import { matMul2D, batchMatMulFast, BATCHED_ITEM, NARROW } from "./matmul";
 import { gradsOfWeighted, relErr, runOn, wasmVsCpu } from "./test-util";
 
 const VARIANTS: [boolean, boolean][] = [[false, false], [false, true], [true, false], [true, true]];
@@ -12,7 +12,9 @@ function shapes(batchA: number[], batchB: number[], M: number, K: number, N: num
 const CASES: [number[], number[], number, number, number][] = [
   [[], [], 33, 40, 17], // 2-D
   [[], [], 64, 8, 96], // short inner dimension
-  [[3], [3], 20, 24, 40], // batched (a·bᵀ rewritten: N ≥ NARROW)
+  [[3], [3], 20, 24, 40], // batched, small items: native (the per-item loop loses below BATCHED_ITEM)
+  [[3], [3], 7, 5, 10], // batched, sizes off the 4×4 blocks of the JavaScript product
+  [[2], [2], 128, 64, 128], // batched, large items (a·bᵀ rewritten: N ≥ NARROW, M·N·K ≥ BATCHED_ITEM)
   [[2, 3], [2, 3], 16, 20, 24], // two batch dims
   [[4], [], 20, 24, 18], // shared right operand
   [[], [4], 20, 24, 18], // shared left operand
@@ -32,7 +34,7 @@ for (const [ta, tb] of VARIANTS) {
 
 test("matMul2D and batchMatMulFast on cpu equal the native product for every variant", async () => {
   for (const [ta, tb] of VARIANTS) {
-    for (const [bA, bB, M, K, N] of CASES.slice(0, 6)) {
+    for (const [bA, bB, M, K, N] of CASES.slice(0, 8)) {
       const [sa, sb] = shapes(bA, bB, M, K, N, ta, tb);
       let handled = true;
       const [fast, native] = await runOn("cpu", [{ shape: sa, seed: 3 }, { shape: sb, seed: 4 }], (a, b) => {
@@ -41,7 +43,7 @@ test("matMul2D and batchMatMulFast on cpu equal the native product for every var
         return [f ?? tf.zeros([1]), tf.matMul(a, b, ta, tb)];
       });
       // Batched products with distinct operands are rewritten only for a·bᵀ; the rest stay native (null).
-      const expectHandled = !(bA.length > 0 && bB.length > 0) || (!ta && tb && N >= NARROW);
+      const expectHandled = !(bA.length > 0 && bB.length > 0) || (!ta && tb && N >= NARROW && M * N * K >= BATCHED_ITEM);
       assert.equal(handled, expectHandled, `${sa} x ${sb} ta=${ta} tb=${tb}: handled ${handled}`);
       if (!handled) continue;
       assert.ok(relErr(fast, native) <= 1e-5, `${sa} x ${sb} ta=${ta} tb=${tb}: ${relErr(fast, native)}`);

@@ -11,6 +11,8 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "../kernels"; // gradient functions for training: tfjs-core's CommonJS build registers none
+import { groupNormFused, hasFusedGroupNorm } from "../kernels/groupnorm";
+import { flipFilter } from "../kernels/conv";
 import { Params } from "./params";
 
 // ---------------------------------------------------------------------------------------------
@@ -128,10 +130,14 @@ function convIm2colGrad(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, stride: 
       const [kh, kw, C, O] = ws.shape;
       const [B, oh, ow] = dy.shape;
       const dy4 = dy as tf.Tensor4D;
-      // dL/dx: the transposed convolution, cropped back to x's extent.
-      const dxp = tf.conv2dTranspose(dy4, ws, xps.shape as [number, number, number, number], stride, "valid");
+      // dL/dx: the transposed convolution, cropped back to x's extent. At stride 1 it is a
+      // "valid" convolution of dy padded by (k − 1 − p) with the flipped filter, which gives x's
+      // extent directly (no wasted border rows: a 4×4 map would otherwise be computed as 6×6).
       const [, Hp, Wp] = xps.shape;
-      const dx = tf.slice(dxp, [0, pad[0], pad[2], 0], [B, Hp - pad[0] - pad[1], Wp - pad[2] - pad[3], C]);
+      const dx =
+        stride === 1 && pad.every((p, i) => p <= (i < 2 ? kh : kw) - 1)
+          ? tf.conv2d(tf.pad(dy4, [[0, 0], [kh - 1 - pad[0], kh - 1 - pad[1]], [kw - 1 - pad[2], kw - 1 - pad[3]], [0, 0]]), flipFilter(ws), 1, "valid")
+          : tf.slice(tf.conv2dTranspose(dy4, ws, xps.shape as [number, number, number, number], stride, "valid"), [0, pad[0], pad[2], 0], [B, Hp - pad[0] - pad[1], Wp - pad[2] - pad[3], C]);
       // dL/dw as one forward convolution with batch and channels swapped (dw[i,j,c,o] =
       // Σ_{b,h,w} xp[b, s·h+i, s·w+j, c] · dy[b,h,w,o]): x becomes a batch of C one-"pixel"-deep
       // images with B channels, dy the filter [oh, ow, B, O], dilated by the stride. Measured on wasm
@@ -223,9 +229,12 @@ export function embeddingLookup(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor
  * GroupNorm (Wu & He 2018; torch `nn.GroupNorm`) on NHWC: statistics over (H, W, C/G) per sample
  * and group, biased variance, then the per-channel affine map.
  */
-export function groupNorm(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, groups: number, eps: number): tf.Tensor4D {
+export function groupNorm(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, groups: number, eps: number, opts: { silu?: boolean } = {}): tf.Tensor4D {
   const [B, H, W, C] = x.shape;
   if (C % groups !== 0) throw new Error(`groupNorm: ${C} channels are not divisible into ${groups} groups`);
+  // the host backends run it as one kernel with a hand-written gradient (lib/kernels/groupnorm.ts)
+  if (useFusedGroupNorm && hasFusedGroupNorm() && x.dtype === "float32") return groupNormFused(x, gamma, beta, { groups, eps, silu: !!opts.silu });
+  if (opts.silu) return tf.tidy(() => silu(groupNorm(x, gamma, beta, groups, eps)) as tf.Tensor4D);
   return tf.tidy(() => {
     const xg = tf.reshape(x, [B, H * W, groups, C / groups]);
     const mean = tf.mean(xg, [1, 3], true);
@@ -239,6 +248,17 @@ export function groupNorm(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, gro
 /** GroupNorm with the parameters `${prefix}.weight` / `${prefix}.bias`. */
 export function groupNormP(params: Params, prefix: string, x: tf.Tensor4D, groups: number, eps: number): tf.Tensor4D {
   return groupNorm(x, param(params, `${prefix}.weight`), param(params, `${prefix}.bias`), groups, eps);
+}
+
+/** SiLU(GroupNorm(x)) with the parameters `${prefix}.weight` / `${prefix}.bias` (one kernel on the host backends). */
+export function groupNormSiluP(params: Params, prefix: string, x: tf.Tensor4D, groups: number, eps: number): tf.Tensor4D {
+  return groupNorm(x, param(params, `${prefix}.weight`), param(params, `${prefix}.bias`), groups, eps, { silu: true });
+}
+
+let useFusedGroupNorm = true;
+/** Route GroupNorm through tfjs ops even where the fused kernel exists (for tests and benchmarks). */
+export function setFusedGroupNorm(on: boolean): void {
+  useFusedGroupNorm = on;
 }
 
 /** LayerNorm over the last axis (Ba et al. 2016; torch `nn.LayerNorm`), biased variance. */

@@ -17,6 +17,7 @@ import {
   conv2dStride2,
   gelu,
   groupNormP,
+  groupNormSiluP,
   layerNormP,
   linear,
   param,
@@ -201,13 +202,13 @@ export function resnetBlock(
   eps: number,
 ): tf.Tensor4D {
   return tf.tidy(() => {
-    let h = conv2d(params, `${p}.conv1`, silu(groupNormP(params, `${p}.norm1`, x, groups, eps)) as tf.Tensor4D);
+    let h = conv2d(params, `${p}.conv1`, groupNormSiluP(params, `${p}.norm1`, x, groups, eps));
     if (temb) {
       const t = linear(params, `${p}.time_emb_proj`, silu(temb)) as tf.Tensor2D; // [B, C]
       h = tf.add(h, tf.reshape(t, [t.shape[0], 1, 1, t.shape[1]]));
     }
     // dropout is 0 in Stable Diffusion
-    h = conv2d(params, `${p}.conv2`, silu(groupNormP(params, `${p}.norm2`, h, groups, eps)) as tf.Tensor4D);
+    h = conv2d(params, `${p}.conv2`, groupNormSiluP(params, `${p}.norm2`, h, groups, eps));
     // a 1×1 conv shortcut exactly when the block changes the channel count (diffusers `use_in_shortcut`)
     const shortcut = x.shape[3] !== h.shape[3] ? conv2d(params, `${p}.conv_shortcut`, x) : x;
     return tf.add(shortcut, h) as tf.Tensor4D;
@@ -394,7 +395,7 @@ export function unetForward(
     });
 
     // 5. output head
-    h = silu(groupNormP(params, "conv_norm_out", h, groups, eps)) as tf.Tensor4D;
+    h = groupNormSiluP(params, "conv_norm_out", h, groups, eps);
     return conv2d(params, "conv_out", h);
   });
 }

@@ -8,7 +8,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { VaeConfig } from "./config";
-import { attention, conv2d, conv2dStride2, groupNormP, linear, silu, upsampleNearest2x } from "./layers";
+import { attention, conv2d, conv2dStride2, groupNormP, groupNormSiluP, linear, upsampleNearest2x } from "./layers";
 import { ParamSpec, Params } from "./params";
 import { SpecBuilder } from "./spec-builder";
 import { resnetBlock } from "./unet";
@@ -158,7 +158,7 @@ export function vaeEncode(params: Params, config: VaeConfig, images: tf.Tensor4D
       if (i < n - 1) h = conv2dStride2(params, `encoder.down_blocks.${i}.downsamplers.0.conv`, h, [0, 1, 0, 1]);
     }
     h = midBlock(params, "encoder.mid_block", h, g);
-    h = conv2d(params, "encoder.conv_out", silu(groupNormP(params, "encoder.conv_norm_out", h, g, VAE_NORM_EPS)) as tf.Tensor4D);
+    h = conv2d(params, "encoder.conv_out", groupNormSiluP(params, "encoder.conv_norm_out", h, g, VAE_NORM_EPS));
     const moments = conv2d(params, "quant_conv", h);
     const [m, lv] = tf.split(moments, 2, 3) as tf.Tensor4D[];
     return [m, tf.clipByValue(lv, -30, 20) as tf.Tensor4D];
@@ -205,7 +205,7 @@ export function vaeDecode(params: Params, config: VaeConfig, latents: tf.Tensor4
       for (let j = 0; j <= c.layers_per_block; j++) h = resnetBlock(params, `decoder.up_blocks.${i}.resnets.${j}`, h, null, g, VAE_NORM_EPS);
       if (i < n - 1) h = conv2d(params, `decoder.up_blocks.${i}.upsamplers.0.conv`, upsampleNearest2x(h));
     }
-    return conv2d(params, "decoder.conv_out", silu(groupNormP(params, "decoder.conv_norm_out", h, g, VAE_NORM_EPS)) as tf.Tensor4D);
+    return conv2d(params, "decoder.conv_out", groupNormSiluP(params, "decoder.conv_norm_out", h, g, VAE_NORM_EPS));
   });
 }
 

@@ -8,8 +8,23 @@
 import * as os from "os";
 import * as path from "path";
 import { Worker } from "worker_threads";
-import { averageShards, ParamInfo, ShardResult } from "./task";
-import type { Request, WorkerInit } from "./worker";
+import { averageShards, ParamInfo, ShardResult, splitRange } from "./task";
+import type { Request, SharedOptimizerConfig, SharedUpdate, WorkerInit } from "./worker";
+
+export type { SharedOptimizerConfig, SharedUpdate } from "./worker";
+
+/** The main thread's views of a shared-update pool's buffers (see `WorkerPool.share`). */
+export interface SharedState {
+  /** weights, AdamW moments and EMA shadow, params concatenated in `pool.params` order */
+  params: Float32Array;
+  m: Float32Array;
+  v: Float32Array;
+  ema: Float32Array | null;
+  /** the averaged gradient after `sharedGradients` */
+  grads: Float32Array;
+  offsets: number[];
+  sizes: number[];
+}
 
 export interface PoolOptions {
   /** Absolute path of the task module (.ts under tsx, .js once built); it exports setup(config). */
@@ -41,6 +56,10 @@ export class WorkerPool {
   readonly size: number;
   params: ParamInfo[] = [];
   private workers: Worker[] = [];
+  /** set by `share`: the buffers every worker updates in place */
+  shared: SharedState | null = null;
+  /** the workers' weights are older than shared.params (an update ran since they loaded) */
+  private stale = false;
   private pending = new Map<number, { resolve: (r: Reply) => void; reject: (e: Error) => void }>();
   private nextId = 0;
 
@@ -127,6 +146,80 @@ export class WorkerPool {
   /** The full-batch loss and gradient: shard results averaged in shard order, weighted by sample count. */
   async lossAndGrads(shards: unknown[]): Promise<ShardResult> {
     return averageShards(await this.shardGradients(shards));
+  }
+
+  /**
+   * Shared-update mode (ZeRO-1 style, on one machine): weights, AdamW moments, EMA shadow and
+   * every worker's gradients live in SharedArrayBuffers. A step: each worker writes its shard's
+   * gradients (`sharedGradients`); each reduces its slice of the elements to the weighted average;
+   * the main thread takes the global norm; each worker applies clip, AdamW and EMA to its slice
+   * (`sharedApply`); before the next step each worker loads the new weights. Nothing is
+   * structured-cloned, and the element-wise work is split over the workers instead of running on
+   * the main thread while they wait. The buffers start at zero: write the initial weights (and any
+   * restored moments and shadow) into `shared` before the first step.
+   */
+  async share(optimizer: SharedOptimizerConfig, opts: { ema: boolean }): Promise<SharedState> {
+    const sizes = this.params.map((p) => p.shape.reduce((a, b) => a * b, 1));
+    const offsets: number[] = [];
+    let total = 0;
+    for (const n of sizes) {
+      offsets.push(total);
+      total += n;
+    }
+    const buf = () => new SharedArrayBuffer(4 * total);
+    const params = buf();
+    const m = buf();
+    const v = buf();
+    const ema = opts.ema ? buf() : null;
+    const grads = this.workers.map(buf);
+    const ranges = splitRange(Math.max(total, 1), this.size);
+    await Promise.all(
+      this.workers.map((_, i) =>
+        this.request(i, { kind: "share", share: { index: i, params, m, v, ema, grads, offsets, sizes, range: ranges[i] ?? [total, total], optimizer } }),
+      ),
+    );
+    this.shared = {
+      params: new Float32Array(params),
+      m: new Float32Array(m),
+      v: new Float32Array(v),
+      ema: ema ? new Float32Array(ema) : null,
+      grads: new Float32Array(grads[0]),
+      offsets,
+      sizes,
+    };
+    this.stale = true;
+    return this.shared;
+  }
+
+  /** The weights in `shared.params` were changed from outside: the workers load them before their next step. */
+  markStale(): void {
+    this.stale = true;
+  }
+
+  /**
+   * Loss of the whole batch (shard losses weighted by sample count, in shard order) and, in
+   * `shared.grads`, its averaged gradient: each worker computes its shard, then reduces its slice.
+   */
+  async sharedGradients(shards: unknown[]): Promise<{ loss: number; count: number }> {
+    if (!this.shared) throw new Error("WorkerPool.sharedGradients: call share() first");
+    if (shards.length !== this.size) throw new Error(`WorkerPool.sharedGradients: ${shards.length} shards for ${this.size} workers; give exactly one shard per worker`);
+    const load = this.stale;
+    const replies = await Promise.all(shards.map((shard, i) => this.request(i, { kind: "sharedStep", shard, load })));
+    this.stale = false;
+    const counts = replies.map((r) => r.result!.count);
+    const total = counts.reduce((a, b) => a + b, 0);
+    const weights = counts.map((c) => c / total);
+    let loss = 0;
+    replies.forEach((r, i) => (loss += weights[i] * r.result!.loss));
+    await Promise.all(this.workers.map((_, i) => this.request(i, { kind: "reduce", weights })));
+    return { loss, count: total };
+  }
+
+  /** Clip, AdamW and EMA on every worker's slice; the workers load the result before their next step. */
+  async sharedApply(update: SharedUpdate): Promise<void> {
+    if (!this.shared) throw new Error("WorkerPool.sharedApply: call share() first");
+    await Promise.all(this.workers.map((_, i) => this.request(i, { kind: "update", update })));
+    this.stale = true;
   }
 
   /** Stop every worker. */

@@ -28,6 +28,11 @@ export interface ParallelTask<Shard = unknown> {
   getWeights(): Float32Array[] | Promise<Float32Array[]>;
   /** Loss and gradients on one shard of the batch. */
   lossAndGrads(shard: Shard): ShardResult | Promise<ShardResult>;
+  /**
+   * Optional: the same, writing gradient j into `out` at `offsets[j]` instead of returning arrays
+   * (one copy out of the backend instead of three). Returns the loss and the sample count.
+   */
+  lossAndGradsInto?(shard: Shard, out: Float32Array, offsets: number[]): Promise<{ loss: number; count: number }>;
 }
 
 export type TaskSetup<Config = unknown, Shard = unknown> = (config: Config) => ParallelTask<Shard> | Promise<ParallelTask<Shard>>;

@@ -1,5 +1,6 @@
 /** A ParallelTask over live tf.Variables and a loss function: the part every training task shares. */
 import * as tf from "@tensorflow/tfjs-core";
+import type { BackendWasm } from "@tensorflow/tfjs-backend-wasm";
 import type { ParallelTask, ShardResult } from "./task";
 
 /**
@@ -22,6 +23,21 @@ export function variableTask<Shard>(vars: [string, tf.Variable][], loss: (shard:
       const out = await Promise.all(list.map(async (v) => Float32Array.from((await grads[v.name].data()) as Float32Array)));
       tf.dispose([value, ...Object.values(grads)]);
       return { loss: l, count: count(shard), grads: out };
+    },
+    async lossAndGradsInto(shard, out, offsets) {
+      const { value, grads } = tf.variableGrads(() => loss(shard), list);
+      try {
+        const l = (await value.data())[0];
+        const wasm = tf.getBackend() === "wasm" ? (tf.backend() as BackendWasm) : null;
+        for (const [j, v] of list.entries()) {
+          const g = grads[v.name];
+          // on wasm, a view of the gradient's own memory (it is read before anything else runs)
+          out.set(wasm ? (wasm.typedArrayFromHeap(g) as Float32Array) : ((await g.data()) as Float32Array), offsets[j]);
+        }
+        return { loss: l, count: count(shard) };
+      } finally {
+        tf.dispose([value, ...Object.values(grads)]);
+      }
     },
   };
 }

@@ -12,7 +12,114 @@ export interface WorkerInit {
   backend: string;
 }
 
-export type Request = { id: number; kind: "setWeights"; weights: Float32Array[] } | { id: number; kind: "step"; shard: unknown } | { id: number; kind: "getWeights" };
+export type Request =
+  | { id: number; kind: "setWeights"; weights: Float32Array[] }
+  | { id: number; kind: "step"; shard: unknown }
+  | { id: number; kind: "getWeights" }
+  | { id: number; kind: "share"; share: ShareInit }
+  | { id: number; kind: "sharedStep"; shard: unknown; load: boolean }
+  | { id: number; kind: "reduce"; weights: number[] }
+  | { id: number; kind: "update"; update: SharedUpdate };
+
+/** What one worker of a shared-update pool holds (lib/parallel/pool `WorkerPool.share`). */
+export interface ShareInit {
+  /** this worker's index: it writes its gradients into grads[index] */
+  index: number;
+  /** weights, AdamW moments, EMA shadow (or null) and one gradient buffer per worker: flat float32, params concatenated in exchange order */
+  params: SharedArrayBuffer;
+  m: SharedArrayBuffer;
+  v: SharedArrayBuffer;
+  ema: SharedArrayBuffer | null;
+  grads: SharedArrayBuffer[];
+  /** start of each parameter in the flat buffers */
+  offsets: number[];
+  sizes: number[];
+  /** the elements [start, end) this worker reduces and updates */
+  range: [number, number];
+  optimizer: SharedOptimizerConfig;
+}
+
+export interface SharedOptimizerConfig {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** EMA decay, when the shadow is kept */
+  emaDecay?: number;
+}
+
+export interface SharedUpdate {
+  lr: number;
+  /** AdamW step number t (1 for the first update): bias corrections 1 − βᵗ */
+  t: number;
+  /** clip factor applied to the averaged gradient, or null */
+  scale: number | null;
+}
+
+/** The views a shared-update worker works on. */
+class Shared {
+  readonly params: Float32Array;
+  readonly m: Float32Array;
+  readonly v: Float32Array;
+  readonly ema: Float32Array | null;
+  readonly grads: Float32Array[];
+  constructor(readonly init: ShareInit) {
+    this.params = new Float32Array(init.params);
+    this.m = new Float32Array(init.m);
+    this.v = new Float32Array(init.v);
+    this.ema = init.ema ? new Float32Array(init.ema) : null;
+    this.grads = init.grads.map((b) => new Float32Array(b));
+  }
+
+  /** The weights as one view per parameter (copied, off wasm, since other backends may keep the array). */
+  weights(copy: boolean): Float32Array[] {
+    return this.init.offsets.map((o, j) => (copy ? this.params.slice(o, o + this.init.sizes[j]) : this.params.subarray(o, o + this.init.sizes[j])));
+  }
+
+  writeGrads(grads: Float32Array[]): void {
+    const out = this.grads[this.init.index];
+    grads.forEach((g, j) => out.set(g, this.init.offsets[j]));
+  }
+
+  /** grads[0][i] ← Σ_w weights[w] · grads[w][i] over this worker's range, in worker order, in float64 (as `averageShards`). */
+  reduce(weights: number[]): void {
+    const [lo, hi] = this.init.range;
+    const g = this.grads;
+    const out = g[0];
+    for (let i = lo; i < hi; i++) {
+      let acc = 0;
+      for (let w = 0; w < g.length; w++) acc += weights[w] * g[w][i];
+      out[i] = acc;
+    }
+  }
+
+  /**
+   * Clip, AdamW and EMA over this worker's range: the same expressions, in the same order, as
+   * lib/train/optim's fused host path (clipping as a float32 multiply, like tf.mul), so a shared
+   * update gives the bytes the main-thread optimizer gives.
+   */
+  update(u: SharedUpdate): void {
+    const [lo, hi] = this.init.range;
+    const { beta1: b1, beta2: b2, eps, weightDecay, emaDecay } = this.init.optimizer;
+    const bc1 = 1 - b1 ** u.t;
+    const bc2 = 1 - b2 ** u.t;
+    const lr = u.lr;
+    const decay = 1 - lr * weightDecay;
+    const scale = u.scale === null ? null : Math.fround(u.scale);
+    const g = this.grads[0];
+    const { params: p, m, v, ema } = this;
+    for (let i = lo; i < hi; i++) {
+      const gi = scale === null ? g[i] : Math.fround(g[i] * scale);
+      const mi = (m[i] = b1 * m[i] + (1 - b1) * gi);
+      const vi = (v[i] = b2 * v[i] + (1 - b2) * gi * gi);
+      p[i] = p[i] * decay - lr * ((mi / bc1) / (Math.sqrt(vi / bc2) + eps));
+    }
+    if (ema && emaDecay !== undefined) {
+      const d = emaDecay;
+      for (let i = lo; i < hi; i++) ema[i] = d * ema[i] + (1 - d) * p[i];
+    }
+  }
+}
 
 async function main(): Promise<void> {
   const port = parentPort;
@@ -30,9 +137,36 @@ async function main(): Promise<void> {
     port.postMessage({ id: -1, ok: false, error: String((e as Error)?.stack ?? e) });
     return;
   }
+  let shared: Shared | null = null;
+  const needShared = (): Shared => {
+    if (!shared) throw new Error("this worker has no shared buffers: call WorkerPool.share first");
+    return shared;
+  };
+  const copyWeights = init.backend !== "wasm";
   port.on("message", async (req: Request) => {
     try {
-      if (req.kind === "setWeights") {
+      if (req.kind === "share") {
+        shared = new Shared(req.share);
+        port.postMessage({ id: req.id, ok: true });
+      } else if (req.kind === "sharedStep") {
+        const sh = needShared();
+        if (req.load) task.setWeights(sh.weights(copyWeights));
+        let r: { loss: number; count: number };
+        if (task.lossAndGradsInto) {
+          r = await task.lossAndGradsInto(req.shard, sh.grads[sh.init.index], sh.init.offsets);
+        } else {
+          const full = await task.lossAndGrads(req.shard);
+          sh.writeGrads(full.grads);
+          r = full;
+        }
+        port.postMessage({ id: req.id, ok: true, result: { loss: r.loss, count: r.count, grads: [] } });
+      } else if (req.kind === "reduce") {
+        needShared().reduce(req.weights);
+        port.postMessage({ id: req.id, ok: true });
+      } else if (req.kind === "update") {
+        needShared().update(req.update);
+        port.postMessage({ id: req.id, ok: true });
+      } else if (req.kind === "setWeights") {
         task.setWeights(req.weights);
         port.postMessage({ id: req.id, ok: true });
       } else if (req.kind === "getWeights") {

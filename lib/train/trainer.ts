@@ -22,6 +22,26 @@ export interface GradientSource {
   step(step: number, samples: number[]): Promise<{ loss: number; grads: Map<string, tf.Tensor> }>;
   /** Called after every optimizer update (and once at the start) so the source sees the new weights. */
   sync(params: Params): Promise<void>;
+  /** When present, trainLoop hands the whole update to it (the workers' shared buffers) instead of `step` + `sync`. */
+  shared?: SharedUpdateSource;
+}
+
+/**
+ * A source that also applies the update (clip, AdamW, EMA) where the gradients are, so the main
+ * thread's tensors are only brought up to date when a checkpoint is written and at the end.
+ */
+export interface SharedUpdateSource {
+  /** Take over the weights, the AdamW moments and the EMA shadow. */
+  attach(params: Params, opt: AdamW, ema: Ema | undefined): Promise<void>;
+  /** Loss of one step over the given samples; its averaged gradient stays with the source. */
+  gradients(step: number, samples: number[]): Promise<number>;
+  /**
+   * Clip to `clipNorm` (0 = off), then AdamW step `t` with learning rate `lr`, then EMA. Returns
+   * the norm before clipping; a non-finite norm throws NonFiniteError before any weight changes.
+   */
+  apply(lr: number, clipNorm: number, t: number): Promise<number>;
+  /** Copy weights, moments and shadow back into the main thread's tensors. */
+  pull(params: Params, opt: AdamW, ema: Ema | undefined): Promise<void>;
 }
 
 /** One shard of a step, as a data-parallel task receives it. */
@@ -33,12 +53,82 @@ export interface StepShard {
   batch: number;
 }
 
-/** Gradients from a WorkerPool: contiguous shards, averaged in worker order (deterministic for a fixed size). */
-export function poolSource(pool: WorkerPool): GradientSource {
+/**
+ * Gradients from a WorkerPool: contiguous shards, averaged in worker order (deterministic for a
+ * fixed size). By default the update runs in the workers too (`WorkerPool.share`): the same
+ * arithmetic as the main-thread optimizer, so the same bytes, without the weight exchange.
+ */
+export function poolSource(pool: WorkerPool, opts: { sharedUpdate?: boolean } = {}): GradientSource {
+  const shards = (step: number, samples: number[]): StepShard[] =>
+    splitRange(samples.length, pool.size).map(([a, b]) => ({ step, samples: samples.slice(a, b), batch: samples.length }));
+  const shared: SharedUpdateSource = {
+    async attach(params, opt, ema) {
+      const st = await pool.share({ beta1: opt.beta1, beta2: opt.beta2, eps: opt.eps, weightDecay: opt.weightDecay, emaDecay: ema?.decay }, { ema: !!ema });
+      for (const [j, p] of pool.params.entries()) {
+        const v = params.get(p.name);
+        if (!v) throw new Error(`the workers train "${p.name}", which the main thread does not hold`);
+        const at = st.offsets[j];
+        st.params.set((await v.data()) as Float32Array, at);
+        const m = opt.m.get(p.name);
+        const s = opt.v.get(p.name);
+        if (m && s) {
+          st.m.set((await m.data()) as Float32Array, at);
+          st.v.set((await s.data()) as Float32Array, at);
+        }
+        const e = ema?.shadow.get(p.name);
+        if (e && st.ema) st.ema.set((await e.data()) as Float32Array, at);
+      }
+      pool.markStale();
+    },
+    async gradients(step, samples) {
+      if (samples.length < pool.size) throw new Error(`a batch of ${samples.length} samples cannot feed ${pool.size} workers: use a batch of at least ${pool.size} or fewer workers`);
+      return (await pool.sharedGradients(shards(step, samples))).loss;
+    },
+    async apply(lr, clipNorm, t) {
+      const st = pool.shared!;
+      // the global norm on the main thread, in parameter order (as clipByGlobalNorm sums it)
+      const g = st.grads;
+      let sum = 0;
+      for (let i = 0; i < g.length; i++) sum += g[i] * g[i];
+      const norm = Math.sqrt(sum);
+      if (!Number.isFinite(norm)) {
+        for (const [j, p] of pool.params.entries()) {
+          const sub = g.subarray(st.offsets[j], st.offsets[j] + st.sizes[j]);
+          if (sub.some((x) => !Number.isFinite(x))) throw new NonFiniteError(`gradient of ${p.name} is not finite (NaN or Inf): lower the learning rate, or check the inputs`);
+        }
+        throw new NonFiniteError(`the gradient norm overflowed (${norm}): lower the learning rate`);
+      }
+      const scale = clipNorm > 0 && norm > clipNorm ? clipNorm / (norm + 1e-6) : null;
+      await pool.sharedApply({ lr, t, scale });
+      return norm;
+    },
+    async pull(params, opt, ema) {
+      const st = pool.shared;
+      if (!st) return;
+      const put = (map: Map<string, tf.Variable>, name: string, data: Float32Array, shape: number[], trainable: boolean) => {
+        const t = tf.tensor(data.slice(), shape, "float32");
+        const cur = map.get(name);
+        if (cur) cur.assign(t);
+        else map.set(name, tf.variable(t, trainable));
+        t.dispose();
+      };
+      for (const [j, p] of pool.params.entries()) {
+        const view = (a: Float32Array) => a.subarray(st.offsets[j], st.offsets[j] + st.sizes[j]);
+        const v = params.get(p.name)!;
+        tf.tidy(() => v.assign(tf.tensor(view(st.params).slice(), v.shape, "float32")));
+        if (opt.step > 0) {
+          put(opt.m, p.name, view(st.m), p.shape, false);
+          put(opt.v, p.name, view(st.v), p.shape, false);
+        }
+        if (ema && st.ema) put(ema.shadow, p.name, view(st.ema), p.shape, false);
+      }
+    },
+  };
   return {
+    shared: opts.sharedUpdate === false ? undefined : shared,
     async step(step, samples) {
-      const shards: StepShard[] = splitRange(samples.length, pool.size).map(([a, b]) => ({ step, samples: samples.slice(a, b), batch: samples.length }));
-      const avg = await pool.lossAndGrads(shards);
+      const avg = await pool.lossAndGrads(shards(step, samples));
+
       const grads = new Map<string, tf.Tensor>();
       pool.params.forEach((p, i) => grads.set(p.name, tf.tensor(avg.grads[i], p.shape)));
       return { loss: avg.loss, grads };
@@ -170,7 +260,9 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainResult> {
     if (fs.existsSync(logFile)) rows = fs.readFileSync(logFile, "utf8").trim().split("\n").filter((l, i) => i === 0 || Number(l.split(",")[0]) <= start);
   }
   writeFileAtomic(path.join(o.outDir, "config.json"), JSON.stringify(o.config, null, 2) + "\n");
-  await o.source.sync(params);
+  const shared = o.source.shared;
+  if (shared) await shared.attach(params, opt, ema);
+  else await o.source.sync(params);
   const progress = new Progress({ label: o.label, total: o.totalSteps, start });
   const t0 = Date.now();
   const end = Math.min(o.totalSteps, o.stopAfter ?? o.totalSteps);
@@ -183,32 +275,48 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainResult> {
       const lr = learningRate(step, { ...o.lr, totalSteps: o.totalSteps });
       // 2. loss and gradients over the batch (indices depend only on seed and step)
       const samples = o.samplesFor ? o.samplesFor(step) : batchIndices(o.seed, step, o.batchSize, o.datasetSize);
-      const { loss, grads } = await o.source.step(step, samples);
-      if (!Number.isFinite(loss)) {
-        tf.dispose([...grads.values()]);
-        throw new NonFiniteError(`loss is ${loss} at step ${step + 1}: the last checkpoint is intact; lower the learning rate (now ${lr}) or check the data`);
-      }
-      // 3. clip, then 4. AdamW (decoupled weight decay), 5. EMA
+      const nonFinite = (loss: number) =>
+        new NonFiniteError(`loss is ${loss} at step ${step + 1}: the last checkpoint is intact; lower the learning rate (now ${lr}) or check the data`);
+      let loss: number;
       let norm: number;
-      try {
-        norm = clipByGlobalNorm(grads, o.clipNorm ?? 0);
-        opt.apply(params, grads, lr);
-      } finally {
-        tf.dispose([...grads.values()]);
+      if (shared) {
+        // 3-5 in the workers: clip, AdamW, EMA on their slices of the shared buffers
+        loss = await shared.gradients(step, samples);
+        if (!Number.isFinite(loss)) throw nonFinite(loss);
+        norm = await shared.apply(lr, o.clipNorm ?? 0, opt.step + 1);
+        opt.step++;
+      } else {
+        const r = await o.source.step(step, samples);
+        loss = r.loss;
+        const grads = r.grads;
+        if (!Number.isFinite(loss)) {
+          tf.dispose([...grads.values()]);
+          throw nonFinite(loss);
+        }
+        // 3. clip, then 4. AdamW (decoupled weight decay), 5. EMA
+        try {
+          norm = clipByGlobalNorm(grads, o.clipNorm ?? 0);
+          opt.apply(params, grads, lr);
+        } finally {
+          tf.dispose([...grads.values()]);
+        }
+        ema?.update(params);
+        await o.source.sync(params);
       }
-      ema?.update(params);
-      await o.source.sync(params);
       // 6. log and checkpoint
       lastLoss = loss;
       const done = step + 1;
       log.write(`${done},${loss},${lr},${norm},${((Date.now() - t0) / 1000).toFixed(2)}\n`);
       if (!o.quiet) progress.tick(done, { loss, lr });
       if (done % o.checkpointEvery === 0 || done === o.totalSteps) {
+        await shared?.pull(params, opt, ema);
         await saveCheckpoint(ckptDir, { step: done, components: o.components, optimizer: opt, ema, state: { config: o.config, loss } });
       }
     }
   } finally {
     await new Promise<void>((r) => log.end(r));
+    // the main thread's tensors hold the last update (an error leaves the last good one in the buffers)
+    await shared?.pull(params, opt, ema);
     opt.dispose();
   }
   const seconds = (Date.now() - t0) / 1000;

@@ -1,0 +1,54 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import * as tf from "@tensorflow/tfjs-core";
+import { groupNorm, setFusedGroupNorm } from "../models/layers";
+import { hasFusedGroupNorm } from "./groupnorm";
+import { fixedRandom, relErr } from "./test-util";
+
+/** Outputs and gradients (of Σ y·r for a fixed r) w.r.t. x, γ, β, with the fused kernel on or off. */
+function run(shape: [number, number, number, number], groups: number, silu: boolean, fused: boolean): Float32Array[] {
+  setFusedGroupNorm(fused);
+  try {
+    const C = shape[3];
+    const n = shape.reduce((a, b) => a * b, 1);
+    const x = tf.tensor4d(fixedRandom(n, 1).map((v, i) => 3 * v + (i % 7) - 2), shape);
+    const g = tf.tensor1d(fixedRandom(C, 2).map((v) => 1 + v));
+    const b = tf.tensor1d(fixedRandom(C, 3));
+    const r = tf.tensor4d(fixedRandom(n, 4), shape);
+    const f = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(groupNorm(xx as tf.Tensor4D, gg, bb, groups, 1e-5, { silu }), r)) as tf.Scalar;
+    const y = tf.tidy(() => groupNorm(x, g, b, groups, 1e-5, { silu }));
+    const grads = tf.grads(f)([x, g, b]);
+    const out = [y, ...grads].map((t) => t.dataSync() as Float32Array);
+    tf.dispose([x, g, b, r, y, ...grads]);
+    return out;
+  } finally {
+    setFusedGroupNorm(true);
+  }
+}
+
+for (const backend of ["cpu", "wasm"]) {
+  test(`fused GroupNorm (+SiLU) on ${backend}: output and gradients equal the tfjs-op composition within 1e-5, no leaks`, async () => {
+    await tf.setBackend(backend);
+    assert.ok(hasFusedGroupNorm(), `no fused kernel on ${backend}`);
+    for (const [shape, groups] of [[[2, 4, 5, 8], 4], [[3, 3, 3, 6], 1], [[1, 2, 2, 12], 12], [[2, 8, 8, 64], 32]] as [[number, number, number, number], number][]) {
+      for (const silu of [false, true]) {
+        const before = tf.memory().numTensors;
+        const fused = run(shape, groups, silu, true);
+        assert.equal(tf.memory().numTensors, before, "leaked tensors");
+        const ops = run(shape, groups, silu, false);
+        ["y", "dx", "dgamma", "dbeta"].forEach((what, i) => {
+          const e = relErr(fused[i], ops[i]);
+          assert.ok(e < 1e-5, `${backend} [${shape}] groups ${groups} silu ${silu}: ${what} relative error ${e}`);
+        });
+      }
+    }
+  });
+}
+
+test("fused GroupNorm: bad shapes are errors naming the sizes", async () => {
+  await tf.setBackend("cpu");
+  const x = tf.zeros([1, 2, 2, 6]) as tf.Tensor4D;
+  assert.throws(() => groupNorm(x, tf.ones([6]), tf.zeros([6]), 4, 1e-5), /6 channels are not divisible into 4 groups/);
+  assert.throws(() => tf.engine().runKernel("IdbGroupNorm", { x, gamma: tf.ones([5]), beta: tf.zeros([5]) }, { groups: 2, eps: 1e-5, silu: false }), /gamma and beta must be \[6\], got \[5\]/);
+  x.dispose();
+});

@@ -1,0 +1,220 @@
+/**
+ * GroupNorm (Wu & He 2018), optionally followed by SiLU, as one kernel with a hand-written
+ * gradient, for the host backends (wasm, cpu).
+ *
+ * Written with tfjs ops, a GroupNorm + SiLU is ~12 kernels forward and ~30 backward (broadcast
+ * reductions, reshapes), each a full pass over a buffer plus a kernel call: on wasm, 21 ms for
+ * fwd+bwd of a [16, 16, 16, 64] tensor, about a tenth of a tiny U-Net training step over its ~30
+ * norms. These kernels make one pass for the statistics and one for the output (forward), and two
+ * for the gradient (backward), accumulating in float64.
+ *
+ * Forward, per sample b and group g over its N = H·W·C/G values:
+ *   μ = mean(x), σ² = mean((x − μ)²) (biased, like torch), r = 1/sqrt(σ² + ε),
+ *   x̂ = (x − μ)·r, z = γ_c x̂ + β_c, y = z (or z·sigmoid(z) with SiLU).
+ * Backward: dz = dy (or dy·s(1 + z(1 − s)), s = sigmoid(z)); dγ_c = Σ dz·x̂; dβ_c = Σ dz;
+ *   with d = dz·γ_c:  dx = r·(d − mean_group(d) − x̂·mean_group(d·x̂)).
+ */
+import * as tf from "@tensorflow/tfjs-core";
+
+export const GROUP_NORM = "IdbGroupNorm";
+export const GROUP_NORM_GRAD = "IdbGroupNormGrad";
+
+export interface GroupNormAttrs {
+  groups: number;
+  eps: number;
+  silu: boolean;
+}
+
+type Info = tf.TensorInfo;
+interface HostIO {
+  /** new float32 outputs (allocate them all before `read`: on wasm an allocation can grow the heap and detach earlier views) */
+  make(shape: number[]): Info;
+  /** the values of a tensor (an input or a made output) */
+  read(t: Info): Float32Array;
+}
+
+interface WasmLike {
+  typedArrayFromHeap(t: Info): ArrayLike<number>;
+  makeOutput(shape: number[], dtype: tf.DataType): Info;
+}
+interface CpuLike {
+  data: { get(id: unknown): { values: ArrayLike<number> } };
+  makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): Info;
+}
+
+function hostIO(backendName: "wasm" | "cpu", backend: unknown): HostIO {
+  if (backendName === "wasm") {
+    const be = backend as WasmLike;
+    return {
+      make: (shape) => be.makeOutput(shape, "float32"),
+      read: (t) => be.typedArrayFromHeap(t) as Float32Array,
+    };
+  }
+  const be = backend as CpuLike;
+  return {
+    make: (shape) => be.makeTensorInfo(shape, "float32", new Float32Array(shape.reduce((a, b) => a * b, 1))),
+    read: (t) => be.data.get(t.dataId).values as Float32Array,
+  };
+}
+
+function checkInputs(kernel: string, x: Info, gamma: Info, beta: Info, groups: number): [number, number, number] {
+  if (x.shape.length !== 4) throw new Error(`${kernel}: x must be [batch, height, width, channels], got [${x.shape}]`);
+  const C = x.shape[3];
+  if (C % groups !== 0) throw new Error(`${kernel}: ${C} channels are not divisible into ${groups} groups`);
+  for (const [n, t] of [["x", x], ["gamma", gamma], ["beta", beta]] as const) {
+    if (t.dtype !== "float32") throw new Error(`${kernel}: ${n} must be float32, got ${t.dtype}`);
+  }
+  if (gamma.shape.join() !== String(C) || beta.shape.join() !== String(C)) throw new Error(`${kernel}: gamma and beta must be [${C}], got [${gamma.shape}] and [${beta.shape}]`);
+  return [x.shape[0], x.shape[1] * x.shape[2], C];
+}
+
+function forward(io: HostIO, inputs: { x: Info; gamma: Info; beta: Info }, a: GroupNormAttrs): Info[] {
+  const [B, HW, C] = checkInputs(GROUP_NORM, inputs.x, inputs.gamma, inputs.beta, a.groups);
+  const G = a.groups;
+  const Cg = C / G;
+  const N = HW * Cg;
+  const outs = [io.make(inputs.x.shape), io.make([B, G]), io.make([B, G])];
+  const [y, mean, rstd] = outs.map((o) => io.read(o));
+  const x = io.read(inputs.x);
+  const gamma = io.read(inputs.gamma);
+  const beta = io.read(inputs.beta);
+  for (let b = 0; b < B; b++) {
+    const base = b * HW * C;
+    for (let g = 0; g < G; g++) {
+      const c0 = g * Cg;
+      let s = 0;
+      for (let p = 0; p < HW; p++) {
+        const o = base + p * C + c0;
+        for (let k = 0; k < Cg; k++) s += x[o + k];
+      }
+      const mu = s / N;
+      let v = 0;
+      for (let p = 0; p < HW; p++) {
+        const o = base + p * C + c0;
+        for (let k = 0; k < Cg; k++) {
+          const d = x[o + k] - mu;
+          v += d * d;
+        }
+      }
+      const r = 1 / Math.sqrt(v / N + a.eps);
+      mean[b * G + g] = mu;
+      rstd[b * G + g] = r;
+      for (let p = 0; p < HW; p++) {
+        const o = base + p * C + c0;
+        for (let k = 0; k < Cg; k++) {
+          const z = gamma[c0 + k] * ((x[o + k] - mu) * r) + beta[c0 + k];
+          y[o + k] = a.silu ? z / (1 + Math.exp(-z)) : z;
+        }
+      }
+    }
+  }
+  return outs;
+}
+
+function backward(io: HostIO, inputs: { dy: Info; x: Info; gamma: Info; beta: Info; mean: Info; rstd: Info }, a: GroupNormAttrs): Info[] {
+  const [B, HW, C] = checkInputs(GROUP_NORM_GRAD, inputs.x, inputs.gamma, inputs.beta, a.groups);
+  const G = a.groups;
+  const Cg = C / G;
+  const N = HW * Cg;
+  const outs = [io.make(inputs.x.shape), io.make([C]), io.make([C])];
+  const [dx, dg, db] = outs.map((o) => io.read(o));
+  const dy = io.read(inputs.dy);
+  const x = io.read(inputs.x);
+  const gamma = io.read(inputs.gamma);
+  const beta = io.read(inputs.beta);
+  const mean = io.read(inputs.mean);
+  const rstd = io.read(inputs.rstd);
+  const dgamma = new Float64Array(C);
+  const dbeta = new Float64Array(C);
+  const d = new Float64Array(N); // dz·γ of the current group
+  for (let b = 0; b < B; b++) {
+    const base = b * HW * C;
+    for (let g = 0; g < G; g++) {
+      const c0 = g * Cg;
+      const mu = mean[b * G + g];
+      const r = rstd[b * G + g];
+      let s1 = 0;
+      let s2 = 0;
+      let j = 0;
+      for (let p = 0; p < HW; p++) {
+        const o = base + p * C + c0;
+        for (let k = 0; k < Cg; k++, j++) {
+          const c = c0 + k;
+          const xh = (x[o + k] - mu) * r;
+          let dz = dy[o + k];
+          if (a.silu) {
+            const z = gamma[c] * xh + beta[c];
+            const sg = 1 / (1 + Math.exp(-z));
+            dz *= sg * (1 + z * (1 - sg));
+          }
+          dgamma[c] += dz * xh;
+          dbeta[c] += dz;
+          const dd = dz * gamma[c];
+          d[j] = dd;
+          s1 += dd;
+          s2 += dd * xh;
+        }
+      }
+      const m1 = s1 / N;
+      const m2 = s2 / N;
+      j = 0;
+      for (let p = 0; p < HW; p++) {
+        const o = base + p * C + c0;
+        for (let k = 0; k < Cg; k++, j++) dx[o + k] = r * (d[j] - m1 - (x[o + k] - mu) * r * m2);
+      }
+    }
+  }
+  dg.set(dgamma);
+  db.set(dbeta);
+  return outs;
+}
+
+function kernels(backendName: "wasm" | "cpu"): tf.KernelConfig[] {
+  return [
+    {
+      kernelName: GROUP_NORM,
+      backendName,
+      kernelFunc: ({ inputs, backend, attrs }) => forward(hostIO(backendName, backend), inputs as { x: Info; gamma: Info; beta: Info }, attrs as unknown as GroupNormAttrs),
+    },
+    {
+      kernelName: GROUP_NORM_GRAD,
+      backendName,
+      kernelFunc: ({ inputs, backend, attrs }) =>
+        backward(hostIO(backendName, backend), inputs as { dy: Info; x: Info; gamma: Info; beta: Info; mean: Info; rstd: Info }, attrs as unknown as GroupNormAttrs),
+    },
+  ];
+}
+
+export const GROUP_NORM_GRAD_CONFIG: tf.GradConfig = {
+  kernelName: GROUP_NORM,
+  inputsToSave: ["x", "gamma", "beta"],
+  outputsToSave: [false, true, true],
+  gradFunc: (dy, saved, attrs) => {
+    const [x, gamma, beta, mean, rstd] = saved;
+    const dys = Array.isArray(dy) ? dy[0] : dy;
+    // computed here, once: the engine calls each closure below inside its own tidy, which would
+    // dispose the other two outputs if the kernel ran in the first closure
+    const [dx, dgamma, dbeta] = tf.engine().runKernel(GROUP_NORM_GRAD, { dy: dys, x, gamma, beta, mean, rstd }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+    return { x: () => dx, gamma: () => dgamma, beta: () => dbeta };
+  },
+};
+
+/** Register the kernels on wasm and cpu and the gradient (idempotent). */
+export function registerGroupNormKernels(): void {
+  for (const b of ["wasm", "cpu"] as const) {
+    for (const k of kernels(b)) if (!tf.getKernel(k.kernelName, b)) tf.registerKernel(k);
+  }
+  if (!tf.getGradient(GROUP_NORM)) tf.registerGradient(GROUP_NORM_GRAD_CONFIG);
+}
+
+/** True when the fused kernel runs on the current backend. */
+export function hasFusedGroupNorm(): boolean {
+  return tf.getKernel(GROUP_NORM, tf.getBackend()) !== undefined;
+}
+
+/** GroupNorm (+ SiLU) through the fused kernel; the caller checks `hasFusedGroupNorm()`. */
+export function groupNormFused(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, attrs: GroupNormAttrs): tf.Tensor4D {
+  const [y, mean, rstd] = tf.engine().runKernel(GROUP_NORM, { x, gamma, beta }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+  tf.dispose([mean, rstd]);
+  return y as tf.Tensor4D;
+}
