@@ -17,7 +17,11 @@ before(async () => {
   await tf.setBackend("cpu");
 });
 
-const rawTiny = () => shippedRawConfigs("tiny").unet as Record<string, unknown>;
+/** The shipped tiny U-Net config without its text embedding (the plain SD 1.x structure). */
+const rawTiny = () => {
+  const { addition_embed_type: _t, addition_embed_type_num_heads: _h, ...rest } = shippedRawConfigs("tiny").unet as Record<string, unknown>;
+  return rest;
+};
 const plain = parseUNetConfig(rawTiny());
 const HEADS = 4;
 const withText = parseUNetConfig({ ...rawTiny(), addition_embed_type: "text", addition_embed_type_num_heads: HEADS });
