@@ -110,3 +110,24 @@ test("UnsortedSegmentSum on wasm: hand-computed sums, out-of-range ids dropped",
   );
   assert.deepEqual(Array.from(out), [3, 4, 0, 0, 1 + 5, 2 + 6]);
 });
+
+test("Identity on wasm shares the data under a reference count: a clone outlives its original, then frees it", async () => {
+  registerTrainingKernels();
+  await tf.setBackend("wasm");
+  const before = tf.memory().numTensors;
+  const x = tf.tensor1d([1, 2, 3]);
+  const y = tf.clone(x);
+  const z = tf.tidy(() => tf.add(y, 0));
+  x.dispose();
+  assert.deepEqual(Array.from(y.dataSync()), [1, 2, 3]);
+  assert.deepEqual(Array.from(z.dataSync()), [1, 2, 3]);
+  y.dispose();
+  z.dispose();
+  assert.equal(tf.memory().numTensors, before);
+  const backend = tf.backend() as unknown as { dataIdMap: { numDataIds(): number } };
+  const ids = backend.dataIdMap.numDataIds();
+  const a = tf.tensor1d([4, 5]);
+  tf.clone(a).dispose();
+  a.dispose();
+  assert.equal(backend.dataIdMap.numDataIds(), ids, "the shared buffer was not freed");
+});

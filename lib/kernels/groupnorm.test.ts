@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { groupNorm, setFusedGroupNorm } from "../models/layers";
-import { hasFusedGroupNorm } from "./groupnorm";
+import { fastExp, hasFusedGroupNorm } from "./groupnorm";
 import { fixedRandom, relErr } from "./test-util";
 
 /** Outputs and gradients (of Σ y·r for a fixed r) w.r.t. x, γ, β, with the fused kernel on or off. */
@@ -51,4 +51,16 @@ test("fused GroupNorm: bad shapes are errors naming the sizes", async () => {
   assert.throws(() => groupNorm(x, tf.ones([6]), tf.zeros([6]), 4, 1e-5), /6 channels are not divisible into 4 groups/);
   assert.throws(() => tf.engine().runKernel("IdbGroupNorm", { x, gamma: tf.ones([5]), beta: tf.zeros([5]) }, { groups: 2, eps: 1e-5, silu: false }), /gamma and beta must be \[6\], got \[5\]/);
   x.dispose();
+});
+
+test("fastExp is e^x within 1e-8 relative over float32's range, and clamps outside it", () => {
+  let worst = 0;
+  for (let i = 0; i <= 20000; i++) {
+    const x = -100 + (185 * i) / 20000;
+    worst = Math.max(worst, Math.abs(fastExp(x) / Math.exp(x) - 1));
+  }
+  assert.ok(worst < 1e-8, `worst relative error ${worst}`);
+  assert.equal(fastExp(0), 1);
+  assert.equal(fastExp(1000), fastExp(88));
+  assert.ok(fastExp(-1000) > 0 && fastExp(-1000) === fastExp(-103));
 });
