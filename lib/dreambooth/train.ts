@@ -179,6 +179,8 @@ export async function dreamboothTrain(o: DreamBoothOptions): Promise<{ seconds: 
       components: [{ name: "unet", params: sd.unet, specs }],
       source,
       config: { ...o, schedule },
+      // the log and dreambooth.json are pipeline outputs: no wall-clock in them (timing.json has it)
+      logSeconds: false,
     });
     // the fine-tuned model: the base folder with the new U-Net and the fine-tune's forward process
     fs.mkdirSync(o.out, { recursive: true });
@@ -186,9 +188,14 @@ export async function dreamboothTrain(o: DreamBoothOptions): Promise<{ seconds: 
     fs.copyFileSync(path.join(o.model, "model_index.json"), path.join(o.out, "model_index.json"));
     await writeComponent(o.out, "unet", cfg.unet, sd.unet, specs, "F32", { base: path.basename(o.model) });
     writePipelineFiles(o.out, schedule, o.predictionType);
-    writeFileAtomic(path.join(o.out, "dreambooth.json"), JSON.stringify({ options: o, steps: r.finalStep, lastLoss: r.lastLoss, seconds: r.seconds }, null, 2) + "\n");
+    writeFileAtomic(path.join(o.out, "dreambooth.json"), JSON.stringify({ options: o, steps: r.finalStep, lastLoss: r.lastLoss }, null, 2) + "\n");
+    const seconds = (Date.now() - t0) / 1000;
+    writeFileAtomic(
+      path.join(o.work, "timing.json"),
+      JSON.stringify({ seconds, trainingSeconds: r.seconds, stepsRun: r.stepsRun, samplesPerSecond: r.samplesPerSecond, workers: o.workers }, null, 2) + "\n",
+    );
     r.ema?.dispose();
-    return { seconds: (Date.now() - t0) / 1000, lastLoss: r.lastLoss, steps: r.finalStep };
+    return { seconds, lastLoss: r.lastLoss, steps: r.finalStep };
   } finally {
     await pool?.close();
     sd.dispose();

@@ -100,3 +100,17 @@ test("batch indices: a permutation per epoch, a function of (seed, step) only", 
   assert.equal(learningRate(0, { lr: 1, warmupSteps: 4, totalSteps: 10 }), 0.25);
   assert.ok(Math.abs(learningRate(10, { lr: 1, totalSteps: 10, decay: "cosine", minLr: 0.1 }) - 0.1) < 1e-12);
 });
+
+test("logSeconds: false writes a log without wall-clock, byte-identical across runs", async () => {
+  const logs: string[] = [];
+  for (const seed of [1, 1]) {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "train-untimed-"));
+    const p = model(seed);
+    (await trainLoop({ ...base(dir, p), totalSteps: 5, logSeconds: false })).ema?.dispose();
+    logs.push(fs.readFileSync(path.join(dir, "log.csv"), "utf8"));
+    p.forEach((v) => v.dispose());
+  }
+  assert.equal(logs[0].split("\n")[0], "step,loss,lr,grad_norm");
+  assert.equal(logs[0].trim().split("\n").length, 6);
+  assert.equal(logs[1], logs[0]);
+});

@@ -222,6 +222,11 @@ export interface TrainLoopOptions {
   stopAfter?: number;
   /** disable the progress line */
   quiet?: boolean;
+  /**
+   * write the wall-clock `seconds` column in log.csv (default true); without it the log is a
+   * function of the seed alone, so a pipeline output that includes it hashes the same on every run
+   */
+  logSeconds?: boolean;
 }
 
 export interface TrainResult {
@@ -235,6 +240,7 @@ export interface TrainResult {
 }
 
 const LOG_HEADER = "step,loss,lr,grad_norm,seconds";
+const LOG_HEADER_UNTIMED = "step,loss,lr,grad_norm";
 
 /** Trains, resuming from the newest checkpoint in outDir/checkpoints if there is one. */
 export async function trainLoop(o: TrainLoopOptions): Promise<TrainResult> {
@@ -253,7 +259,8 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainResult> {
   // resume: weights, moments, EMA and step from the newest checkpoint; the log is cut back to it
   let start = 0;
   const latest = latestCheckpoint(ckptDir);
-  let rows: string[] = [LOG_HEADER];
+  const timed = o.logSeconds ?? true;
+  let rows: string[] = [timed ? LOG_HEADER : LOG_HEADER_UNTIMED];
   if (latest) {
     restoreCheckpoint(latest.path, { components: o.components, optimizer: opt, ema });
     start = latest.step;
@@ -306,7 +313,7 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainResult> {
       // 6. log and checkpoint
       lastLoss = loss;
       const done = step + 1;
-      log.write(`${done},${loss},${lr},${norm},${((Date.now() - t0) / 1000).toFixed(2)}\n`);
+      log.write(`${done},${loss},${lr},${norm}${timed ? `,${((Date.now() - t0) / 1000).toFixed(2)}` : ""}\n`);
       if (!o.quiet) progress.tick(done, { loss, lr });
       if (done % o.checkpointEvery === 0 || done === o.totalSteps) {
         await shared?.pull(params, opt, ema);
