@@ -13,6 +13,18 @@ import type { PretrainOptions, PretrainReport } from "./pretrain";
 const m = (n: number) => `${(n / 1e6).toFixed(2)} M`;
 const mins = (s: number) => `${(s / 60).toFixed(1)} min`;
 
+/** "achieved GFLOP/s = share of workers × the matMul ceiling", when the report has both numbers. */
+function throughputRow(o: PretrainOptions, r: PretrainReport, diffTrain: number): string {
+  if (!r.diffusionFlopsPerSample || !r.matmulCeilingGflops) return "";
+  const d = o.diffusion;
+  const achieved = ((d.steps * d.batch) / Math.max(diffTrain, 1e-9)) * r.diffusionFlopsPerSample / 1e9;
+  const share = achieved / (o.workers * r.matmulCeilingGflops);
+  return (
+    `| text encoder + U-Net throughput | ${achieved.toFixed(1)} GFLOP/s (${(r.diffusionFlopsPerSample / 1e9).toFixed(2)} GFLOP per sample: 3 × forward) ` +
+    `= ${(100 * share).toFixed(0)} % of ${o.workers} × the one-thread matMul ceiling (${r.matmulCeilingGflops.toFixed(1)} GFLOP/s, measured after training) |\n`
+  );
+}
+
 export function modelCard(dir: string, o: PretrainOptions, r: PretrainReport): string {
   const c = loadComponentConfigs(dir);
   const counts = componentParamCounts(c);
@@ -55,7 +67,7 @@ On the face dataset (\`${o.trainPack}\`), ${o.workers} worker thread${o.workers 
 | encoding | ${r.encodeSeconds < 1 ? "cached from an earlier run of the same autoencoder" : mins(r.encodeSeconds)} |
 | text encoder + U-Net training (its log) | ${mins(diffTrain)} (${((d.steps * d.batch) / Math.max(diffTrain, 1e-9)).toFixed(1)} samples/s), final loss ${r.diffusionFinalLoss.toFixed(4)} |
 | this invocation, end to end | ${mins(r.totalSeconds)} |
-| autoencoder reconstruction, held-out faces | ${r.valPsnr.toFixed(1)} dB PSNR |
+${throughputRow(o, r, diffTrain)}| autoencoder reconstruction, held-out faces | ${r.valPsnr.toFixed(1)} dB PSNR |
 
 \`training.json\` holds the options and this report; \`training-log-vae.csv\` and \`training-log-diffusion.csv\` the losses
 (plotted by \`dvc plots show\`). How well the model follows prompts is the \`base_eval\` stage's \`metrics/base-model.json\`.

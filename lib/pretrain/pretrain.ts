@@ -25,6 +25,10 @@ import { writeModelCard } from "./model-card";
 import { shippedRawConfigs } from "../models/configs";
 import type { Seed } from "../random";
 import { writeFileAtomic } from "../io/atomic";
+import { matmulCeilingGflops } from "../kernels/ceiling";
+import { clipTextForward, clipTextParamSpecs } from "../models/clip-text";
+import { measureFlops } from "../models/layers";
+import { unetForwardFlops } from "../models/pipeline";
 
 const ext = __filename.endsWith(".ts") ? ".ts" : ".js";
 const taskModule = (name: string) => path.join(__dirname, name + ext);
@@ -75,6 +79,24 @@ export interface PretrainReport {
   vaeFinalLoss: number;
   diffusionFinalLoss: number;
   valPsnr: number;
+  /** FLOPs of one training sample of the second stage: 3 × the forward FLOPs of the U-Net and the text encoder */
+  diffusionFlopsPerSample?: number;
+  /** one thread's matMul ceiling (lib/kernels/ceiling), measured after training on the main thread */
+  matmulCeilingGflops?: number;
+}
+
+/** Training FLOPs per sample of the text encoder + U-Net stage: 3 × forward (backward ≈ 2 × forward). */
+export function diffusionTrainFlopsPerSample(raw: { unet: unknown; text_encoder: unknown }, latentSide: number): number {
+  const unet = parseUNetConfig(raw.unet);
+  const text = parseClipTextConfig(raw.text_encoder);
+  const L = text.max_position_embeddings;
+  const params = initParams(clipTextParamSpecs(text), 0);
+  try {
+    const { flops: textFlops } = measureFlops(() => tf.tidy(() => clipTextForward(params, text, tf.zeros([1, L], "int32") as tf.Tensor2D)));
+    return 3 * (unetForwardFlops(unet, { height: latentSide, width: latentSide, batch: 1, seqLen: L }) + textFlops);
+  } finally {
+    disposeParams(params);
+  }
 }
 
 /** Standard deviation of z ~ q(z|x) over a latent cache: sqrt(Var(μ) + E[σ²]) (law of total variance). */
@@ -305,6 +327,8 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
     vaeFinalLoss: vaeResult.lastLoss,
     diffusionFinalLoss: diff.lastLoss,
     valPsnr,
+    diffusionFlopsPerSample: diffusionTrainFlopsPerSample(raw, parseUNetConfig(raw.unet).sample_size),
+    matmulCeilingGflops: await matmulCeilingGflops(),
   };
   writeFileAtomic(path.join(o.out, "training.json"), JSON.stringify({ options: o, report }, null, 2) + "\n");
   writeModelCard(o.out, o, report);
