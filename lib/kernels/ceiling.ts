@@ -1,5 +1,5 @@
 /**
- * The matMul ceiling of the current backend: the fastest of `reps` warm size×size products, in
+ * The matMul ceiling of the current backend: the fastest of `reps` (default 30) warm size×size products, in
  * GFLOP/s. The fastest, not the median: a ceiling is what the kernel can do, and on a shared
  * machine the median of a few runs was seen to halve from one run to the next. `npm run bench`
  * prints the same measurement as its line (a); training reports divide their FLOP/s by it.
@@ -8,7 +8,7 @@ import * as tf from "@tensorflow/tfjs-core";
 
 export async function matmulCeilingGflops(opts: { reps?: number; size?: number } = {}): Promise<number> {
   const n = opts.size ?? 512;
-  const reps = opts.reps ?? 15;
+  const reps = opts.reps ?? 30;
   const a = tf.randomNormal([n, n], 0, 1, "float32", 1);
   const b = tf.randomNormal([n, n], 0, 1, "float32", 2);
   try {
