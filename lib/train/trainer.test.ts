@@ -69,7 +69,7 @@ test("an interrupted and resumed run gives exactly the same weights as an uninte
   const pb1 = model(1);
   (await trainLoop({ ...base(b, pb1), stopAfter: 6 })).ema?.dispose();
   pb1.forEach((v) => v.dispose());
-  const pb2 = model(99); // different init: everything must come from the checkpoint
+  const pb2 = model(1); // the same starting weights in fresh variables: the rest comes from the checkpoint
   const rb = await trainLoop(base(b, pb2));
   rb.ema?.dispose();
   assert.equal(rb.resumedFrom, 4);
@@ -113,4 +113,20 @@ test("logSeconds: false writes a log without wall-clock, byte-identical across r
   assert.equal(logs[0].split("\n")[0], "step,loss,lr,grad_norm");
   assert.equal(logs[0].trim().split("\n").length, 6);
   assert.equal(logs[1], logs[0]);
+});
+
+test("a checkpoint made from other starting weights (a new base model) is moved aside and training starts over", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "train-stale-"));
+  const p1 = model(1);
+  (await trainLoop({ ...base(dir, p1), stopAfter: 6 })).ema?.dispose();
+  const p2 = model(7);
+  const fresh = fs.mkdtempSync(path.join(os.tmpdir(), "train-fresh-"));
+  const p3 = model(7);
+  const r = await trainLoop(base(dir, p2));
+  const ref = await trainLoop(base(fresh, p3));
+  [r, ref].forEach((x) => x.ema?.dispose());
+  assert.equal(r.resumedFrom, undefined);
+  assert.ok(fs.existsSync(path.join(dir, "checkpoints.stale", "step-0000004")));
+  for (const s of specs) assert.deepEqual(Buffer.from(p2.get(s.name)!.dataSync().buffer), Buffer.from(p3.get(s.name)!.dataSync().buffer), s.name);
+  [...p1.values(), ...p2.values(), ...p3.values()].forEach((v) => v.dispose());
 });

@@ -4,6 +4,7 @@
  * derived from (seed, step, sample), so a resumed run continues exactly as an uninterrupted one.
  */
 import * as fs from "fs";
+import { createHash } from "crypto";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs-core";
 import type { Params } from "../models/params";
@@ -242,7 +243,22 @@ export interface TrainResult {
 const LOG_HEADER = "step,loss,lr,grad_norm,seconds";
 const LOG_HEADER_UNTIMED = "step,loss,lr,grad_norm";
 
-/** Trains, resuming from the newest checkpoint in outDir/checkpoints if there is one. */
+/** sha256 of the starting weights (names, shapes, bytes, in order) and the config: what a resumable checkpoint must share. */
+async function startFingerprint(params: Params, config: unknown): Promise<string> {
+  const h = createHash("sha256");
+  h.update(JSON.stringify(config));
+  for (const [k, v] of params) {
+    h.update(`${k}:${v.shape.join("x")}:${v.dtype};`);
+    const d = (await v.data()) as Float32Array;
+    h.update(new Uint8Array(d.buffer, d.byteOffset, d.byteLength));
+  }
+  return h.digest("hex");
+}
+
+/**
+ * Trains, resuming from the newest checkpoint in outDir/checkpoints if there is one that started
+ * from the same weights and config (any other is moved to checkpoints.stale and training starts over).
+ */
 export async function trainLoop(o: TrainLoopOptions): Promise<TrainResult> {
   const ckptDir = path.join(o.outDir, "checkpoints");
   const logFile = path.join(o.outDir, "log.csv");
@@ -258,7 +274,20 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainResult> {
   const ema = o.emaDecay ? new Ema(o.emaDecay, params) : undefined;
   // resume: weights, moments, EMA and step from the newest checkpoint; the log is cut back to it
   let start = 0;
-  const latest = latestCheckpoint(ckptDir);
+  // a checkpoint belongs to this run only if it started from the same weights with the same config:
+  // a pipeline stage rerun on a new base model finds the old run's checkpoints in its work folder
+  const origin = await startFingerprint(params, o.config);
+  let latest = latestCheckpoint(ckptDir);
+  if (latest && latest.state.origin !== origin) {
+    const stale = `${ckptDir}.stale`;
+    fs.rmSync(stale, { recursive: true, force: true });
+    fs.renameSync(ckptDir, stale);
+    process.stderr.write(
+      `${o.label}: the checkpoint at step ${latest.step} in ${ckptDir} was made from other starting weights or another config; ` +
+        `moved to ${stale}, starting over\n`,
+    );
+    latest = undefined;
+  }
   const timed = o.logSeconds ?? true;
   let rows: string[] = [timed ? LOG_HEADER : LOG_HEADER_UNTIMED];
   if (latest) {
@@ -317,7 +346,7 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainResult> {
       if (!o.quiet) progress.tick(done, { loss, lr });
       if (done % o.checkpointEvery === 0 || done === o.totalSteps) {
         await shared?.pull(params, opt, ema);
-        await saveCheckpoint(ckptDir, { step: done, components: o.components, optimizer: opt, ema, state: { config: o.config, loss } });
+        await saveCheckpoint(ckptDir, { step: done, components: o.components, optimizer: opt, ema, state: { config: o.config, loss, origin } });
       }
     }
   } finally {
