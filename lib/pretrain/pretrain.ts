@@ -240,7 +240,13 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
   const latentsFile = path.join(o.work, "latents.safetensors");
   // reuse the cache when it is newer than the autoencoder's last checkpoint (a resumed run)
   const vaeLatest = path.join(vaeRun, "checkpoints", "latest");
-  const cached = fs.existsSync(latentsFile) && fs.existsSync(vaeLatest) && fs.statSync(latentsFile).mtimeMs > fs.statSync(vaeLatest).mtimeMs;
+  // reused only if newer than the autoencoder and holding exactly the images this run asks for
+  const wanted = Math.min(trainCount, o.diffusion.images ?? Infinity);
+  const cached =
+    fs.existsSync(latentsFile) &&
+    fs.existsSync(vaeLatest) &&
+    fs.statSync(latentsFile).mtimeMs > fs.statSync(vaeLatest).mtimeMs &&
+    readLatentCache(latentsFile).count === wanted;
   const diffusionCount = cached ? readLatentCache(latentsFile).count : await encodeDataset(vae, raw.vae, o.trainPack, latentsFile, 32, o.diffusion.images ?? Infinity);
   console.error(cached ? `reusing ${latentsFile} (${diffusionCount} images)` : `encoded ${diffusionCount} training images in ${((Date.now() - t1) / 1000).toFixed(0)} s`);
   // Rombach et al. 2022 (§4.3.2, "unit standard deviation"): scale latents by 1/std of the encoded
