@@ -1,6 +1,6 @@
 /**
  * The compute bench (`npm run bench`), all numbers from this one run on the wasm backend:
- *  (a) the matMul ceiling: a 512² non-transposed product, warm, median of 7;
+ *  (a) the matMul ceiling: the fastest of many warm 512² non-transposed products (lib/kernels/ceiling);
  *  (b) per-kernel throughput, native wasm kernel vs the project's (lib/kernels);
  *  (c) training steps (conv+attention probe network, tiny U-Net): achieved FLOP/s as a ratio of
  *      (a), in-process before/after the project's kernels, and samples/s with 1 worker vs all cores.
@@ -12,6 +12,7 @@ import * as path from "path";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../lib/backend";
 import { registerTrainingKernels, restoreNativeWasmKernels } from "../lib/kernels";
+import { matmulCeiling } from "../lib/kernels/ceiling";
 import { WorkerPool } from "../lib/parallel/pool";
 import { AdamW, clipByGlobalNorm, Ema } from "../lib/train/optim";
 import type { Params } from "../lib/models/params";
@@ -25,19 +26,6 @@ const REPS = QUICK ? 3 : 7;
 const ext = __filename.endsWith(".ts") ? ".ts" : ".js";
 const fmt = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : "—");
 const rnd = (shape: number[]) => tf.randomNormal(shape, 0, 1, "float32", 1);
-
-/**
- * (a) The fast path's ceiling: a warm 512×512 · 512×512 product, its fastest of many repetitions
- * (a ceiling is what the kernel can do; the median of a few runs on a shared machine was seen to
- * halve from one run to the next).
- */
-async function matmulCeiling(): Promise<{ gflops: number; t: Timing }> {
-  const a = rnd([512, 512]);
-  const b = rnd([512, 512]);
-  const t = await timeOp(() => tf.matMul(a, b), QUICK ? 15 : 30, 3);
-  tf.dispose([a, b]);
-  return { gflops: gflops(2 * 512 ** 3, { ...t, medianMs: t.minMs }), t };
-}
 
 /**
  * (a') How much the cores add when nothing is exchanged: `n` workers each run the same matMul loop at
@@ -228,8 +216,10 @@ async function main(): Promise<void> {
   console.log(`# compute bench — backend ${info.name}, ${cores} cores, tfjs ${tf.version_core}, ${new Date().toISOString()}`);
   console.log(`# times are medians; ± is half the min–max range of the repetitions (other processes share these cores)\n`);
 
-  const ceil = await matmulCeiling();
-  console.log(`(a) wasm matMul 512×512·512×512: ${fmt(ceil.gflops)} GFLOP/s (fastest of ${QUICK ? 15 : 30}; median ${fmt(gflops(2 * 512 ** 3, ceil.t))})`);
+  // (a) the fast path's ceiling: the fastest of many warm 512² products (lib/kernels/ceiling; the
+  // median of a few runs on a shared machine was seen to halve from one run to the next)
+  const ceil = await matmulCeiling({ reps: QUICK ? 15 : 30 });
+  console.log(`(a) wasm matMul 512×512·512×512: ${fmt(ceil.gflops)} GFLOP/s (fastest of ${QUICK ? 15 : 30}; median ${fmt(ceil.medianGflops)})`);
   if (cores > 1) {
     const p1 = await parallelMatmul(1);
     const pn = await parallelMatmul(cores);

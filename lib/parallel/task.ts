@@ -55,6 +55,19 @@ export function splitRange(n: number, parts: number): [number, number][] {
 }
 
 /**
+ * out[i] ← Σ_w weights[w] · inputs[w][i] for i in [lo, hi), summed in input order in float64 and
+ * rounded once (so the result depends only on the inputs' order, not on which worker finished first).
+ * `out` may be one of the inputs: each element is read before it is written.
+ */
+export function weightedSum(inputs: Float32Array[], weights: number[], out: Float32Array, lo: number, hi: number): void {
+  for (let i = lo; i < hi; i++) {
+    let acc = 0;
+    for (let w = 0; w < inputs.length; w++) acc += weights[w] * inputs[w][i];
+    out[i] = acc;
+  }
+}
+
+/**
  * The full-batch gradient from shard results: Σ_i (count_i / Σcount) · grads_i, summed in worker
  * order in float64 (so the result depends only on the shards, not on which worker finished first).
  */
@@ -62,16 +75,16 @@ export function averageShards(results: ShardResult[]): ShardResult {
   if (results.length === 0) throw new Error("averageShards: no results");
   const total = results.reduce((a, r) => a + r.count, 0);
   const nParams = results[0].grads.length;
+  const weights = results.map((r) => r.count / total);
   const grads: Float32Array[] = [];
   for (let j = 0; j < nParams; j++) {
-    const acc = new Float64Array(results[0].grads[j].length);
+    const n = results[0].grads[j].length;
     for (const r of results) {
-      const w = r.count / total;
-      const g = r.grads[j];
-      if (g.length !== acc.length) throw new Error(`averageShards: gradient ${j} has ${g.length} values in one shard, ${acc.length} in another`);
-      for (let k = 0; k < acc.length; k++) acc[k] += w * g[k];
+      if (r.grads[j].length !== n) throw new Error(`averageShards: gradient ${j} has ${r.grads[j].length} values in one shard, ${n} in another`);
     }
-    grads.push(Float32Array.from(acc));
+    const out = new Float32Array(n);
+    weightedSum(results.map((r) => r.grads[j]), weights, out, 0, n);
+    grads.push(out);
   }
   let loss = 0;
   for (const r of results) loss += (r.count / total) * r.loss;

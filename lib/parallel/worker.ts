@@ -4,7 +4,8 @@
  */
 import { parentPort, workerData } from "worker_threads";
 import { initBackend } from "../backend";
-import type { ParallelTask, TaskSetup } from "./task";
+import { weightedSum, type ParallelTask, type TaskSetup } from "./task";
+import { adamwCoefficients, adamwElements, emaElements } from "../train/optim";
 
 export interface WorkerInit {
   module: string;
@@ -81,43 +82,26 @@ class Shared {
     grads.forEach((g, j) => out.set(g, this.init.offsets[j]));
   }
 
-  /** grads[0][i] ← Σ_w weights[w] · grads[w][i] over this worker's range, in worker order, in float64 (as `averageShards`). */
+  /** grads[0] ← the weighted average of every worker's gradients, over this worker's range (as `averageShards`). */
   reduce(weights: number[]): void {
     const [lo, hi] = this.init.range;
-    const g = this.grads;
-    const out = g[0];
-    for (let i = lo; i < hi; i++) {
-      let acc = 0;
-      for (let w = 0; w < g.length; w++) acc += weights[w] * g[w][i];
-      out[i] = acc;
-    }
+    weightedSum(this.grads, weights, this.grads[0], lo, hi);
   }
 
   /**
-   * Clip, AdamW and EMA over this worker's range: the same expressions, in the same order, as
-   * lib/train/optim's fused host path (clipping as a float32 multiply, like tf.mul), so a shared
-   * update gives the bytes the main-thread optimizer gives.
+   * Clip, AdamW and EMA over this worker's range, with lib/train/optim's element loops (clipping as
+   * a float32 multiply, like tf.mul), so a shared update gives the bytes the main-thread optimizer gives.
    */
   update(u: SharedUpdate): void {
     const [lo, hi] = this.init.range;
-    const { beta1: b1, beta2: b2, eps, weightDecay, emaDecay } = this.init.optimizer;
-    const bc1 = 1 - b1 ** u.t;
-    const bc2 = 1 - b2 ** u.t;
-    const lr = u.lr;
-    const decay = 1 - lr * weightDecay;
-    const scale = u.scale === null ? null : Math.fround(u.scale);
     const g = this.grads[0];
+    if (u.scale !== null) {
+      const scale = Math.fround(u.scale);
+      for (let i = lo; i < hi; i++) g[i] = g[i] * scale;
+    }
     const { params: p, m, v, ema } = this;
-    for (let i = lo; i < hi; i++) {
-      const gi = scale === null ? g[i] : Math.fround(g[i] * scale);
-      const mi = (m[i] = b1 * m[i] + (1 - b1) * gi);
-      const vi = (v[i] = b2 * v[i] + (1 - b2) * gi * gi);
-      p[i] = p[i] * decay - lr * ((mi / bc1) / (Math.sqrt(vi / bc2) + eps));
-    }
-    if (ema && emaDecay !== undefined) {
-      const d = emaDecay;
-      for (let i = lo; i < hi; i++) ema[i] = d * ema[i] + (1 - d) * p[i];
-    }
+    adamwElements(p, p, m, v, g, lo, hi, adamwCoefficients(this.init.optimizer, u.lr, u.t));
+    if (ema && this.init.optimizer.emaDecay !== undefined) emaElements(ema, p, lo, hi, this.init.optimizer.emaDecay);
   }
 }
 

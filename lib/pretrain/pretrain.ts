@@ -25,7 +25,7 @@ import { writeModelCard } from "./model-card";
 import { shippedRawConfigs } from "../models/configs";
 import type { Seed } from "../random";
 import { writeFileAtomic } from "../io/atomic";
-import { matmulCeilingGflops } from "../kernels/ceiling";
+import { matmulCeiling } from "../kernels/ceiling";
 import { clipTextForward, clipTextParamSpecs } from "../models/clip-text";
 import { measureFlops } from "../models/layers";
 import { unetForwardFlops } from "../models/pipeline";
@@ -238,21 +238,25 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
   // ── encode the dataset once (the autoencoder is frozen from here on) ─────────────────────────
   const t1 = Date.now();
   const latentsFile = path.join(o.work, "latents.safetensors");
-  // reuse the cache when it is newer than the autoencoder's last checkpoint (a resumed run)
+  // reused only if newer than the autoencoder's last checkpoint (a resumed run) and holding exactly
+  // the images this run asks for
   const vaeLatest = path.join(vaeRun, "checkpoints", "latest");
-  // reused only if newer than the autoencoder and holding exactly the images this run asks for
   const wanted = Math.min(trainCount, o.diffusion.images ?? Infinity);
-  const cached =
-    fs.existsSync(latentsFile) &&
-    fs.existsSync(vaeLatest) &&
-    fs.statSync(latentsFile).mtimeMs > fs.statSync(vaeLatest).mtimeMs &&
-    readLatentCache(latentsFile).count === wanted;
-  const diffusionCount = cached ? readLatentCache(latentsFile).count : await encodeDataset(vae, raw.vae, o.trainPack, latentsFile, 32, o.diffusion.images ?? Infinity);
-  console.error(cached ? `reusing ${latentsFile} (${diffusionCount} images)` : `encoded ${diffusionCount} training images in ${((Date.now() - t1) / 1000).toFixed(0)} s`);
+  const fresh = fs.existsSync(latentsFile) && fs.existsSync(vaeLatest) && fs.statSync(latentsFile).mtimeMs > fs.statSync(vaeLatest).mtimeMs;
+  let latents = fresh ? readLatentCache(latentsFile) : null;
+  const cached = latents?.count === wanted;
+  if (!cached) {
+    const n = await encodeDataset(vae, raw.vae, o.trainPack, latentsFile, 32, o.diffusion.images ?? Infinity);
+    console.error(`encoded ${n} training images in ${((Date.now() - t1) / 1000).toFixed(0)} s`);
+    latents = readLatentCache(latentsFile);
+  } else {
+    console.error(`reusing ${latentsFile} (${latents!.count} images)`);
+  }
+  const diffusionCount = latents!.count;
   // Rombach et al. 2022 (§4.3.2, "unit standard deviation"): scale latents by 1/std of the encoded
   // data, so the diffusion model sees the variance its noise schedule assumes. SD 1.x's 0.18215 was
   // measured on its own autoencoder; a new one needs its own.
-  const latentStd = latentStandardDeviation(readLatentCache(latentsFile));
+  const latentStd = latentStandardDeviation(latents!);
   raw.vae = { ...(raw.vae as object), scaling_factor: Number((1 / latentStd).toPrecision(6)) };
   console.error(`latent std ${latentStd.toFixed(4)}: scaling_factor = ${(raw.vae as { scaling_factor: number }).scaling_factor}`);
   const encodeSeconds = (Date.now() - t1) / 1000;
@@ -334,7 +338,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
     diffusionFinalLoss: diff.lastLoss,
     valPsnr,
     diffusionFlopsPerSample: diffusionTrainFlopsPerSample(raw, parseUNetConfig(raw.unet).sample_size),
-    matmulCeilingGflops: await matmulCeilingGflops(),
+    matmulCeilingGflops: (await matmulCeiling()).gflops,
   };
   writeFileAtomic(path.join(o.out, "training.json"), JSON.stringify({ options: o, report }, null, 2) + "\n");
   writeModelCard(o.out, o, report);

@@ -66,18 +66,10 @@ export class AdamW {
         // kernel call and a full-size buffer each, which made the optimizer a third of a
         // data-parallel step. Same formulas, evaluated in float64 and rounded once to float32.
         const pd = p.dataSync() as Float32Array;
-        const gd = g.dataSync() as Float32Array;
         const md = hostCopy(mm);
         const vd = hostCopy(vv);
         const out = new Float32Array(pd.length);
-        const { beta1: b1, beta2: b2, eps } = this;
-        const decay = 1 - lr * this.weightDecay;
-        for (let i = 0; i < pd.length; i++) {
-          const gi = gd[i];
-          const mi = (md[i] = b1 * md[i] + (1 - b1) * gi);
-          const vi = (vd[i] = b2 * vd[i] + (1 - b2) * gi * gi);
-          out[i] = pd[i] * decay - lr * ((mi / bc1) / (Math.sqrt(vi / bc2) + eps));
-        }
+        adamwElements(pd, out, md, vd, g.dataSync() as Float32Array, 0, pd.length, adamwCoefficients(this, lr, this.step));
         assignHost(mm, md);
         assignHost(vv, vd);
         assignHost(p, out);
@@ -125,6 +117,44 @@ export class AdamW {
     this.m.clear();
     this.v.clear();
   }
+}
+
+/** The scalars of AdamW step `t` at learning rate `lr` (see `AdamW.apply`). */
+export interface AdamWCoefficients {
+  beta1: number;
+  beta2: number;
+  eps: number;
+  lr: number;
+  /** 1 − lr·λ, the decoupled weight decay */
+  decay: number;
+  /** bias corrections 1 − β₁ᵗ, 1 − β₂ᵗ */
+  bc1: number;
+  bc2: number;
+}
+
+export function adamwCoefficients(c: { beta1: number; beta2: number; eps: number; weightDecay: number }, lr: number, t: number): AdamWCoefficients {
+  return { beta1: c.beta1, beta2: c.beta2, eps: c.eps, lr, decay: 1 - lr * c.weightDecay, bc1: 1 - c.beta1 ** t, bc2: 1 - c.beta2 ** t };
+}
+
+/**
+ * AdamW on elements [lo, hi) of flat arrays: m, v updated in place, pOut ← the new weights (pIn and
+ * pOut may be the same array). Evaluated in float64 and rounded once to float32. The one loop of
+ * the fused host path and of the workers' shared update (lib/parallel/worker), so both give the
+ * same bytes.
+ */
+export function adamwElements(pIn: Float32Array, pOut: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array, lo: number, hi: number, c: AdamWCoefficients): void {
+  const { beta1: b1, beta2: b2, eps, lr, decay, bc1, bc2 } = c;
+  for (let i = lo; i < hi; i++) {
+    const gi = g[i];
+    const mi = (m[i] = b1 * m[i] + (1 - b1) * gi);
+    const vi = (v[i] = b2 * v[i] + (1 - b2) * gi * gi);
+    pOut[i] = pIn[i] * decay - lr * ((mi / bc1) / (Math.sqrt(vi / bc2) + eps));
+  }
+}
+
+/** EMA on elements [lo, hi): shadow ← d·shadow + (1 − d)·p. */
+export function emaElements(shadow: Float32Array, p: Float32Array, lo: number, hi: number, d: number): void {
+  for (let i = lo; i < hi; i++) shadow[i] = d * shadow[i] + (1 - d) * p[i];
 }
 
 /** True on the backends whose tensors live in host memory, where fused JavaScript loops beat chains of tfjs ops. */
@@ -202,8 +232,7 @@ export class Ema {
       for (const [k, p] of params) {
         const s = this.shadow.get(k)!;
         const sd = hostCopy(s);
-        const pd = p.dataSync() as Float32Array;
-        for (let i = 0; i < sd.length; i++) sd[i] = d * sd[i] + (1 - d) * pd[i];
+        emaElements(sd, p.dataSync() as Float32Array, 0, sd.length, d);
         assignHost(s, sd);
       }
       return;

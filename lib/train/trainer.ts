@@ -106,22 +106,22 @@ export function poolSource(pool: WorkerPool, opts: { sharedUpdate?: boolean } = 
     async pull(params, opt, ema) {
       const st = pool.shared;
       if (!st) return;
-      const put = (map: Map<string, tf.Variable>, name: string, data: Float32Array, shape: number[], trainable: boolean) => {
+      // into an existing variable, or a new non-trainable one (moments that did not exist yet)
+      const put = (map: Map<string, tf.Variable>, name: string, data: Float32Array, shape: number[]) => {
         const t = tf.tensor(data.slice(), shape, "float32");
         const cur = map.get(name);
         if (cur) cur.assign(t);
-        else map.set(name, tf.variable(t, trainable));
+        else map.set(name, tf.variable(t, false));
         t.dispose();
       };
       for (const [j, p] of pool.params.entries()) {
         const view = (a: Float32Array) => a.subarray(st.offsets[j], st.offsets[j] + st.sizes[j]);
-        const v = params.get(p.name)!;
-        tf.tidy(() => v.assign(tf.tensor(view(st.params).slice(), v.shape, "float32")));
+        put(params as Map<string, tf.Variable>, p.name, view(st.params), p.shape);
         if (opt.step > 0) {
-          put(opt.m, p.name, view(st.m), p.shape, false);
-          put(opt.v, p.name, view(st.v), p.shape, false);
+          put(opt.m, p.name, view(st.m), p.shape);
+          put(opt.v, p.name, view(st.v), p.shape);
         }
-        if (ema && st.ema) put(ema.shadow, p.name, view(st.ema), p.shape, false);
+        if (ema && st.ema) put(ema.shadow, p.name, view(st.ema), p.shape);
       }
     },
   };
@@ -129,7 +129,6 @@ export function poolSource(pool: WorkerPool, opts: { sharedUpdate?: boolean } = 
     shared: opts.sharedUpdate === false ? undefined : shared,
     async step(step, samples) {
       const avg = await pool.lossAndGrads(shards(step, samples));
-
       const grads = new Map<string, tf.Tensor>();
       pool.params.forEach((p, i) => grads.set(p.name, tf.tensor(avg.grads[i], p.shape)));
       return { loss: avg.loss, grads };
