@@ -128,7 +128,7 @@ function convIm2colGrad(x: tf.Tensor4D, w: tf.Tensor4D, b: tf.Tensor1D, stride: 
     const gradFunc = (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [xps, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
       const [kh, kw, C, O] = ws.shape;
-      const [B, oh, ow] = dy.shape;
+      const [B] = dy.shape;
       const dy4 = dy as tf.Tensor4D;
       // dL/dx: the transposed convolution, cropped back to x's extent. At stride 1 it is a
       // "valid" convolution of dy padded by (k − 1 − p) with the flipped filter, which gives x's
