@@ -17,7 +17,11 @@ diffusers-format folder to --out. Interrupt it any time: a rerun resumes from th
 in --work. Defaults (the paper's baseline forward process: linear β 1e-4 … 0.02, ε-prediction)
 are the ones the committed model was trained with.
 --min-snr-gamma G weighs each timestep's loss by min(SNR, G) over its target's scale (Hang et al. 2023,
-"Efficient Diffusion Training via Min-SNR Weighting Strategy"): faster convergence; off by default.`;
+"Efficient Diffusion Training via Min-SNR Weighting Strategy"): off by default. With v-prediction its
+weight min(SNR, G)/(SNR + 1) is about SNR at high noise (linear β: 0.007 at t = 700, 0.0003 at 900), the
+timesteps where a caption decides the colours and the layout: in a 250-step test the caption lowered
+the loss at t = 900 by 16 % without it and by 0 % with G = 5, and a 2000-step model trained with G = 5
+followed prompts at chance.`;
 
 export const command: Command = {
   name: "pretrain",

@@ -16,7 +16,7 @@ N faces of the train split, each rendered twice (a new pose, background, brightn
 the identity's "twin"), then prints per-attribute accuracy on the first --test faces of the test split.
 Writes <out>/evaluator.safetensors (float16), <out>/config.json (network, training config, this
 command, accuracies) and <out>/training-log.jsonl, each atomically.
-Defaults: --train 20000 --test 300 --steps ${D.steps} --pairs ${D.pairs} --lr ${D.lr} --seed ${D.seed}.`;
+Defaults: --train 20000 --test 1000 --steps ${D.steps} --pairs ${D.pairs} --lr ${D.lr} --seed ${D.seed}.`;
 
 export const command: Command = {
   name: "train-evaluator",
@@ -27,7 +27,7 @@ export const command: Command = {
     if (args.positional.length) throw new UsageError(`unexpected argument "${args.positional[0]}"\n${usage}`);
     const out = str(args, "out", DEFAULT_EVALUATOR_DIR)!;
     const trainN = int(args, "train", 20000)!;
-    const testN = int(args, "test", 300)!;
+    const testN = int(args, "test", 1000)!;
     const steps = int(args, "steps", D.steps)!;
     const pairs = int(args, "pairs", D.pairs)!;
     const lr = num(args, "lr", D.lr)!;

@@ -34,19 +34,19 @@ export interface InstanceVariation {
   background: BackgroundColor;
   brightness: Brightness;
   mouth: Mouth;
-  /** index into MOUTH_IDS[mouth] */
-  mouthVariant: number;
+  /** the facesjs mouth, one of MOUTH_IDS[mouth] */
+  mouthId: string;
   /** added to the eyebrow angle, degrees */
   eyebrowTilt: number;
   view: FaceView;
 }
 
 export const INSTANCE_VARIATIONS: readonly InstanceVariation[] = [
-  { background: "blue", brightness: "medium", mouth: "smiling", mouthVariant: 0, eyebrowTilt: 0, view: { rotate: 0, zoom: 1, dx: 0, dy: 0 } },
-  { background: "gray", brightness: "bright", mouth: "neutral", mouthVariant: 0, eyebrowTilt: 4, view: { rotate: -4, zoom: 1.04, dx: 6, dy: -4 } },
-  { background: "green", brightness: "dark", mouth: "smiling", mouthVariant: 4, eyebrowTilt: -3, view: { rotate: 3, zoom: 0.96, dx: -8, dy: 5 } },
-  { background: "yellow", brightness: "very bright", mouth: "neutral", mouthVariant: 4, eyebrowTilt: 2, view: { rotate: -2, zoom: 1.02, dx: 4, dy: 8 } },
-  { background: "purple", brightness: "very dark", mouth: "smiling", mouthVariant: 1, eyebrowTilt: -5, view: { rotate: 4, zoom: 0.98, dx: -4, dy: -6 } },
+  { background: "blue", brightness: "medium", mouth: "smiling", mouthId: "smile", eyebrowTilt: 0, view: { rotate: 0, zoom: 1, dx: 0, dy: 0 } },
+  { background: "gray", brightness: "bright", mouth: "neutral", mouthId: "mouth", eyebrowTilt: 4, view: { rotate: -4, zoom: 1.04, dx: 6, dy: -4 } },
+  { background: "green", brightness: "dark", mouth: "smiling", mouthId: "smile3", eyebrowTilt: -3, view: { rotate: 3, zoom: 0.96, dx: -8, dy: 5 } },
+  { background: "yellow", brightness: "very bright", mouth: "neutral", mouthId: "mouth3", eyebrowTilt: 2, view: { rotate: -2, zoom: 1.02, dx: 4, dy: 8 } },
+  { background: "purple", brightness: "very dark", mouth: "smiling", mouthId: "smile2", eyebrowTilt: -5, view: { rotate: 4, zoom: 0.98, dx: -4, dy: -6 } },
 ];
 
 /** The subject's identity attributes (fixed across its instance images). */
@@ -63,7 +63,8 @@ export async function subjectFace(i: number, size = 64): Promise<Face> {
   const lib = await loadFacesjs();
   const base = generateFaceWith(lib, SUBJECT_SEED, { force: SUBJECT_LOOK, jitter: false, size });
   const config = JSON.parse(JSON.stringify(base.config)) as typeof base.config;
-  config.mouth.id = MOUTH_IDS[v.mouth][v.mouthVariant];
+  if (!MOUTH_IDS[v.mouth].includes(v.mouthId)) throw new Error(`instance ${i}: mouth "${v.mouthId}" is not one of MOUTH_IDS.${v.mouth}`);
+  config.mouth.id = v.mouthId;
   config.eyebrow.angle += v.eyebrowTilt;
   const bg = sampleBackground(rng(SUBJECT_SEED, "instance", i), v.background, v.brightness);
   const attributes: FaceAttributes = {

@@ -53,10 +53,12 @@ export interface LatentCache {
   ids: Float32Array;
   count: number;
   latentShape: [number, number, number];
+  /** sha256 of the packed split it was encoded from ("" in caches written before it was recorded) */
+  sourceSha256: string;
 }
 
 export function readLatentCache(file: string): LatentCache {
-  const { tensors } = readSafetensors(file);
+  const { tensors, metadata } = readSafetensors(file);
   const get = (k: string) => {
     const t = tensors.get(k);
     if (!t) throw new Error(`${file} has no "${k}" tensor: rebuild the latent cache (dreambooth pretrain encodes it)`);
@@ -69,6 +71,7 @@ export function readLatentCache(file: string): LatentCache {
     ids: get("input_ids").data as Float32Array,
     count: mean.shape[0],
     latentShape: mean.shape.slice(1) as [number, number, number],
+    sourceSha256: metadata.source_sha256 ?? "",
   };
 }
 

@@ -7,7 +7,8 @@ import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../backend";
 import { shippedRawConfigs } from "../models/configs";
 import { writePackedDataset } from "../data/dataset";
-import { logTrainingSeconds, pretrain, psnr } from "./pretrain";
+import { fileSha256, logTrainingSeconds, pretrain, PretrainOptions, psnr } from "./pretrain";
+import { readLatentCache } from "./diffusion-task";
 import { loadStableDiffusion, generate } from "../pipeline/stable-diffusion";
 
 test("PSNR of [−1, 1] images: 10·log10(4 / MSE)", () => {
@@ -27,12 +28,13 @@ test("pretraining end to end on a miniature config: a loadable diffusers folder 
     text_encoder: { ...raw.text_encoder, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 2, projection_dim: 32 },
   };
   const out = path.join(root, "model");
-  const report = await pretrain({
+  const options: PretrainOptions = {
     out, work: path.join(root, "work"), trainPack: path.join(root, "train.pack"), valPack: path.join(root, "val.pack"), configs,
     vae: { steps: 3, batch: 4, lr: 1e-3, klWeight: 1e-6 },
     diffusion: { steps: 3, batch: 4, lr: 1e-3, warmupSteps: 1, captionDropout: 0.5, emaDecay: 0.9, schedule: { kind: "linear" }, predictionType: "epsilon", images: 8 },
     workers: 2, seed: 0, checkpointEvery: 2, dtype: "F16",
-  });
+  };
+  const report = await pretrain(options);
   assert.ok(Number.isFinite(report.vaeFinalLoss) && Number.isFinite(report.diffusionFinalLoss) && Number.isFinite(report.valPsnr));
   for (const f of ["model_index.json", "scheduler/scheduler_config.json", "tokenizer/vocab.json", "unet/config.json", "unet/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors", "training-log-vae.csv", "training-log-diffusion.csv", "training.json", "README.md"]) {
     assert.ok(fs.existsSync(path.join(out, f)), f);
@@ -51,6 +53,13 @@ test("pretraining end to end on a miniature config: a loadable diffusers folder 
   img.dispose();
   assert.equal(tf.memory().numTensors, before, "generate leaks nothing");
   sd.dispose();
+  // the latent cache records the split it encoded: a regenerated dataset is re-encoded, not reused
+  const cacheFile = path.join(root, "work", "latents.safetensors");
+  assert.equal(readLatentCache(cacheFile).sourceSha256, fileSha256(path.join(root, "train.pack")));
+  await writePackedDataset(path.join(root, "train.pack"), { count: 12, split: "train", size: 16, seed: 1 });
+  const newSha = fileSha256(path.join(root, "train.pack"));
+  await pretrain({ ...options, out: path.join(root, "model2") });
+  assert.equal(readLatentCache(cacheFile).sourceSha256, newSha, "re-encoded from the new split");
   fs.rmSync(root, { recursive: true, force: true });
 });
 

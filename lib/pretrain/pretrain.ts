@@ -4,6 +4,7 @@
  * once, the text encoder and U-Net together on latents, with caption dropout for classifier-free
  * guidance, on the paper's baseline schedule (linear β 1e-4 … 0.02, ε-prediction, as SD 1.x).
  */
+import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs-core";
@@ -158,6 +159,19 @@ export async function reconstructionPsnr(params: Params, rawVae: unknown, packFi
   return total / n;
 }
 
+/** sha256 of a file, read in 64 MiB pieces (a packed training split is hundreds of MB). */
+export function fileSha256(file: string): string {
+  const h = createHash("sha256");
+  const fd = fs.openSync(file, "r");
+  try {
+    const buf = Buffer.alloc(64 << 20);
+    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+  } finally {
+    fs.closeSync(fd);
+  }
+  return h.digest("hex");
+}
+
 /** Encodes a packed split once: latent mean and log-variance, and the caption ids, to safetensors. */
 export async function encodeDataset(params: Params, rawVae: unknown, packFile: string, outFile: string, batch = 32, limit = Infinity): Promise<number> {
   const config = parseVaeConfig(rawVae);
@@ -192,6 +206,7 @@ export async function encodeDataset(params: Params, rawVae: unknown, packFile: s
       ["logvar", { shape: [pack.count, ...latentShape], data: cat(logvars) }],
       ["input_ids", { shape: [pack.count, 77], data: ids }],
     ]),
+    { metadata: { source_sha256: fileSha256(packFile), images: String(pack.count) } },
   );
   return pack.count;
 }
@@ -238,13 +253,13 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
   // ── encode the dataset once (the autoencoder is frozen from here on) ─────────────────────────
   const t1 = Date.now();
   const latentsFile = path.join(o.work, "latents.safetensors");
-  // reused only if newer than the autoencoder's last checkpoint (a resumed run) and holding exactly
-  // the images this run asks for
+  // reused only if newer than the autoencoder's last checkpoint (a resumed run), encoded from this
+  // training split (same sha256: a regenerated dataset re-encodes) and holding exactly the images asked for
   const vaeLatest = path.join(vaeRun, "checkpoints", "latest");
   const wanted = Math.min(trainCount, o.diffusion.images ?? Infinity);
   const fresh = fs.existsSync(latentsFile) && fs.existsSync(vaeLatest) && fs.statSync(latentsFile).mtimeMs > fs.statSync(vaeLatest).mtimeMs;
   let latents = fresh ? readLatentCache(latentsFile) : null;
-  const cached = latents?.count === wanted;
+  const cached = latents?.count === wanted && latents.sourceSha256 === fileSha256(o.trainPack);
   if (!cached) {
     const n = await encodeDataset(vae, raw.vae, o.trainPack, latentsFile, 32, o.diffusion.images ?? Infinity);
     console.error(`encoded ${n} training images in ${((Date.now() - t1) / 1000).toFixed(0)} s`);
