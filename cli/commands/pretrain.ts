@@ -7,15 +7,16 @@ import { PREDICTION_TYPES, PredictionType } from "../../lib/diffusion/forward";
 import { SCHEDULE_KINDS, ScheduleKind } from "../../lib/schedules";
 
 const usage = `usage: dreambooth pretrain [--data datasets/faces] [--out models/tiny-sd] [--work runs/pretrain]
-                          [--vae-steps 1200] [--vae-batch 16] [--vae-lr 2e-3] [--kl-weight 1e-6]
-                          [--steps 6000] [--batch 16] [--lr 1e-3] [--caption-dropout 0.1] [--ema 0.999]
-                          [--schedule linear] [--zero-terminal-snr] [--prediction epsilon] [--min-snr-gamma G]
-                          [--images N] [--workers N] [--seed 0] [--checkpoint-every 200] [--fp32]
+                          [--vae-steps 300] [--vae-batch 16] [--vae-lr 2e-3] [--kl-weight 1e-6]
+                          [--steps 2400] [--batch 16] [--lr 5e-4] [--warmup 100] [--caption-dropout 0.1]
+                          [--ema 0.995] [--schedule linear] [--zero-terminal-snr] [--prediction v_prediction]
+                          [--min-snr-gamma G] [--images 6000] [--workers N] [--seed 0] [--checkpoint-every 200] [--fp32]
 
 Reads <data>/train.pack and <data>/val.pack (dreambooth data --format packed), trains, and writes a
 diffusers-format folder to --out. Interrupt it any time: a rerun resumes from the last checkpoint
-in --work. Defaults (the paper's baseline forward process: linear β 1e-4 … 0.02, ε-prediction)
-are the ones the committed model was trained with.
+in --work. The defaults are the committed model's recipe (params.yaml's pretrain section): the paper's
+baseline forward process (linear β 1e-4 … 0.02) with v-prediction. --images N encodes only the first
+N training images for the second stage (each costs an autoencoder forward pass).
 --min-snr-gamma G weighs each timestep's loss by min(SNR, G) over its target's scale (Hang et al. 2023,
 "Efficient Diffusion Training via Min-SNR Weighting Strategy"): off by default. With v-prediction its
 weight min(SNR, G)/(SNR + 1) is about SNR at high noise (linear β: 0.007 at t = 700, 0.0003 at 900), the
@@ -36,29 +37,29 @@ export const command: Command = {
     const data = str(a, "data", "datasets/faces")!;
     const kind = str(a, "schedule", "linear") as ScheduleKind;
     if (!SCHEDULE_KINDS.includes(kind)) throw new Error(`--schedule must be one of ${SCHEDULE_KINDS.join(", ")}`);
-    const prediction = str(a, "prediction", "epsilon") as PredictionType;
+    const prediction = str(a, "prediction", "v_prediction") as PredictionType;
     if (!PREDICTION_TYPES.includes(prediction)) throw new Error(`--prediction must be one of ${PREDICTION_TYPES.join(", ")}`);
     const gamma = num(a, "min-snr-gamma");
     if (gamma !== undefined && !(gamma > 0)) throw new Error(`--min-snr-gamma must be positive (got ${gamma}); leave it out to weigh every timestep equally`);
     await initBackend({ prefer: str(a, "backend") });
-    const ema = num(a, "ema", 0.999)!;
+    const ema = num(a, "ema", 0.995)!;
     const report = await pretrain({
       out: str(a, "out", "models/tiny-sd")!,
       work: str(a, "work", "runs/pretrain")!,
       trainPack: `${data}/train.pack`,
       valPack: `${data}/val.pack`,
-      vae: { steps: int(a, "vae-steps", 1200)!, batch: int(a, "vae-batch", 16)!, lr: num(a, "vae-lr", 2e-3)!, klWeight: num(a, "kl-weight", 1e-6)! },
+      vae: { steps: int(a, "vae-steps", 300)!, batch: int(a, "vae-batch", 16)!, lr: num(a, "vae-lr", 2e-3)!, klWeight: num(a, "kl-weight", 1e-6)! },
       diffusion: {
-        steps: int(a, "steps", 6000)!,
+        steps: int(a, "steps", 2400)!,
         batch: int(a, "batch", 16)!,
-        lr: num(a, "lr", 1e-3)!,
-        warmupSteps: int(a, "warmup", 200)!,
+        lr: num(a, "lr", 5e-4)!,
+        warmupSteps: int(a, "warmup", 100)!,
         captionDropout: num(a, "caption-dropout", 0.1)!,
         emaDecay: ema > 0 ? ema : undefined,
         schedule: { kind, zeroTerminalSnr: bool(a, "zero-terminal-snr") },
         predictionType: prediction,
         minSnrGamma: num(a, "min-snr-gamma"),
-        images: int(a, "images"),
+        images: int(a, "images", 6000),
       },
       workers: int(a, "workers", os.availableParallelism())!,
       seed: int(a, "seed", 0)!,
