@@ -57,7 +57,7 @@ On the face dataset (\`${o.trainPack}\`), ${o.workers} worker thread${o.workers 
 
 1. the autoencoder: ${o.vae.steps} steps × ${o.vae.batch} images, lr ${o.vae.lr} (cosine), KL weight ${o.vae.klWeight};
 2. the first ${d.images ?? "all"} training images encoded once (the autoencoder is frozen from here on);
-3. text encoder and U-Net together: ${d.steps} steps × ${d.batch}, ${d.predictionType} prediction, ${d.schedule.kind} β${d.schedule.zeroTerminalSnr ? " + zero terminal SNR" : ""}${d.minSnrGamma ? `, min-SNR-γ ${d.minSnrGamma} weighting` : ""},
+3. text encoder and U-Net together: ${d.steps} steps × ${d.batch}, ${d.predictionType} prediction, ${d.schedule.kind} β${d.schedule.zeroTerminalSnr ? " + zero terminal SNR" : ""}${d.minSnrGamma ? `, min-SNR-γ ${d.minSnrGamma} weighting` : ", every timestep weighted equally"},
    caption dropout ${d.captionDropout} (for classifier-free guidance), AdamW lr ${d.lr} with ${d.warmupSteps} warm-up steps and cosine decay,
    gradient clipping at 1${d.emaDecay ? `, EMA ${d.emaDecay} (the weights here are the EMA)` : ""}.
 
