@@ -17,8 +17,9 @@ import { command as evaluate } from "./commands/evaluate";
 import { command as samples } from "./commands/samples";
 import { command as score, report } from "./commands/score";
 import { command as baseEval } from "./commands/base-eval";
+import { command as evaluatorAccuracy } from "./commands/evaluator-accuracy";
 
-const COMMANDS: Command[] = [schedule, tokenize, data, modelInfo, pretrain, sample, classImages, train, trainEvaluator, evaluate, samples, score, report, baseEval, experiment, figure, repro];
+const COMMANDS: Command[] = [schedule, tokenize, data, modelInfo, pretrain, sample, classImages, train, trainEvaluator, evaluatorAccuracy, evaluate, samples, score, report, baseEval, experiment, figure, repro];
 
 /** The subcommands' names (the pipeline's test checks every dvc.yaml stage calls one of them). */
 export const COMMAND_NAMES = COMMANDS.map((c) => c.name);

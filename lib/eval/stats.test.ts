@@ -1,6 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { bootstrapCI, incompleteBeta, meanCI, percentile, studentTCdf, studentTQuantile } from "./stats";
+import { bootstrapCI, incompleteBeta, meanCI, percentile, studentTCdf, studentTQuantile, wilsonCI } from "./stats";
 
 const close = (a: number, b: number, tol: number, what: string) => assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b}`);
 
@@ -49,4 +49,21 @@ test("bootstrap: seeded, covers the statistic, and differs by seed", () => {
   // the bootstrap interval of a mean is close to the t interval for n = 40
   const t = meanCI(xs);
   close(a.ci95[1] - a.ci95[0], t.ci95[1] - t.ci95[0], 0.25 * (t.ci95[1] - t.ci95[0]), "width");
+});
+
+test("wilsonCI matches Newcombe (1998, Stat. Med. 17:857, table I, method 3: score interval without continuity correction)", () => {
+  const cases: [number, number, number, number][] = [
+    [81, 263, 0.2553, 0.3662],
+    [15, 148, 0.0624, 0.1605],
+    [0, 20, 0, 0.1611],
+    [1, 29, 0.0061, 0.1718],
+  ];
+  for (const [k, n, lo, hi] of cases) {
+    const e = wilsonCI(k, n);
+    assert.equal(e.mean, k / n);
+    assert.ok(Math.abs(e.ci95[0] - lo) < 5e-5 && Math.abs(e.ci95[1] - hi) < 5e-5, `${k}/${n}: ${e.ci95}`);
+  }
+  assert.deepEqual(wilsonCI(20, 20).ci95[1], 1);
+  assert.throws(() => wilsonCI(3, 2), /0 ≤ k ≤ n/);
+  assert.throws(() => wilsonCI(0, 0), /n ≥ 1/);
 });

@@ -13,7 +13,7 @@ export interface Estimate {
   ci95: [number, number];
   n: number;
   /** how the interval was computed */
-  method: "t" | "bootstrap";
+  method: "t" | "bootstrap" | "wilson";
 }
 
 /** ln Γ(x), Lanczos (g = 7, n = 9) approximation, |error| < 1e-15 for x > 0. */
@@ -110,6 +110,20 @@ export function meanCI(xs: ArrayLike<number>): Estimate {
   for (let i = 0; i < n; i++) ss += (xs[i] - m) ** 2;
   const half = (studentTQuantile(0.975, n - 1) * Math.sqrt(ss / (n - 1))) / Math.sqrt(n);
   return { mean: m, ci95: [m - half, m + half], n, method: "t" };
+}
+
+/**
+ * A proportion k / n with Wilson's 95 % score interval (Wilson 1927; Agresti & Coull 1998 recommend it
+ * over the normal approximation, which leaves [0, 1] and collapses at k = n).
+ */
+export function wilsonCI(k: number, n: number): Estimate {
+  if (!Number.isInteger(n) || n < 1 || !Number.isInteger(k) || k < 0 || k > n) throw new Error(`wilsonCI: need integers 0 ≤ k ≤ n, n ≥ 1 (got k = ${k}, n = ${n})`);
+  const z = 1.959963984540054;
+  const p = k / n;
+  const d = 1 + (z * z) / n;
+  const c = (p + (z * z) / (2 * n)) / d;
+  const h = (z * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n))) / d;
+  return { mean: p, ci95: [Math.max(0, c - h), Math.min(1, c + h)], n, method: "wilson" };
 }
 
 /**
