@@ -86,6 +86,8 @@ for (const book of books) {
     });
     if (update && problems.length === 0) {
       for (const cell of out.cells) if (cell.cell_type === "code") for (const o of cell.outputs || []) if (o.metadata && !Object.keys(o.metadata).length) o.metadata = {};
+      // nbclient's per-cell timestamps change on every run: keep them out of the committed notebooks
+      for (const cell of out.cells) if (cell.metadata) delete cell.metadata.execution;
       fs.writeFileSync(path.join(nbDir, book), JSON.stringify(out, null, 1) + "\n");
     }
   }
