@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { command, onPath } from "./repro";
+import { command, onPath, restoreDefaultData } from "./repro";
 import { command as experiment, EXPERIMENT_TARGET } from "./experiment";
 import { buildGraph, loadStages, upstreamOf } from "../../lib/repro";
 
@@ -47,4 +47,20 @@ test("experiment is the report stage of the pipeline with all it depends on, and
     assert.ok(up.has(`dreambooth@${k}`) && up.has(`samples@${k}`) && up.has(`score@${k}`), k);
   }
   assert.ok(up.has("class_images") && up.has("samples@base"));
+});
+
+test("a missing data/ is regenerated when data.dvc records the default subject; otherwise nothing is left behind", async () => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "restore-"));
+  const repo = path.resolve(__dirname, "../..");
+  fs.copyFileSync(path.join(repo, "data.dvc"), path.join(root, "data.dvc"));
+  const lines: string[] = [];
+  await restoreDefaultData(root, (l) => lines.push(l));
+  assert.match(lines[0], /regenerated the default subject's instance images \(md5 [0-9a-f]+\.dir matches data\.dvc\)/);
+  assert.deepEqual(fs.readdirSync(path.join(root, "data")).sort(), fs.readdirSync(path.join(repo, "data")).sort());
+  // data.dvc of other images: an error naming the fix, and no data/ that a later run would take for the user's
+  fs.rmSync(path.join(root, "data"), { recursive: true });
+  fs.writeFileSync(path.join(root, "data.dvc"), fs.readFileSync(path.join(root, "data.dvc"), "utf8").replace(/md5: [0-9a-f]{32}\.dir/, "md5: 0123456789abcdef0123456789abcdef.dir"));
+  await assert.rejects(restoreDefaultData(root, () => {}), /data\.dvc tracks other images .* restore them into data\//);
+  assert.equal(fs.existsSync(path.join(root, "data")), false);
+  fs.rmSync(root, { recursive: true, force: true });
 });

@@ -41,7 +41,8 @@ export function onPath(name: string, envPath = process.env.PATH ?? ""): string |
 /**
  * `data.dvc` tracks the DreamBooth instance images in `data/`. A fresh clone has no DVC cache to
  * pull them from, but the default subject is generated bit-exactly by `writeInstanceImages`: when
- * `data/` is missing, regenerate it and check it against data.dvc's md5 before anything runs.
+ * `data/` is missing, regenerate it and check it against data.dvc's md5 before anything runs (a dry
+ * run too: like `dvc checkout`, it restores a tracked input and runs no stage).
  */
 export async function restoreDefaultData(root: string, log: (l: string) => void = console.log): Promise<void> {
   const dvcFile = path.join(root, "data.dvc");
@@ -51,6 +52,8 @@ export async function restoreDefaultData(root: string, log: (l: string) => void 
   await writeInstanceImages(dir, 64);
   const h = hashPath(dir)!;
   if (h.md5 !== out.md5) {
+    // leave nothing behind: a wrong data/ would be taken for the user's data and rewrite data.dvc on the next run
+    fs.rmSync(dir, { recursive: true, force: true });
     throw new Error(
       `data/ was missing; the regenerated default subject has md5 ${h.md5} but data.dvc records ${out.md5}: ` +
         "data.dvc tracks other images (your own?) — restore them into data/ (or `dvc pull`), then rerun",
@@ -97,7 +100,7 @@ export const command: Command = {
       return r.status ?? 1;
     }
     try {
-      if (!dry) await restoreDefaultData(process.cwd());
+      await restoreDefaultData(process.cwd());
       const res = await repro({ root: process.cwd(), targets, force, dry });
       return res.exitCode;
     } catch (e) {
