@@ -3,9 +3,10 @@ import path from "path";
 import { Command, int, num, parseArgs, str, UsageError } from "../command";
 import { initBackend } from "../../lib/backend";
 import {
-  attributeAccuracy, DEFAULT_EVALUATOR_CONFIG, DEFAULT_EVALUATOR_DIR, DEFAULT_TRAIN_CONFIG, renderLabelledFaces, saveEvaluator, trainEvaluator,
+  DEFAULT_EVALUATOR_CONFIG, DEFAULT_EVALUATOR_DIR, DEFAULT_TRAIN_CONFIG, renderLabelledFaces, saveEvaluator, trainEvaluator,
 } from "../../lib/eval";
 import { disposeParams } from "../../lib/models/init";
+import { accuracyLines, heldOutAccuracy } from "./evaluator-accuracy";
 
 const D = DEFAULT_TRAIN_CONFIG;
 const usage = `usage: dreambooth train-evaluator [--out ${DEFAULT_EVALUATOR_DIR}] [--train N] [--test N] [--steps N] [--pairs N]
@@ -53,10 +54,8 @@ export const command: Command = {
     });
     try {
       const trainSeconds = log.length ? log[log.length - 1].seconds : 0;
-      const test = await renderLabelledFaces({ split: "test", count: testN, seed });
-      const acc = await attributeAccuracy(params, test, cfg);
-      console.log(`held-out accuracy on ${testN} test-split faces (seed ${seed}):`);
-      for (const a of acc) console.log(`  ${a.attribute.padEnd(12)} ${(100 * a.accuracy).toFixed(1).padStart(5)} %  (${a.correct}/${a.scored})`);
+      const acc = await heldOutAccuracy(params, cfg, testN, seed);
+      for (const line of accuracyLines(acc, testN, seed)) console.log(line);
       const command = ["dreambooth", "train-evaluator", ...argv].join(" ");
       await saveEvaluator(
         out,
