@@ -7,7 +7,7 @@ import { PREDICTION_TYPES, PredictionType } from "../../lib/diffusion/forward";
 import { SCHEDULE_KINDS, ScheduleKind } from "../../lib/schedules";
 
 const usage = `usage: dreambooth pretrain [--data datasets/faces] [--out models/tiny-sd] [--work runs/pretrain]
-                          [--vae-steps 300] [--vae-batch 16] [--vae-lr 2e-3] [--kl-weight 1e-6]
+                          [--vae-steps 2000] [--vae-batch 16] [--vae-crop 32] [--vae-lr 2e-3] [--kl-weight 1e-6]
                           [--steps 2400] [--batch 16] [--lr 5e-4] [--warmup 100] [--caption-dropout 0.1]
                           [--ema 0.995] [--schedule linear] [--zero-terminal-snr] [--prediction v_prediction]
                           [--min-snr-gamma G] [--images 6000] [--workers N] [--seed 0] [--checkpoint-every 200] [--fp32]
@@ -16,7 +16,10 @@ Reads <data>/train.pack and <data>/val.pack (dreambooth data --format packed), t
 diffusers-format folder to --out. Interrupt it any time: a rerun resumes from the last checkpoint
 in --work. The defaults are the committed model's recipe (params.yaml's pretrain section): the paper's
 baseline forward process (linear β 1e-4 … 0.02) with v-prediction. --images N encodes only the first
-N training images for the second stage (each costs an autoencoder forward pass).
+N training images for the second stage (each costs an autoencoder forward pass). --vae-crop S trains
+the autoencoder on random S×S crops (a multiple of its downscaling; 0 = whole images): it is
+convolutional, so it still encodes whole images afterwards, and a 32-pixel crop costs a quarter of a
+64-pixel image.
 --min-snr-gamma G weighs each timestep's loss by min(SNR, G) over its target's scale (Hang et al. 2023,
 "Efficient Diffusion Training via Min-SNR Weighting Strategy"): off by default. With v-prediction its
 weight min(SNR, G)/(SNR + 1) is about SNR at high noise (linear β: 0.007 at t = 700, 0.0003 at 900), the
@@ -31,7 +34,7 @@ export const command: Command = {
   async run(argv) {
     const a = parseArgs(
       argv,
-      ["data", "out", "work", "vae-steps", "vae-batch", "vae-lr", "kl-weight", "steps", "batch", "lr", "warmup", "caption-dropout", "ema", "schedule", "prediction", "workers", "seed", "checkpoint-every", "backend", "images", "min-snr-gamma"],
+      ["data", "out", "work", "vae-steps", "vae-batch", "vae-lr", "kl-weight", "vae-crop", "steps", "batch", "lr", "warmup", "caption-dropout", "ema", "schedule", "prediction", "workers", "seed", "checkpoint-every", "backend", "images", "min-snr-gamma"],
       ["zero-terminal-snr", "fp32"],
     );
     const data = str(a, "data", "datasets/faces")!;
@@ -48,7 +51,7 @@ export const command: Command = {
       work: str(a, "work", "runs/pretrain")!,
       trainPack: `${data}/train.pack`,
       valPack: `${data}/val.pack`,
-      vae: { steps: int(a, "vae-steps", 300)!, batch: int(a, "vae-batch", 16)!, lr: num(a, "vae-lr", 2e-3)!, klWeight: num(a, "kl-weight", 1e-6)! },
+      vae: { steps: int(a, "vae-steps", 2000)!, batch: int(a, "vae-batch", 16)!, lr: num(a, "vae-lr", 2e-3)!, klWeight: num(a, "kl-weight", 1e-6)!, crop: int(a, "vae-crop", 32)! },
       diffusion: {
         steps: int(a, "steps", 2400)!,
         batch: int(a, "batch", 16)!,

@@ -152,6 +152,16 @@ export const COVERING_HEADWEAR: readonly Headwear[] = ["cap", "santa hat"];
 // Under these, `hairStyle` is bald, short or long, and only long hair (and the hair colour at the
 // temples) is visible: an evaluator should not score hair style on faces wearing them.
 
+/**
+ * Whether a face shows its hair colour: not on a bald head, and under a cap or santa hat only when the
+ * hair is long. The caption names the colour only then (lib/data `captionOf`), and an evaluator is not
+ * scored on it otherwise: the committed one misread the colour of 12–19 % of bald heads (it can only
+ * go by the eyebrows) and of 14–16 % of short hair under a hat, against 0–1 % of visible hair.
+ */
+export function hairColorVisible(a: { hairStyle: HairStyle; headwear: Headwear }): boolean {
+  return a.hairStyle !== "bald" && (a.hairStyle === "long" || !COVERING_HEADWEAR.includes(a.headwear));
+}
+
 /*
  * Eye, eyebrow and mouth groups: only facesjs ids whose group can be read at 64 px are drawn. The ids
  * left out were misread in ≥ 15 % of their renders by the evaluator trained on all ids (10,000 steps,
@@ -160,6 +170,9 @@ export const COVERING_HEADWEAR: readonly Headwear[] = ["cap", "santa hat"];
  * eyebrow13 (30 %), eyebrow5 (23 %), female10 (21 %), eyebrow6 (19 %), eyebrow1 (17 %), female2 (16 %),
  * eyebrow2 (15 %); mouths side (48 %), smile-closed (30 %), straight (18 %). A caption that names a
  * difference the picture does not show teaches a text-to-image model nothing and cannot be scored.
+ * Thick against thin stayed the weakest distinction (94.5 % on 2,000 independent test faces after that
+ * pruning), so a second pass left out the eyebrows that evaluator still misread in ≥ 9 % of their
+ * renders: eyebrow15 (13 %), eyebrow7 (11 %), eyebrow12 (10 %) and eyebrow20 (9 %).
  */
 export const EYE_IDS: Record<Eyes, readonly string[]> = {
   round: ["eye1", "eye10", "eye11", "eye2", "eye3", "eye4", "eye8", "female1", "female11", "female12", "female3"],
@@ -168,8 +181,8 @@ export const EYE_IDS: Record<Eyes, readonly string[]> = {
 };
 
 export const EYEBROW_IDS: Record<Eyebrows, readonly string[]> = {
-  thick: ["eyebrow10", "eyebrow12", "eyebrow14", "eyebrow7", "eyebrow8", "female9"],
-  thin: ["eyebrow15", "eyebrow16", "eyebrow17", "eyebrow18", "eyebrow19", "eyebrow20", "eyebrow3", "female1", "female3"],
+  thick: ["eyebrow10", "eyebrow14", "eyebrow8", "female9"],
+  thin: ["eyebrow16", "eyebrow17", "eyebrow18", "eyebrow19", "eyebrow3", "female1", "female3"],
 };
 
 export const MOUTH_IDS: Record<Mouth, readonly string[]> = {

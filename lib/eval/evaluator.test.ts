@@ -127,22 +127,24 @@ test("teardown", () => {
 
 /**
  * Floors for the committed evaluator on these 200 faces (dataset seed 1, test split), a few points under
- * the values measured with the committed weights (wasm): gender 97.5, skin tone 100, hair style 96.7,
- * hair colour 97.0, facial hair 100, glasses 100, headwear 100, eyes 98.0, eyebrows 94.5, mouth 95.5,
- * background 100, brightness 100 %. (train-evaluator's own count, 1000 faces of dataset seed 0: every
- * identity attribute ≥ 95 %, eyebrows 95.4 % and hair colour 95.1 % the lowest.) Floors catch a
+ * the values measured with the committed weights (wasm), the generator without the 4 eyebrows pruned
+ * second (lib/data `EYEBROW_IDS`) and hair colour scored only where the hair shows (`hairColorVisible`):
+ * gender 98.0, skin tone 100, hair style 96.7 (151 scored), hair colour 99.3 (137 scored), facial hair
+ * 100, glasses 100, headwear 100, eyes 98.0, eyebrows 98.0, mouth 95.5, background 100, brightness 100 %.
+ * (`dreambooth evaluator-accuracy`: 1000 faces of dataset seed 0, every identity attribute ≥ 96.8 %
+ * except gender 97.2; 2000 faces of seed 1, eyebrows 96.4 % [95.4, 97.1] the lowest.) Floors catch a
  * regression of the weights or of the renderer; 200 faces put ±3 points of noise on each value.
  */
 const MIN_ACCURACY: Record<string, number> = {
   gender: 0.93,
   skinTone: 0.97,
   hairStyle: 0.92,
-  hairColor: 0.92,
+  hairColor: 0.95,
   facialHair: 0.96,
   glasses: 0.97,
   headwear: 0.97,
   eyes: 0.93, // chance 1/3
-  eyebrows: 0.9, // chance 1/2
+  eyebrows: 0.93, // chance 1/2
   mouth: 0.9, // chance 1/3; not an identity attribute (it changes with expression)
   background: 0.97,
   brightness: 0.97,
@@ -152,7 +154,7 @@ type M = Awaited<ReturnType<typeof computeMetrics>>["metrics"];
 /**
  * Measured (wasm, committed weights): the 5 instance images against themselves: attribute agreement
  * 1.000, embedding similarity 0.956, diversity 0.055; 50 random test faces against the subject:
- * agreement 0.389, similarity 0.019, diversity 1.005.
+ * agreement 0.391, similarity 0.023, diversity 1.005.
  */
 function IDENTITY_CHECKS(self: M, random: M) {
   assert.ok(self.identityAgreement!.mean >= 0.95, `self agreement ${self.identityAgreement!.mean}`);

@@ -4,7 +4,7 @@
  * the variation the DreamBooth subject's instance images have (lib/data/subject.ts). Twins are the
  * positive pairs of the contrastive identity loss.
  */
-import { FaceAttributes, MOUTHS, MOUTH_IDS, BACKGROUND_COLORS, BRIGHTNESSES, COVERING_HEADWEAR, CATEGORICAL_ATTRIBUTES, attributeIndices } from "../data/attributes";
+import { FaceAttributes, MOUTHS, MOUTH_IDS, BACKGROUND_COLORS, BRIGHTNESSES, COVERING_HEADWEAR, CATEGORICAL_ATTRIBUTES, attributeIndices, hairColorVisible } from "../data/attributes";
 import { Face, FaceView, faceSvg, generateFaceWith, loadFacesjs, renderFaceRgb, sampleBackground } from "../data/faces";
 import { Split, splitSeed } from "../data/dataset";
 import { rng, Rng } from "../random";
@@ -26,10 +26,13 @@ export interface LabelledFaces {
 /**
  * Which attributes can be scored on a face: under a cap or santa hat facesjs hides or redraws the
  * hair style (lib/data `COVERING_HEADWEAR`: "an evaluator should not score hair style on faces
- * wearing them"), so hair style is not scored there; everything else is.
+ * wearing them"), so hair style is not scored there; hair colour is not scored where the hair does
+ * not show (a bald head, short hair under such a hat: lib/data `hairColorVisible`); everything else is.
  */
 export function scoredMask(a: FaceAttributes): number[] {
-  return CATEGORICAL_ATTRIBUTES.map((k) => (k === "hairStyle" && COVERING_HEADWEAR.includes(a.headwear) ? 0 : 1));
+  return CATEGORICAL_ATTRIBUTES.map((k) =>
+    (k === "hairStyle" && COVERING_HEADWEAR.includes(a.headwear)) || (k === "hairColor" && !hairColorVisible(a)) ? 0 : 1,
+  );
 }
 
 const uniform = (r: Rng, lo: number, hi: number) => lo + (hi - lo) * r();

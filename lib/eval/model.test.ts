@@ -7,6 +7,8 @@ import { countParams } from "../models/params";
 import { ATTRIBUTE_CLASSES, CATEGORICAL_ATTRIBUTES, FaceAttributes } from "../data/attributes";
 import { DEFAULT_EVALUATOR_CONFIG, EvaluatorConfig, evaluatorForward, evaluatorSpecs, disposeOutput, predict, spaceToDepth2, toEvaluatorSize } from "./model";
 import { renderLabelledFaces, scoredMask } from "./faces";
+import { captionOf } from "../data/faces";
+import { rng } from "../random";
 import { attributeAccuracy, cosineLr, trainEvaluator, batchSchedule } from "./train";
 
 const tiny: EvaluatorConfig = { ...DEFAULT_EVALUATOR_CONFIG, imageSize: 64, channels: [8, 8, 16, 16], featureDim: 16, embedDim: 8 };
@@ -70,6 +72,27 @@ test("hair style is not scored under a cap or santa hat", () => {
   assert.equal(scoredMask({ ...base, headwear: "santa hat" })[hs], 0);
   assert.equal(scoredMask({ ...base, headwear: "headband" })[hs], 1);
   assert.equal(scoredMask({ ...base, headwear: "none" }).reduce((a, b) => a + b), CATEGORICAL_ATTRIBUTES.length);
+});
+
+test("hair colour is scored only where the hair shows: not bald, and long if under a cap or santa hat", () => {
+  const base: FaceAttributes = {
+    gender: "male", skinTone: "light", hairStyle: "short", hairColor: "black", facialHair: "none", glasses: "none", eyes: "round", headwear: "none",
+    eyebrows: "thin", mouth: "smiling", background: "red", brightness: "dark", backgroundRgb: [0, 0, 0], backgroundLuma: 0,
+  };
+  const hc = CATEGORICAL_ATTRIBUTES.indexOf("hairColor");
+  const scored = (a: Partial<FaceAttributes>) => scoredMask({ ...base, ...a })[hc];
+  assert.equal(scored({}), 1);
+  assert.equal(scored({ hairStyle: "bald" }), 0);
+  assert.equal(scored({ hairStyle: "bald", headwear: "headband" }), 0);
+  assert.equal(scored({ headwear: "cap" }), 0);
+  assert.equal(scored({ headwear: "santa hat", hairStyle: "long" }), 1);
+  assert.equal(scored({ headwear: "headband" }), 1);
+  // the caption names a hair colour exactly where it is scored
+  for (const [style, headwear] of [["bald", "none"], ["short", "cap"], ["long", "cap"], ["curly", "none"], ["short", "headband"]] as const) {
+    const a = { ...base, hairStyle: style, headwear };
+    const captions = Array.from({ length: 40 }, (_, i) => captionOf(a, rng(0, "hc", i)));
+    assert.equal(captions.some((c) => c.includes(" black hair")), scored(a) === 1, `${style} under ${headwear}: ${captions[0]}`);
+  }
 });
 
 test("cosine schedule and batch order", () => {

@@ -55,7 +55,7 @@ ${(weightBytes / 1e6).toFixed(1)} MB of weights; loads with \`loadStableDiffusio
 
 On the face dataset (\`${o.trainPack}\`), ${o.workers} worker thread${o.workers === 1 ? "" : "s"}, seed ${o.seed}:
 
-1. the autoencoder: ${o.vae.steps} steps × ${o.vae.batch} images, lr ${o.vae.lr} (cosine), KL weight ${o.vae.klWeight};
+1. the autoencoder: ${o.vae.steps} steps × ${o.vae.batch} ${o.vae.crop ? `random ${o.vae.crop}×${o.vae.crop} crops` : "images"}, lr ${o.vae.lr} (cosine), KL weight ${o.vae.klWeight};
 2. the first ${d.images ?? "all"} training images encoded once (the autoencoder is frozen from here on);
 3. text encoder and U-Net together: ${d.steps} steps × ${d.batch}, ${d.predictionType} prediction, ${d.schedule.kind} β${d.schedule.zeroTerminalSnr ? " + zero terminal SNR" : ""}${d.minSnrGamma ? `, min-SNR-γ ${d.minSnrGamma} weighting` : ", every timestep weighted equally"},
    caption dropout ${d.captionDropout} (for classifier-free guidance), AdamW lr ${d.lr} with ${d.warmupSteps} warm-up steps and cosine decay,
@@ -63,7 +63,7 @@ On the face dataset (\`${o.trainPack}\`), ${o.workers} worker thread${o.workers 
 
 | | this run |
 |---|---|
-| autoencoder training (its log, over resumed runs) | ${mins(vaeTrain)} (${((o.vae.steps * o.vae.batch) / Math.max(vaeTrain, 1e-9)).toFixed(1)} images/s) |
+| autoencoder training (its log, over resumed runs) | ${mins(vaeTrain)} (${((o.vae.steps * o.vae.batch) / Math.max(vaeTrain, 1e-9)).toFixed(1)} ${o.vae.crop ? "crops" : "images"}/s) |
 | encoding | ${r.encodeSeconds < 1 ? "cached from an earlier run of the same autoencoder" : mins(r.encodeSeconds)} |
 | text encoder + U-Net training (its log) | ${mins(diffTrain)} (${((d.steps * d.batch) / Math.max(diffTrain, 1e-9)).toFixed(1)} samples/s), final loss ${r.diffusionFinalLoss.toFixed(4)} |
 | this invocation, end to end | ${mins(r.totalSeconds)} |

@@ -9,6 +9,7 @@ import { shippedRawConfigs } from "../models/configs";
 import { writePackedDataset } from "../data/dataset";
 import { fileSha256, logTrainingSeconds, pretrain, PretrainOptions, psnr } from "./pretrain";
 import { readLatentCache } from "./diffusion-task";
+import { cropBatch } from "./vae-task";
 import { loadStableDiffusion, generate } from "../pipeline/stable-diffusion";
 
 test("PSNR of [−1, 1] images: 10·log10(4 / MSE)", () => {
@@ -30,10 +31,11 @@ test("pretraining end to end on a miniature config: a loadable diffusers folder 
   const out = path.join(root, "model");
   const options: PretrainOptions = {
     out, work: path.join(root, "work"), trainPack: path.join(root, "train.pack"), valPack: path.join(root, "val.pack"), configs,
-    vae: { steps: 3, batch: 4, lr: 1e-3, klWeight: 1e-6 },
+    vae: { steps: 3, batch: 4, lr: 1e-3, klWeight: 1e-6, crop: 8 },
     diffusion: { steps: 3, batch: 4, lr: 1e-3, warmupSteps: 1, captionDropout: 0.5, emaDecay: 0.9, schedule: { kind: "linear" }, predictionType: "epsilon", images: 8 },
     workers: 2, seed: 0, checkpointEvery: 2, dtype: "F16",
   };
+  await assert.rejects(pretrain({ ...options, vae: { ...options.vae, crop: 7 } }), /--vae-crop 7: must be a multiple of the autoencoder's downscaling \(2\)/);
   const report = await pretrain(options);
   assert.ok(Number.isFinite(report.vaeFinalLoss) && Number.isFinite(report.diffusionFinalLoss) && Number.isFinite(report.valPsnr));
   for (const f of ["model_index.json", "scheduler/scheduler_config.json", "tokenizer/vocab.json", "unet/config.json", "unet/diffusion_pytorch_model.safetensors", "vae/diffusion_pytorch_model.safetensors", "text_encoder/model.safetensors", "training-log-vae.csv", "training-log-diffusion.csv", "training.json", "README.md"]) {
@@ -43,6 +45,7 @@ test("pretraining end to end on a miniature config: a loadable diffusers folder 
   // the model card states the recipe that ran, from the options and the report
   const card = fs.readFileSync(path.join(out, "README.md"), "utf8");
   assert.match(card, /3 steps × 4, epsilon prediction, linear β/);
+  assert.match(card, /the autoencoder: 3 steps × 4 random 8×8 crops/);
   assert.match(card, new RegExp(`${report.valPsnr.toFixed(1)} dB PSNR`));
   const sd = loadStableDiffusion(out);
   const before = tf.memory().numTensors;
@@ -69,4 +72,30 @@ test("logTrainingSeconds sums the runs of an interrupted and resumed log", async
   fs.writeFileSync(f, "step,loss,lr,grad_norm,seconds\n1,1,1,1,10\n2,1,1,1,20\n3,1,1,1,5\n4,1,1,1,12\n");
   assert.equal(logTrainingSeconds(f), 32); // 20 s, then a resumed run of 12 s
   assert.equal(logTrainingSeconds(path.join(dir, "missing.csv")), 0);
+});
+
+test("autoencoder crops: a function of (seed, step, sample) only, inside the image, and leak-free", async () => {
+  await initBackend({ prefer: "wasm", log: () => {} });
+  const x = tf.tensor4d(Float32Array.from({ length: 3 * 16 * 16 * 3 }, (_, i) => i), [3, 16, 16, 3]);
+  const x1 = tf.slice(x, [1, 0, 0, 0], [1, -1, -1, -1]) as tf.Tensor4D;
+  const before = tf.memory().numTensors;
+  const all = cropBatch(x, 8, 0, 5, [10, 11, 12]);
+  const one = cropBatch(x1, 8, 0, 5, [11]);
+  const other = cropBatch(x, 8, 0, 6, [10, 11, 12]);
+  assert.equal(tf.memory().numTensors, before + 3, "one tensor per call, nothing else");
+  assert.deepEqual(all.shape, [3, 8, 8, 3]);
+  const d = await all.data();
+  // sample 11 gets the same crop in a batch of three as alone (a worker's shard): split-independent
+  assert.deepEqual(Array.from(d.subarray(192, 384)), Array.from(await one.data()));
+  // each crop is a contiguous window of its own image: pixel (r, c) of image b holds b·768 + (r·16 + c)·3
+  for (let b = 0; b < 3; b++) {
+    const first = d[b * 192] - b * 768, top = Math.floor(first / 48), left = (first % 48) / 3;
+    assert.ok(top >= 0 && top <= 8 && left >= 0 && left <= 8, `crop ${b} at (${top}, ${left})`);
+    for (let r = 0; r < 8; r++) for (let c = 0; c < 8; c++) assert.equal(d[b * 192 + (r * 8 + c) * 3], b * 768 + ((top + r) * 16 + left + c) * 3);
+  }
+  assert.notDeepEqual(Array.from(await other.data()), Array.from(d), "another step draws other crops");
+  assert.throws(() => cropBatch(x, 17, 0, 0, [0, 1, 2]), /crop must be an integer in \[1, 16\]/);
+  tf.dispose([all, one, other]);
+  assert.equal(tf.memory().numTensors, before, "a rejected crop leaks nothing either");
+  tf.dispose([x, x1]);
 });

@@ -10,7 +10,7 @@ import * as path from "path";
 import * as tf from "@tensorflow/tfjs-core";
 import "../kernels";
 import { parseClipTextConfig, parseUNetConfig, parseVaeConfig } from "../models/config";
-import { vaeDecode, vaeEncode, vaeParamSpecs } from "../models/vae";
+import { vaeDecode, vaeDownscaleFactor, vaeEncode, vaeParamSpecs } from "../models/vae";
 import { initParams, disposeParams } from "../models/init";
 import type { Params } from "../models/params";
 import { WorkerPool } from "../parallel/pool";
@@ -43,7 +43,8 @@ export interface PretrainOptions {
   valPack: string;
   /** raw diffusers configs; default the shipped "tiny" */
   configs?: { unet: unknown; vae: unknown; text_encoder: unknown };
-  vae: { steps: number; batch: number; lr: number; klWeight: number };
+  /** crop: train on random square crops of this side (0: whole images; see VaeTaskConfig.crop) */
+  vae: { steps: number; batch: number; lr: number; klWeight: number; crop?: number };
   diffusion: {
     steps: number;
     batch: number;
@@ -215,17 +216,22 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
   const t0 = Date.now();
   const raw = { ...(o.configs ?? shippedRawConfigs("tiny")) };
   // check every config now, so a bad one fails before the hours of work, not after
-  parseVaeConfig(raw.vae);
+  const vaeConfig = parseVaeConfig(raw.vae);
   parseUNetConfig(raw.unet);
   parseClipTextConfig(raw.text_encoder);
   fs.mkdirSync(o.work, { recursive: true });
-  const trainCount = readPackedDataset(o.trainPack).count;
+  const { count: trainCount, size: imageSize } = readPackedDataset(o.trainPack);
+  const crop = o.vae.crop ?? 0;
+  const factor = vaeDownscaleFactor(vaeConfig);
+  if (crop && (!Number.isInteger(crop) || crop < factor || crop > imageSize || crop % factor !== 0)) {
+    throw new Error(`--vae-crop ${crop}: must be a multiple of the autoencoder's downscaling (${factor}) between ${factor} and the image size ${imageSize}, or 0 for whole images`);
+  }
 
   // ── stage 1: the autoencoder ────────────────────────────────────────────────────────────────
   const vaeSpecs = vaeParamSpecs(parseVaeConfig(raw.vae));
   const vae = initParams(vaeSpecs, 1);
   const vaeRun = path.join(o.work, "vae");
-  let pool = await WorkerPool.start({ module: taskModule("vae-task"), size: o.workers, config: { packFile: path.resolve(o.trainPack), vae: raw.vae, klWeight: o.vae.klWeight, seed: o.seed } });
+  let pool = await WorkerPool.start({ module: taskModule("vae-task"), size: o.workers, config: { packFile: path.resolve(o.trainPack), vae: raw.vae, klWeight: o.vae.klWeight, seed: o.seed, crop } });
   let vaeResult;
   try {
     vaeResult = await trainLoop({

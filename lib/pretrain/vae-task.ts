@@ -13,7 +13,7 @@ import { packedBatch, readPackedDataset } from "../data/dataset";
 import type { ParallelTask } from "../parallel/task";
 import { variableTask } from "../parallel/variable-task";
 import type { StepShard } from "../train/trainer";
-import { deriveSeed, Seed } from "../random";
+import { deriveSeed, rng, Seed } from "../random";
 
 export interface VaeTaskConfig {
   /** packed face dataset (lib/data `writePackedDataset`) */
@@ -22,6 +22,31 @@ export interface VaeTaskConfig {
   vae: unknown;
   klWeight: number;
   seed: Seed;
+  /**
+   * Train on random square crops of this side instead of whole images (0 or absent: whole images).
+   * The autoencoder is convolutional apart from its mid-block attention, so it applies to whole
+   * images afterwards; a 32-pixel crop costs a quarter of a 64-pixel image, so the same minutes
+   * buy 4× the updates (Rombach et al. 2022 train their autoencoders on 256² crops too).
+   */
+  crop?: number;
+}
+
+/** Per-sample crop offsets, derived from (seed, step, sample index): independent of how the batch is split. */
+export function cropBatch(x: tf.Tensor4D, crop: number, seed: Seed, step: number, samples: number[]): tf.Tensor4D {
+  const [, h, w] = x.shape;
+  if (!crop || crop === h) return x.clone();
+  if (!Number.isInteger(crop) || crop < 1 || crop > h || crop > w) throw new RangeError(`autoencoder crop must be an integer in [1, ${Math.min(h, w)}] (got ${crop})`);
+  return tf.tidy(() =>
+    tf.concat(
+      samples.map((s, i) => {
+        const r = rng(seed, "vae-crop", step, s);
+        const top = Math.floor(r() * (h - crop + 1));
+        const left = Math.floor(r() * (w - crop + 1));
+        return tf.slice(x, [i, top, left, 0], [1, crop, crop, -1]);
+      }),
+      0,
+    ) as tf.Tensor4D,
+  );
 }
 
 /** Per-sample latent noise, derived from (seed, step, sample index): independent of how the batch is split. */
@@ -51,8 +76,9 @@ export function setup(cfg: VaeTaskConfig): ParallelTask<StepShard> {
   const loss = (shard: StepShard) =>
     tf.tidy(() => {
       const b = packedBatch(pack, shard.samples);
-      const noise = perSampleNoise([b.shape[1] / f, b.shape[2] / f, config.latent_channels], cfg.seed, "vae-z", shard.step, shard.samples);
-      return vaeLoss(params, config, tf.tensor4d(b.data, b.shape), noise, cfg.klWeight);
+      const x = cropBatch(tf.tensor4d(b.data, b.shape), cfg.crop ?? 0, cfg.seed, shard.step, shard.samples);
+      const noise = perSampleNoise([x.shape[1] / f, x.shape[2] / f, config.latent_channels], cfg.seed, "vae-z", shard.step, shard.samples);
+      return vaeLoss(params, config, x, noise, cfg.klWeight);
     });
   return variableTask(specs.map((s) => [s.name, params.get(s.name)!]), loss, (shard) => shard.samples.length);
 }
