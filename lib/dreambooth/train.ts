@@ -10,7 +10,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import "../kernels";
 import { loadStableDiffusion, encodePrompts, generate, toPng, StableDiffusion } from "../pipeline/stable-diffusion";
 import { unetParamSpecs } from "../models/unet";
-import { vaeEncode } from "../models/vae";
+import { vaeDownscaleFactor, vaeEncode } from "../models/vae";
 import { WorkerPool } from "../parallel/pool";
 import { batchIndices, localSource, poolSource, trainLoop } from "../train/trainer";
 import { loadImageFolder } from "../data/images";
@@ -82,7 +82,7 @@ export async function generateClassImages(o: ClassImageOptions): Promise<{ gener
 
 /** Latent distributions of a folder of images (resized to the model's resolution if `resize`). */
 export async function encodeFolder(sd: StableDiffusion, dir: string, resize = false): Promise<LatentSet & { shape: [number, number, number] }> {
-  const f = 2 ** (sd.configs.vae.block_out_channels.length - 1);
+  const f = vaeDownscaleFactor(sd.configs.vae);
   const size = sd.configs.unet.sample_size * f;
   const folder = await loadImageFolder(dir, size, { resize });
   const x = tf.tensor4d(folder.data, folder.shape as [number, number, number, number]);

@@ -9,6 +9,7 @@ import * as path from "path";
 import * as tf from "@tensorflow/tfjs-core";
 import { diagramPng } from "./diagram";
 import { loadComponentConfigs, componentParamCounts } from "../models/pipeline";
+import { vaeDownscaleFactor } from "../models/vae";
 import { readSchedulerConfig } from "../pipeline/stable-diffusion";
 import { imageGrid, GridImage, svgToPng } from "../plot/render";
 import { readImageRgb } from "../data/images";
@@ -33,7 +34,7 @@ export async function fig1Components(model: string, out: string): Promise<string
   const counts = componentParamCounts(configs);
   const sched = readSchedulerConfig(model);
   const u = configs.unet;
-  const f = 2 ** (configs.vae.block_out_channels.length - 1);
+  const f = vaeDownscaleFactor(configs.vae);
   const size = u.sample_size * f;
   const png = await diagramPng({
     title: `Stable Diffusion components (${path.basename(model)})`,

@@ -8,6 +8,7 @@
 import * as fs from "fs";
 import * as path from "path";
 import { loadComponentConfigs, componentParamCounts } from "../models/pipeline";
+import { vaeDownscaleFactor } from "../models/vae";
 import type { PretrainOptions, PretrainReport } from "./pretrain";
 
 const m = (n: number) => `${(n / 1e6).toFixed(2)} M`;
@@ -28,7 +29,7 @@ function throughputRow(o: PretrainOptions, r: PretrainReport, diffTrain: number)
 export function modelCard(dir: string, o: PretrainOptions, r: PretrainReport): string {
   const c = loadComponentConfigs(dir);
   const counts = componentParamCounts(c);
-  const f = 2 ** (c.vae.block_out_channels.length - 1);
+  const f = vaeDownscaleFactor(c.vae);
   const side = c.unet.sample_size * f;
   const d = o.diffusion;
   const weightBytes = ["unet", "vae", "text_encoder"]

@@ -228,7 +228,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
   }
 
   // ── stage 1: the autoencoder ────────────────────────────────────────────────────────────────
-  const vaeSpecs = vaeParamSpecs(parseVaeConfig(raw.vae));
+  const vaeSpecs = vaeParamSpecs(vaeConfig);
   const vae = initParams(vaeSpecs, 1);
   const vaeRun = path.join(o.work, "vae");
   let pool = await WorkerPool.start({ module: taskModule("vae-task"), size: o.workers, config: { packFile: path.resolve(o.trainPack), vae: raw.vae, klWeight: o.vae.klWeight, seed: o.seed, crop } });

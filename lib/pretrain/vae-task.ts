@@ -6,7 +6,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import "../kernels";
 import { parseVaeConfig, VaeConfig } from "../models/config";
-import { vaeDecode, vaeEncode, vaeParamSpecs } from "../models/vae";
+import { vaeDecode, vaeDownscaleFactor, vaeEncode, vaeParamSpecs } from "../models/vae";
 import { zeroParams } from "../models/init";
 import type { Params } from "../models/params";
 import { packedBatch, readPackedDataset } from "../data/dataset";
@@ -72,7 +72,7 @@ export function setup(cfg: VaeTaskConfig): ParallelTask<StepShard> {
   const specs = vaeParamSpecs(config);
   const params = zeroParams(specs);
   const pack = readPackedDataset(cfg.packFile);
-  const f = 2 ** (config.block_out_channels.length - 1);
+  const f = vaeDownscaleFactor(config);
   const loss = (shard: StepShard) =>
     tf.tidy(() => {
       const b = packedBatch(pack, shard.samples);
