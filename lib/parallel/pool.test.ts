@@ -5,7 +5,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../backend";
 import { dataParallelStep, WorkerPool } from "./pool";
 import { setup, ProbeConfig } from "./probe-task";
-import { averageShards, splitRange } from "./task";
+import { averageShards, splitRange, weightedSum } from "./task";
 
 const MODULE = path.join(__dirname, "probe-task.ts");
 const CONFIG: ProbeConfig = { seed: 3, batch: 5, size: 8, channels: 4, width: 16 };
@@ -24,6 +24,37 @@ test("averageShards weights each shard by its sample count (hand-computed)", () 
   ]);
   assert.deepEqual(Array.from(r.grads[0]), [(3 * 3 - 1) / 4, 8 / 4]);
   assert.equal(r.loss, (3 * 1 + 4) / 4);
+});
+
+test("weightedSum's unrolled one- and two-input loops give the bytes of the generic loop", () => {
+  // the generic loop as it stands for three or more inputs: float64 sum from 0, in input order
+  const generic = (inputs: Float32Array[], w: number[], out: Float32Array, lo: number, hi: number) => {
+    for (let i = lo; i < hi; i++) {
+      let acc = 0;
+      for (let k = 0; k < inputs.length; k++) acc += w[k] * inputs[k][i];
+      out[i] = acc;
+    }
+  };
+  const n = 1000;
+  const r = (k: number) => Math.fround(Math.sin(k * 7.13) * 1e3);
+  const a = Float32Array.from({ length: n }, (_, i) => (i === 0 ? -0 : r(i)));
+  const b = Float32Array.from({ length: n }, (_, i) => (i === 0 ? -0 : i === 1 ? 1e-45 : r(i + n)));
+  for (const [ins, w] of [[[a], [1]], [[a], [0.3]], [[a, b], [0.75, 0.25]], [[a, b], [1 / 3, 2 / 3]]] as [Float32Array[], number[]][]) {
+    const want = new Float32Array(n).fill(9);
+    const got = new Float32Array(n).fill(9);
+    generic(ins, w, want, 0, n - 1);
+    weightedSum(ins, w, got, 0, n - 1);
+    assert.deepEqual(new Uint8Array(got.buffer), new Uint8Array(want.buffer), `${ins.length} inputs, weights ${w}`);
+    // in place, as the workers reduce into their own gradient buffer
+    const inPlace = ins.map((x) => x.slice());
+    weightedSum(inPlace, w, inPlace[0], 0, n - 1);
+    const wantInPlace = want.slice();
+    wantInPlace[n - 1] = ins[0][n - 1]; // outside [lo, hi): untouched
+    assert.deepEqual(new Uint8Array(inPlace[0].buffer), new Uint8Array(wantInPlace.buffer), `in place, ${ins.length} inputs`);
+  }
+  const zero = new Float32Array(1);
+  weightedSum([Float32Array.from([-0])], [1], zero, 0, 1);
+  assert.ok(Object.is(zero[0], 0), "−0 · 1 summed from 0 is +0, as in the generic loop");
 });
 
 test("2 workers: averaged gradients equal the single-process full-batch gradient; two runs give identical bytes", async () => {

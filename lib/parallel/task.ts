@@ -60,6 +60,21 @@ export function splitRange(n: number, parts: number): [number, number][] {
  * `out` may be one of the inputs: each element is read before it is written.
  */
 export function weightedSum(inputs: Float32Array[], weights: number[], out: Float32Array, lo: number, hi: number): void {
+  // The common cases unrolled (the generic loop's inner loop costs about 4× its arithmetic: 32 ms
+  // against 8 for two inputs of 5.5 M elements). Same float64 sums in the same order, so the same bytes.
+  if (inputs.length === 1) {
+    const [a] = inputs;
+    const [wa] = weights;
+    // (not skipped for a weight of 1: 0 + 1·x turns a −0 into +0, and so must this)
+    for (let i = lo; i < hi; i++) out[i] = 0 + wa * a[i];
+    return;
+  }
+  if (inputs.length === 2) {
+    const [a, b] = inputs;
+    const [wa, wb] = weights;
+    for (let i = lo; i < hi; i++) out[i] = 0 + wa * a[i] + wb * b[i];
+    return;
+  }
   for (let i = lo; i < hi; i++) {
     let acc = 0;
     for (let w = 0; w < inputs.length; w++) acc += weights[w] * inputs[w][i];

@@ -5,7 +5,7 @@
 import { parentPort, workerData } from "worker_threads";
 import { initBackend } from "../backend";
 import { weightedSum, type ParallelTask, type TaskSetup } from "./task";
-import { adamwCoefficients, adamwElements, emaElements } from "../train/optim";
+import { adamwCoefficients, clipAdamwEmaElements } from "../train/optim";
 
 export interface WorkerInit {
   module: string;
@@ -89,19 +89,16 @@ class Shared {
   }
 
   /**
-   * Clip, AdamW and EMA over this worker's range, with lib/train/optim's element loops (clipping as
-   * a float32 multiply, like tf.mul), so a shared update gives the bytes the main-thread optimizer gives.
+   * Clip, AdamW and EMA over this worker's range in one pass of lib/train/optim's fused loop (the
+   * arithmetic of its separate element loops, clipping as a float32 multiply like tf.mul), so a shared
+   * update gives the bytes the main-thread optimizer gives.
    */
   update(u: SharedUpdate): void {
     const [lo, hi] = this.init.range;
-    const g = this.grads[0];
-    if (u.scale !== null) {
-      const scale = Math.fround(u.scale);
-      for (let i = lo; i < hi; i++) g[i] = g[i] * scale;
-    }
     const { params: p, m, v, ema } = this;
-    adamwElements(p, p, m, v, g, lo, hi, adamwCoefficients(this.init.optimizer, u.lr, u.t));
-    if (ema && this.init.optimizer.emaDecay !== undefined) emaElements(ema, p, lo, hi, this.init.optimizer.emaDecay);
+    const decay = this.init.optimizer.emaDecay;
+    const shadow = ema && decay !== undefined ? { shadow: ema, decay } : null;
+    clipAdamwEmaElements(p, m, v, this.grads[0], lo, hi, adamwCoefficients(this.init.optimizer, u.lr, u.t), u.scale ?? 1, shadow);
   }
 }
 

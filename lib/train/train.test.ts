@@ -5,7 +5,7 @@ import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
-import { AdamW, clipByGlobalNorm, Ema, NonFiniteError } from "./optim";
+import { AdamW, adamwCoefficients, adamwElements, clipAdamwEmaElements, clipByGlobalNorm, Ema, emaElements, NonFiniteError } from "./optim";
 import { latestCheckpoint, restoreCheckpoint, saveCheckpoint } from "./checkpoint";
 import type { ParamSpec, Params } from "../models/params";
 import { Progress } from "./progress";
@@ -152,4 +152,35 @@ test("progress line shows rate, ETA and values", () => {
   const pr = new Progress({ label: "train", total: 100 });
   const line = pr.line(50, { loss: 0.1234567 });
   assert.match(line, /^train  50% █{10}░{10} 50\/100 .* it\/s .*eta .*loss 0.1235$/);
+});
+
+test("the fused clip + AdamW + EMA loop gives the bytes of the separate loops (workers' shared update)", () => {
+  // values that probe the rounding: ordinary, tiny (float32 subnormal after β·m), signed zeros
+  const n = 4099;
+  const r = (k: number) => Math.sin(k * 12.9898) * 43758.5453 - Math.floor(Math.sin(k * 12.9898) * 43758.5453) - 0.5;
+  const init = (f: (i: number) => number) => Float32Array.from({ length: n }, (_, i) => f(i));
+  const special = [0, -0, 1e-45, -1e-45, 1e-38, -3e-39];
+  const base = {
+    p: init((i) => (i < special.length ? special[i] : r(i))),
+    m: init((i) => (i < special.length ? special[(i + 1) % special.length] : 0.01 * r(i + n))),
+    v: init((i) => (i < special.length ? 0 : 1e-4 * Math.abs(r(i + 2 * n)))),
+    g: init((i) => (i < special.length ? special[(i + 2) % special.length] : r(i + 3 * n))),
+    e: init((i) => r(i + 4 * n)),
+  };
+  const c = adamwCoefficients({ beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.01 }, 3e-4, 7);
+  for (const scale of [null, 0.37]) {
+    for (const withEma of [false, true]) {
+      const a = Object.fromEntries(Object.entries(base).map(([k, x]) => [k, x.slice()])) as typeof base;
+      const b = Object.fromEntries(Object.entries(base).map(([k, x]) => [k, x.slice()])) as typeof base;
+      // the separate loops, as the workers ran them before (lo, hi inside the arrays)
+      if (scale !== null) for (let i = 5; i < n - 3; i++) a.g[i] = a.g[i] * Math.fround(scale);
+      adamwElements(a.p, a.p, a.m, a.v, a.g, 5, n - 3, c);
+      if (withEma) emaElements(a.e, a.p, 5, n - 3, 0.995);
+      clipAdamwEmaElements(b.p, b.m, b.v, b.g, 5, n - 3, c, scale ?? 1, withEma ? { shadow: b.e, decay: 0.995 } : null);
+      for (const k of Object.keys(base) as (keyof typeof base)[]) {
+        assert.deepEqual(new Uint8Array(b[k].buffer), new Uint8Array(a[k].buffer), `${k} differs (scale ${scale}, ema ${withEma})`);
+      }
+      assert.notDeepEqual(b.p, base.p, "the update changed nothing: the comparison would prove nothing");
+    }
+  }
 });
