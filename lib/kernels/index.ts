@@ -2,7 +2,8 @@
  * Everything training needs from the compute layer, registered once:
  *  - gradient functions for every op the models use (tfjs-core's CommonJS build has none);
  *  - on wasm: the kernels it lacks (Conv2DBackpropFilter, UnsortedSegmentSum) and fast
- *    replacements for the slow ones (Conv2DBackpropInput, transposed/batched BatchMatMul).
+ *    replacements for the slow ones (Conv2DBackpropInput, transposed/batched BatchMatMul, Sum over
+ *    leading axes, Identity's copy).
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-wasm";
@@ -10,6 +11,7 @@ import { registerGradients } from "./gradients";
 import { conv2dBackpropFilterWasm, conv2dBackpropInputKernel } from "./conv";
 import { batchMatMulKernel } from "./matmul";
 import { unsortedSegmentSumWasm } from "./segment";
+import { sumKernel } from "./reduce";
 import { registerGroupNormKernels } from "./groupnorm";
 
 export { GRADIENT_CONFIGS, registerGradients } from "./gradients";
@@ -102,6 +104,7 @@ export function registerTrainingKernels(): TrainingKernelsReport {
   add(conv2dBackpropInputKernel, "Conv2DBackpropInput");
   add(batchMatMulKernel, "BatchMatMul");
   add(identityKernel, "Identity");
+  add(sumKernel, "Sum");
   return { gradients, wasmKernels };
 }
 
