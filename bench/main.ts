@@ -79,6 +79,7 @@ function kernelRows(): { rows: KernelRow[]; dispose: () => void } {
     { name: "batched p·v 16×256×256", flops: 2 * 16 * 256 * 256 * 32, run: () => tf.matMul(p, k) },
     { name: "batched pᵀ·dy (grad)", flops: 2 * 16 * 256 * 256 * 32, run: () => tf.matMul(p, k, true, false) },
     { name: "softmax 16×256×256 (GB/s)", flops: 16 * 256 * 256 * 4, run: () => tf.softmax(p) },
+    { name: "bias grad Σ 4×32×32×64 (GB/s)", flops: 4 * 32 * 32 * 64 * 4, run: () => tf.sum(dy1, [0, 1, 2]) },
   ];
   return { rows, dispose: () => tf.dispose([x, w, dy1, dy2, a, b, q, k, p]) };
 }
