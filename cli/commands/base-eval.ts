@@ -10,9 +10,13 @@ export const command: Command = {
   name: "base-eval",
   summary: "prompt following on held-out captions and class-prompt diversity of a base model",
   usage: `usage: dreambooth base-eval [--model ${DEFAULT_MODEL}] [--test datasets/faces/test.pack] [--count 200] [--class-count 32]
-                           [--steps 30] [--guidance 5] [--seed 0] [--out metrics/base-model.json] [--evaluator ${DEFAULT_EVALUATOR_DIR}]`,
+                           [--steps 30] [--guidance 5] [--seed 0] [--out metrics/base-model.json] [--evaluator ${DEFAULT_EVALUATOR_DIR}]
+                           [--workers N] [--backend …]
+
+--workers: threads that sample (default: every core on wasm and cpu, 0 = this process on a GPU
+backend); any number gives the same report.`,
   async run(argv) {
-    const a = parseArgs(argv, ["model", "test", "count", "class-count", "steps", "guidance", "seed", "out", "evaluator", "backend"]);
+    const a = parseArgs(argv, ["model", "test", "count", "class-count", "steps", "guidance", "seed", "out", "evaluator", "workers", "backend"]);
     await initBackend({ prefer: str(a, "backend") });
     const t0 = Date.now();
     const r = await evaluateBaseModel({
@@ -24,6 +28,7 @@ export const command: Command = {
       steps: int(a, "steps", 30)!,
       guidance: num(a, "guidance", 5)!,
       seed: int(a, "seed", 0)!,
+      workers: int(a, "workers"),
     });
     const out = str(a, "out", "metrics/base-model.json")!;
     writeFileAtomic(out, JSON.stringify(r, null, 2) + "\n");

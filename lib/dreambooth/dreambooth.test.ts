@@ -21,6 +21,8 @@ import { readWeights } from "../io/weights";
 import { loadComponentConfigs } from "../models/pipeline";
 import { loadStableDiffusion } from "../pipeline/stable-diffusion";
 import { dreamboothStep } from "./explain";
+import { ImageGenerator } from "../pipeline/generator";
+import { sampleRun } from "../experiment/experiment";
 import { makeSchedule } from "../schedules";
 
 /** A miniature diffusers folder (random weights): 16×16 images, 8×8 latents, the real tokenizer. */
@@ -108,5 +110,40 @@ test("one DreamBooth step taken apart: total = instance + λ · prior, finite, U
   assert.equal(tf.memory().numTensors, before);
   tf.dispose([inst, cls]);
   sd.dispose();
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+test("class images and experiment samples: 2 worker threads write the bytes one process writes; a failing job is an error", async () => {
+  await initBackend({ prefer: "wasm", log: () => {} });
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "db-gen-"));
+  const model = path.join(root, "model");
+  await miniModel(model);
+  const before = tf.memory().numTensors;
+  const opts = { model, prompt: "a photo of person", count: 5, seed: 3, steps: 2, batch: 2 };
+  await generateClassImages({ ...opts, out: path.join(root, "c0"), workers: 0 });
+  await generateClassImages({ ...opts, out: path.join(root, "c2"), workers: 2 });
+  for (const f of ["0000.png", "0002.png", "0004.png", "metadata.json"]) {
+    assert.equal(sha(path.join(root, "c2", f)), sha(path.join(root, "c0", f)), f);
+  }
+  const prompts = [
+    { id: "instance", prompt: "a photo of sks person", role: "identity" as const },
+    { id: "class", prompt: "a photo of person", role: "class" as const },
+    { id: "cap", prompt: "a photo of sks person with a cap", role: "attribute" as const },
+  ];
+  const run = (out: string, workers: number) =>
+    sampleRun({ model, out: path.join(root, out), prompts, seeds: 2, steps: 2, guidance: 3, guidanceRescale: 0, scheduler: "ddim", spacing: "trailing", seed: 1, workers });
+  assert.equal(await run("s0", 0), 6);
+  assert.equal(await run("s2", 2), 6);
+  for (const f of ["instance/seed-000.png", "class/seed-001.png", "cap/seed-001.png", "prompts.json"]) {
+    assert.equal(sha(path.join(root, "s2", f)), sha(path.join(root, "s0", f)), f);
+  }
+  assert.equal(tf.memory().numTensors, before, "no tensors leak on the main thread");
+  const gen = await ImageGenerator.open(model, { workers: 2 });
+  try {
+    await assert.rejects(gen.run([{ prompt: "a photo of person", seed: 0, steps: 2 }, { prompt: "x", seed: 0, steps: 2, scheduler: "bogus" as never }], () => {}), /bogus/);
+  } finally {
+    await gen.close();
+  }
+  await assert.rejects(ImageGenerator.open(model, { workers: -1 }), /workers must be a whole number ≥ 0, got -1/);
   fs.rmSync(root, { recursive: true, force: true });
 });

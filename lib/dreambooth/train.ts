@@ -8,7 +8,8 @@ import * as fs from "fs";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs-core";
 import "../kernels";
-import { loadStableDiffusion, encodePrompts, generate, toPng, StableDiffusion } from "../pipeline/stable-diffusion";
+import { loadStableDiffusion, encodePrompts, imagePng, StableDiffusion } from "../pipeline/stable-diffusion";
+import { GenerateJob, ImageGenerator } from "../pipeline/generator";
 import { unetParamSpecs } from "../models/unet";
 import { vaeDownscaleFactor, vaeEncode } from "../models/vae";
 import { WorkerPool } from "../parallel/pool";
@@ -47,6 +48,8 @@ export interface ClassImageOptions {
   steps?: number;
   guidance?: number;
   batch?: number;
+  /** worker threads that sample (default: every core on wasm and cpu, none on a GPU backend); the images are the same bytes for any number */
+  workers?: number;
 }
 
 /**
@@ -62,19 +65,22 @@ export async function generateClassImages(o: ClassImageOptions): Promise<{ gener
   }
   fs.rmSync(o.out, { recursive: true, force: true });
   fs.mkdirSync(o.out, { recursive: true });
-  const sd = loadStableDiffusion(o.model);
+  const batch = o.batch ?? 8;
+  const jobs: GenerateJob[] = [];
+  for (let s = 0; s < o.count; s += batch) {
+    jobs.push({ prompt: o.prompt, count: Math.min(batch, o.count - s), seed: `${o.seed}/${s}`, steps: meta.steps, guidance: meta.guidance, scheduler: "ddim", spacing: "trailing" });
+  }
+  const generator = await ImageGenerator.open(o.model, { workers: o.workers });
   try {
-    const batch = o.batch ?? 8;
-    const progress = new Progress({ label: "class images", total: o.count });
-    for (let s = 0; s < o.count; s += batch) {
-      const n = Math.min(batch, o.count - s);
-      const images = await generate(sd, { prompt: o.prompt, count: n, seed: `${o.seed}/${s}`, steps: meta.steps, guidance: meta.guidance, scheduler: "ddim", spacing: "trailing" });
-      for (let i = 0; i < n; i++) writeFileAtomic(files[s + i], await toPng(images, i));
-      images.dispose();
-      progress.tick(s + n);
-    }
+    const progress = new Progress({ label: `class images${generator.workers > 1 ? ` (${generator.workers} workers)` : ""}`, total: o.count });
+    let done = 0;
+    await generator.run(jobs, async (j, images) => {
+      for (let i = 0; i < images.shape[0]; i++) writeFileAtomic(files[j * batch + i], await imagePng(images, i));
+      done += images.shape[0];
+      progress.tick(done);
+    });
   } finally {
-    sd.dispose();
+    await generator.close();
   }
   writeFileAtomic(metaFile, JSON.stringify({ settings: meta, files: files.map((f) => path.basename(f)) }, null, 2) + "\n");
   return { generated: true, files };

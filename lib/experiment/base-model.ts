@@ -6,8 +6,9 @@
  * reach through this autoencoder.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { loadStableDiffusion, generate } from "../pipeline/stable-diffusion";
-import { readPackedDataset, packedBatch } from "../data/dataset";
+import { loadStableDiffusion, StableDiffusion } from "../pipeline/stable-diffusion";
+import { GenerateJob, ImageBatch, ImageGenerator } from "../pipeline/generator";
+import { readPackedDataset, packedBatch, PackedDataset } from "../data/dataset";
 import { loadEvaluator } from "../eval/weights";
 import { computeMetrics, Evaluator } from "../eval/metrics";
 import { predict } from "../eval/model";
@@ -29,66 +30,75 @@ export interface BaseModelReport {
   classDiversity: Estimate | null;
 }
 
-export async function evaluateBaseModel(o: { model: string; testPack: string; evaluatorDir: string; count: number; classCount: number; steps: number; guidance: number; seed: number; batch?: number }): Promise<BaseModelReport> {
+export async function evaluateBaseModel(o: { model: string; testPack: string; evaluatorDir: string; count: number; classCount: number; steps: number; guidance: number; seed: number; workers?: number }): Promise<BaseModelReport> {
   const sd = loadStableDiffusion(o.model);
   const ev = loadEvaluator(o.evaluatorDir);
   const evaluator: Evaluator = { params: ev.params, config: ev.config };
+  let generator: ImageGenerator | null = null;
   try {
     const pack = readPackedDataset(o.testPack);
     const n = Math.min(o.count, pack.count);
-    const byAttribute: BaseModelReport["byAttribute"] = {};
-    const sampleScores: number[] = [];
-    const renderScores: number[] = [];
-    const reconScores: number[] = [];
-    const batch = o.batch ?? 8;
-    const progress = new Progress({ label: "prompt following", total: n });
-    for (let s = 0; s < n; s += batch) {
-      const idx = Array.from({ length: Math.min(batch, n - s) }, (_, i) => s + i);
-      // one caption per image: generate one sample per caption, seeded by its index
-      for (const i of idx) {
-        const caption = pack.records[i].caption;
-        const asked = parsePromptAttributes(caption);
-        const keys = Object.keys(asked);
-        if (!keys.length) continue;
-        const img = await generate(sd, { prompt: caption, seed: `${o.seed}/${i}`, steps: o.steps, guidance: o.guidance, scheduler: "ddim", spacing: "trailing" });
-        const data = (await img.data()) as Float32Array;
-        const shape = img.shape as [number, number, number, number];
-        img.dispose();
-        const [pSample] = await predict(evaluator.params, { data, shape }, evaluator.config.model);
-        const real = packedBatch(pack, [i]);
-        const [pReal] = await predict(evaluator.params, real, evaluator.config.model);
-        const recon = tf.tidy(() => {
-          const x = tf.tensor4d(real.data, real.shape);
-          return tf.clipByValue(vaeDecode(sd.vae, sd.configs.vae, vaeEncode(sd.vae, sd.configs.vae, x).mean), -1, 1);
-        });
-        const reconData = (await recon.data()) as Float32Array;
-        recon.dispose();
-        const [pRecon] = await predict(evaluator.params, { data: reconData, shape: real.shape }, evaluator.config.model);
-        let hitS = 0;
-        let hitR = 0;
-        let hitA = 0;
-        for (const k of keys) {
-          const want = (asked as Record<string, string>)[k];
-          const a = (byAttribute[k] ??= { asked: 0, samples: 0, renders: 0, reconstructions: 0 });
-          a.asked++;
-          if (pSample.attributes[k] === want) (a.samples++, hitS++);
-          if (pReal.attributes[k] === want) (a.renders++, hitR++);
-          if (pRecon.attributes[k] === want) (a.reconstructions++, hitA++);
-        }
-        sampleScores.push(hitS / keys.length);
-        renderScores.push(hitR / keys.length);
-        reconScores.push(hitA / keys.length);
-      }
-      progress.tick(Math.min(s + batch, n));
+    const sampler = { steps: o.steps, guidance: o.guidance, scheduler: "ddim", spacing: "trailing" } as const;
+    // one sample per caption that asks for something, seeded by the caption's index; then the class prompt
+    const captions: { index: number; asked: Record<string, string> }[] = [];
+    const jobs: GenerateJob[] = [];
+    for (let i = 0; i < n; i++) {
+      const asked = parsePromptAttributes(pack.records[i].caption) as Record<string, string>;
+      if (!Object.keys(asked).length) continue;
+      captions.push({ index: i, asked });
+      jobs.push({ prompt: pack.records[i].caption, seed: `${o.seed}/${i}`, ...sampler });
     }
-    const cls = await generate(sd, { prompt: "a photo of person", count: o.classCount, seed: `${o.seed}/class`, steps: o.steps, guidance: o.guidance, scheduler: "ddim", spacing: "trailing" });
-    const clsData = (await cls.data()) as Float32Array;
-    const clsShape = cls.shape as [number, number, number, number];
-    cls.dispose();
-    const m = await computeMetrics(evaluator, { data: clsData, shape: clsShape });
-    return { prompts: sampleScores.length, promptFollowing: meanCI(sampleScores), promptFollowingCeiling: meanCI(renderScores), promptFollowingAutoencoder: meanCI(reconScores), byAttribute, classDiversity: m.metrics.diversity };
+    jobs.push({ prompt: "a photo of person", count: o.classCount, seed: `${o.seed}/class`, ...sampler });
+    // per caption and prompted attribute: found in the sample, the real render, its reconstruction
+    const found: { key: string; sample: boolean; render: boolean; recon: boolean }[][] = [];
+    let cls: ImageBatch | null = null;
+    generator = await ImageGenerator.open(o.model, { workers: o.workers });
+    const progress = new Progress({ label: `prompt following${generator.workers > 1 ? ` (${generator.workers} workers)` : ""}`, total: jobs.length });
+    let done = 0;
+    await generator.run(jobs, async (j, images) => {
+      if (j === captions.length) cls = images;
+      else found[j] = await scoreCaption(sd, evaluator, pack, captions[j].index, captions[j].asked, images);
+      progress.tick(++done);
+    });
+    // tallied in caption order, whichever worker finished first
+    const byAttribute: BaseModelReport["byAttribute"] = {};
+    const share = (hits: boolean[]) => hits.filter(Boolean).length / hits.length;
+    for (const f of found) {
+      for (const { key, sample, render, recon } of f) {
+        const a = (byAttribute[key] ??= { asked: 0, samples: 0, renders: 0, reconstructions: 0 });
+        a.asked++;
+        a.samples += +sample;
+        a.renders += +render;
+        a.reconstructions += +recon;
+      }
+    }
+    const m = await computeMetrics(evaluator, cls!);
+    return {
+      prompts: found.length,
+      promptFollowing: meanCI(found.map((f) => share(f.map((x) => x.sample)))),
+      promptFollowingCeiling: meanCI(found.map((f) => share(f.map((x) => x.render)))),
+      promptFollowingAutoencoder: meanCI(found.map((f) => share(f.map((x) => x.recon)))),
+      byAttribute,
+      classDiversity: m.metrics.diversity,
+    };
   } finally {
+    await generator?.close();
     sd.dispose();
     for (const v of ev.params.values()) v.dispose();
   }
+}
+
+/** Which of a caption's prompted attributes the evaluator finds in its sample, in its real render, and in that render through the autoencoder. */
+async function scoreCaption(sd: StableDiffusion, evaluator: Evaluator, pack: PackedDataset, index: number, asked: Record<string, string>, sample: ImageBatch) {
+  const [pSample] = await predict(evaluator.params, sample, evaluator.config.model);
+  const real = packedBatch(pack, [index]);
+  const [pReal] = await predict(evaluator.params, real, evaluator.config.model);
+  const recon = tf.tidy(() => {
+    const x = tf.tensor4d(real.data, real.shape);
+    return tf.clipByValue(vaeDecode(sd.vae, sd.configs.vae, vaeEncode(sd.vae, sd.configs.vae, x).mean), -1, 1);
+  });
+  const reconData = (await recon.data()) as Float32Array;
+  recon.dispose();
+  const [pRecon] = await predict(evaluator.params, { data: reconData, shape: real.shape }, evaluator.config.model);
+  return Object.entries(asked).map(([key, want]) => ({ key, sample: pSample.attributes[key] === want, render: pReal.attributes[key] === want, recon: pRecon.attributes[key] === want }));
 }

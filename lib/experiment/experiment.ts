@@ -5,7 +5,8 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { loadStableDiffusion, generate, toPng } from "../pipeline/stable-diffusion";
+import { imagePng } from "../pipeline/stable-diffusion";
+import { ImageGenerator } from "../pipeline/generator";
 import { writeFileAtomic } from "../io/atomic";
 import { computeMetrics, readImageSet, readSubject, Evaluator, ImageSet, MetricsReport } from "../eval/metrics";
 import { loadEvaluator } from "../eval/weights";
@@ -48,33 +49,37 @@ export interface SampleRunOptions {
   scheduler: SchedulerKind;
   spacing: TimestepSpacing;
   seed: number;
+  /** worker threads that sample (default: every core on wasm and cpu, none on a GPU backend); the images are the same bytes for any number */
+  workers?: number;
 }
 
 /** Writes <out>/<prompt id>/seed-<k>.png for every prompt and seed, and <out>/prompts.json (file → prompt). */
 export async function sampleRun(o: SampleRunOptions): Promise<number> {
-  const sd = loadStableDiffusion(o.model);
-  const map: Record<string, string> = {};
+  const { workers, ...settings } = o;
   let n = 0;
+  fs.rmSync(o.out, { recursive: true, force: true });
+  for (const p of o.prompts) fs.mkdirSync(path.join(o.out, p.id), { recursive: true });
+  const generator = await ImageGenerator.open(o.model, { workers });
   try {
-    fs.rmSync(o.out, { recursive: true, force: true });
-    const progress = new Progress({ label: "samples", total: o.prompts.length * o.seeds });
-    for (const p of o.prompts) {
-      fs.mkdirSync(path.join(o.out, p.id), { recursive: true });
-      // every image its own noise, the same for every model: seed (run seed, prompt, k)
-      const images = await generate(sd, { prompt: p.prompt, count: o.seeds, seed: `${o.seed}/${p.id}`, steps: o.steps, guidance: o.guidance, guidanceRescale: o.guidanceRescale, scheduler: o.scheduler, spacing: o.spacing });
+    const progress = new Progress({ label: `samples${generator.workers > 1 ? ` (${generator.workers} workers)` : ""}`, total: o.prompts.length * o.seeds });
+    // every image its own noise, the same for every model: seed (run seed, prompt, k)
+    const jobs = o.prompts.map((p) => ({ prompt: p.prompt, count: o.seeds, seed: `${o.seed}/${p.id}`, steps: o.steps, guidance: o.guidance, guidanceRescale: o.guidanceRescale, scheduler: o.scheduler, spacing: o.spacing }));
+    await generator.run(jobs, async (j, images) => {
+      const p = o.prompts[j];
       for (let k = 0; k < o.seeds; k++) {
         const rel = `${p.id}/seed-${String(k).padStart(3, "0")}.png`;
-        writeFileAtomic(path.join(o.out, rel), await toPng(images, k));
-        map[rel] = p.prompt;
+        writeFileAtomic(path.join(o.out, rel), await imagePng(images, k));
         n++;
       }
-      images.dispose();
       progress.tick(n);
-    }
-    writeFileAtomic(path.join(o.out, "prompts.json"), JSON.stringify({ prompts: o.prompts, files: map, settings: { ...o, out: undefined } }, null, 2) + "\n");
+    });
   } finally {
-    sd.dispose();
+    await generator.close();
   }
+  // files in prompt and seed order, whichever worker finished first
+  const files: Record<string, string> = {};
+  for (const p of o.prompts) for (let k = 0; k < o.seeds; k++) files[`${p.id}/seed-${String(k).padStart(3, "0")}.png`] = p.prompt;
+  writeFileAtomic(path.join(o.out, "prompts.json"), JSON.stringify({ prompts: o.prompts, files, settings: { ...settings, out: undefined } }, null, 2) + "\n");
   return n;
 }
 

@@ -38,7 +38,7 @@ export interface PoolOptions {
 }
 
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
-type Reply = { id: number; ok: boolean; error?: string; result?: ShardResult; weights?: Float32Array[]; params?: ParamInfo[] };
+type Reply = { id: number; ok: boolean; error?: string; result?: ShardResult; weights?: Float32Array[]; params?: ParamInfo[]; value?: unknown };
 
 /**
  * How to start a worker: the compiled worker.js directly, or (under tsx, or for a .ts task) a
@@ -134,6 +134,37 @@ export class WorkerPool {
   /** Weights held by one worker (all hold the same after setWeights). */
   async getWeights(worker = 0): Promise<Float32Array[]> {
     return (await this.request(worker, { kind: "getWeights" })).weights!;
+  }
+
+  /** The task's `call(arg)` on one worker. */
+  async call<R = unknown>(worker: number, arg: unknown): Promise<R> {
+    if (!Number.isInteger(worker) || worker < 0 || worker >= this.size) throw new Error(`WorkerPool.call: worker ${worker} is not one of 0..${this.size - 1}`);
+    return (await this.request(worker, { kind: "call", arg })).value as R;
+  }
+
+  /**
+   * The task's `call` on every argument, spread over the workers (each takes the next argument as
+   * soon as it is free). Results come back in argument order; `onResult` sees each as it arrives.
+   * The first error stops handing out arguments and is thrown once the running calls end.
+   */
+  async map<T, R = unknown>(args: T[], onResult?: (index: number, result: R) => void | Promise<void>): Promise<R[]> {
+    const results: R[] = new Array(args.length);
+    let next = 0;
+    let failed: unknown = null;
+    const lane = async (worker: number) => {
+      while (failed === null && next < args.length) {
+        const i = next++;
+        try {
+          results[i] = await this.call<R>(worker, args[i]);
+          if (onResult) await onResult(i, results[i]);
+        } catch (e) {
+          failed ??= e;
+        }
+      }
+    };
+    await Promise.all(this.workers.map((_, w) => lane(w)));
+    if (failed !== null) throw failed;
+    return results;
   }
 
   /** Loss and gradients of each shard (shard i on worker i mod size), in shard order. */

@@ -33,6 +33,12 @@ export interface ParallelTask<Shard = unknown> {
    * (one copy out of the backend instead of three). Returns the loss and the sample count.
    */
   lossAndGradsInto?(shard: Shard, out: Float32Array, offsets: number[]): Promise<{ loss: number; count: number }>;
+  /**
+   * Optional: any other job (sampling, for instance), run by `WorkerPool.call` and `WorkerPool.map`.
+   * The argument and the result are structured-cloned; typed arrays that own their buffer are
+   * transferred back instead of copied.
+   */
+  call?(arg: unknown): unknown | Promise<unknown>;
 }
 
 export type TaskSetup<Config = unknown, Shard = unknown> = (config: Config) => ParallelTask<Shard> | Promise<ParallelTask<Shard>>;

@@ -20,7 +20,8 @@ export type Request =
   | { id: number; kind: "share"; share: ShareInit }
   | { id: number; kind: "sharedStep"; shard: unknown; load: boolean }
   | { id: number; kind: "reduce"; weights: number[] }
-  | { id: number; kind: "update"; update: SharedUpdate };
+  | { id: number; kind: "update"; update: SharedUpdate }
+  | { id: number; kind: "call"; arg: unknown };
 
 /** What one worker of a shared-update pool holds (lib/parallel/pool `WorkerPool.share`). */
 export interface ShareInit {
@@ -102,6 +103,17 @@ class Shared {
   }
 }
 
+/** The buffers of the typed arrays in `value` (itself, its array items or its properties, one level deep) that own them whole: transferable. */
+function ownBuffers(value: unknown): ArrayBuffer[] {
+  const out = new Set<ArrayBuffer>();
+  const visit = (v: unknown) => {
+    if (ArrayBuffer.isView(v) && v.buffer instanceof ArrayBuffer && v.byteOffset === 0 && v.byteLength === v.buffer.byteLength) out.add(v.buffer);
+  };
+  visit(value);
+  if (value && typeof value === "object") for (const v of Array.isArray(value) ? value : Object.values(value)) visit(v);
+  return [...out];
+}
+
 async function main(): Promise<void> {
   const port = parentPort;
   if (!port) throw new Error("lib/parallel/worker runs inside a worker thread (use WorkerPool)");
@@ -147,6 +159,10 @@ async function main(): Promise<void> {
       } else if (req.kind === "update") {
         needShared().update(req.update);
         port.postMessage({ id: req.id, ok: true });
+      } else if (req.kind === "call") {
+        if (!task.call) throw new Error(`task module ${init.module} has no call(arg)`);
+        const value = await task.call(req.arg);
+        port.postMessage({ id: req.id, ok: true, value }, ownBuffers(value));
       } else if (req.kind === "setWeights") {
         task.setWeights(req.weights);
         port.postMessage({ id: req.id, ok: true });

@@ -150,8 +150,13 @@ export async function generate(sd: StableDiffusion, o: GenerateOptions): Promise
 
 /** PNG bytes of image i of a [B, H, W, 3] batch in [−1, 1]. */
 export async function toPng(images: tf.Tensor4D, i = 0): Promise<Buffer> {
+  return imagePng({ data: (await images.data()) as Float32Array, shape: images.shape }, i);
+}
+
+/** PNG bytes of image i of raw [B, H, W, 3] values in [−1, 1]. */
+export async function imagePng(images: { data: Float32Array; shape: readonly number[] }, i = 0): Promise<Buffer> {
   const [, H, W, C] = images.shape;
-  const data = (await images.data()) as Float32Array;
+  const data = images.data;
   const px = new Uint8Array(H * W * C);
   const off = i * H * W * C;
   for (let k = 0; k < px.length; k++) px[k] = Math.max(0, Math.min(255, Math.round((data[off + k] + 1) * 127.5)));

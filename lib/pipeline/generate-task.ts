@@ -1,0 +1,30 @@
+/**
+ * The worker side of `ImageGenerator`: each worker thread loads the model folder once and runs
+ * `generate` for the jobs it is handed, returning the images as raw floats.
+ */
+import * as tf from "@tensorflow/tfjs-core";
+import type { ParallelTask } from "../parallel/task";
+import { generate, loadStableDiffusion } from "./stable-diffusion";
+import type { GenerateJob, ImageBatch } from "./generator";
+
+export function setup(config: { model: string }): ParallelTask {
+  const sd = loadStableDiffusion(config.model);
+  return {
+    params: [],
+    setWeights: () => {
+      throw new Error("the image generator has no trainable weights");
+    },
+    getWeights: () => [],
+    lossAndGrads: () => {
+      throw new Error("the image generator does not train");
+    },
+    async call(arg: unknown): Promise<ImageBatch> {
+      const images = await generate(sd, arg as GenerateJob);
+      try {
+        return { data: (await images.data()) as Float32Array, shape: images.shape as ImageBatch["shape"] };
+      } finally {
+        tf.dispose(images);
+      }
+    },
+  };
+}
