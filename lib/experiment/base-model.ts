@@ -39,16 +39,16 @@ export async function evaluateBaseModel(o: { model: string; testPack: string; ev
     const pack = readPackedDataset(o.testPack);
     const n = Math.min(o.count, pack.count);
     const sampler = { steps: o.steps, guidance: o.guidance, scheduler: "ddim", spacing: "trailing" } as const;
-    // one sample per caption that asks for something, seeded by the caption's index; then the class prompt
+    // the class prompt's batch first (the longest job: it runs beside the others), then one sample
+    // per caption that asks for something, seeded by the caption's index
     const captions: { index: number; asked: Record<string, string> }[] = [];
-    const jobs: GenerateJob[] = [];
+    const jobs: GenerateJob[] = [{ prompt: "a photo of person", count: o.classCount, seed: `${o.seed}/class`, ...sampler }];
     for (let i = 0; i < n; i++) {
       const asked = parsePromptAttributes(pack.records[i].caption) as Record<string, string>;
       if (!Object.keys(asked).length) continue;
       captions.push({ index: i, asked });
       jobs.push({ prompt: pack.records[i].caption, seed: `${o.seed}/${i}`, ...sampler });
     }
-    jobs.push({ prompt: "a photo of person", count: o.classCount, seed: `${o.seed}/class`, ...sampler });
     // per caption and prompted attribute: found in the sample, the real render, its reconstruction
     const found: { key: string; sample: boolean; render: boolean; recon: boolean }[][] = [];
     let cls: ImageBatch | null = null;
@@ -56,8 +56,8 @@ export async function evaluateBaseModel(o: { model: string; testPack: string; ev
     const progress = new Progress({ label: `prompt following${generator.workers > 1 ? ` (${generator.workers} workers)` : ""}`, total: jobs.length });
     let done = 0;
     await generator.run(jobs, async (j, images) => {
-      if (j === captions.length) cls = images;
-      else found[j] = await scoreCaption(sd, evaluator, pack, captions[j].index, captions[j].asked, images);
+      if (j === 0) cls = images;
+      else found[j - 1] = await scoreCaption(sd, evaluator, pack, captions[j - 1].index, captions[j - 1].asked, images);
       progress.tick(++done);
     });
     // tallied in caption order, whichever worker finished first

@@ -7,7 +7,7 @@
  */
 import * as os from "os";
 import * as path from "path";
-import { Worker } from "worker_threads";
+import { ResourceLimits, Worker } from "worker_threads";
 import { averageShards, ParamInfo, ShardResult, splitRange } from "./task";
 import type { Request, SharedOptimizerConfig, SharedUpdate, WorkerInit } from "./worker";
 
@@ -35,6 +35,8 @@ export interface PoolOptions {
   size?: number;
   /** Backend each worker uses (default "wasm"). */
   backend?: string;
+  /** V8 heap limits of each worker thread (Node's `resourceLimits`; default: Node's). */
+  resourceLimits?: ResourceLimits;
 }
 
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
@@ -77,7 +79,7 @@ export class WorkerPool {
     const init: WorkerInit = { module: opts.module, config: opts.config ?? null, backend: opts.backend ?? "wasm" };
     const ready: Promise<Reply>[] = [];
     for (let i = 0; i < size; i++) {
-      const w = new Worker(source, { workerData: init, eval: evalSource });
+      const w = new Worker(source, { workerData: init, eval: evalSource, resourceLimits: opts.resourceLimits });
       pool.workers.push(w);
       ready.push(
         new Promise((resolve, reject) => {
