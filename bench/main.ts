@@ -170,7 +170,7 @@ async function inProcess(s: StepSubject, mode: "native" | "project"): Promise<Ti
  * otherwise on the main thread, with the weights posted back (`fused` picks its optimizer code).
  * Also returns the main thread's share of the step, during which the workers wait.
  */
-async function pooled(s: StepSubject, size: number, mode: { shared: boolean; fused?: boolean }): Promise<Timing & { mainMs: number }> {
+async function pooled(s: StepSubject, size: number, mode: { shared: boolean; fused?: boolean }): Promise<Timing & { mainMs: number; computeMs: number }> {
   const pool = await WorkerPool.start({ module: s.module, config: s.config, size });
   const params: Params = new Map();
   try {
@@ -182,10 +182,11 @@ async function pooled(s: StepSubject, size: number, mode: { shared: boolean; fus
     const source = poolSource(pool, { sharedUpdate: mode.shared });
     if (source.shared) await source.shared.attach(params, opt, ema);
     let mainMs = 0;
+    let computeMs = 0;
     let steps = 0;
     const t = await timeAsync(async () => {
       if (source.shared) {
-        await pool.sharedGradients(shards);
+        computeMs += (await pool.sharedGradients(shards)).timing.computeMs;
         const t0 = performance.now();
         await source.shared.apply(1e-4, 1, ++opt.step);
         mainMs += performance.now() - t0;
@@ -204,7 +205,7 @@ async function pooled(s: StepSubject, size: number, mode: { shared: boolean; fus
     }, QUICK ? 2 : 4, 1);
     opt.dispose();
     ema.dispose();
-    return { ...t, mainMs: mainMs / steps };
+    return { ...t, mainMs: mainMs / steps, computeMs: computeMs / steps };
   } finally {
     tf.dispose([...params.values()]);
     await pool.close();
@@ -244,7 +245,8 @@ async function main(): Promise<void> {
     console.log(`    ${s.name}: ${fmt(s.trainFlops / 1e9, 2)} GFLOP per step of ${s.batch} samples`);
     console.log(`      in-process, native kernels (gaps filled): ${fmt(before.medianMs, 0)} ms  ${fmt(g(before))} GFLOP/s  ratio ${fmt(g(before) / ceil.gflops, 2)}  (±${fmt(spread(before), 0)}%)`);
     console.log(`      in-process, project kernels:              ${fmt(after.medianMs, 0)} ms  ${fmt(g(after))} GFLOP/s  ratio ${fmt(g(after) / ceil.gflops, 2)}  (±${fmt(spread(after), 0)}%)  ${fmt(before.medianMs / after.medianMs, 2)}× faster`);
-    const main = (t: { mainMs: number; medianMs: number }) => `main thread ${fmt(t.mainMs, 0)} ms/step (${fmt((100 * t.mainMs) / t.medianMs, 0)}%)`;
+    const main = (t: { mainMs: number; medianMs: number; computeMs: number }) =>
+      `main thread ${fmt(t.mainMs, 0)} ms/step (${fmt((100 * t.mainMs) / t.medianMs, 0)}%)${t.computeMs ? `, workers' loss + gradients ${fmt(t.computeMs, 0)} ms (${fmt((100 * t.computeMs) / t.medianMs, 0)}%)` : ""}`;
     console.log(`      pool, 1 worker:   ${fmt(one.medianMs, 0)} ms  ${fmt(sps(one), 2)} samples/s  ${fmt(g(one))} GFLOP/s  ratio ${fmt(g(one) / ceil.gflops, 2)}  (±${fmt(spread(one), 0)}%)  ${main(one)}`);
     console.log(`      pool, ${cores} workers:  ${fmt(all.medianMs, 0)} ms  ${fmt(sps(all), 2)} samples/s  ${fmt(g(all))} GFLOP/s  (±${fmt(spread(all), 0)}%)  ${main(all)}  speedup ${fmt(one.medianMs / all.medianMs, 2)}× over 1 worker`);
     console.log(`      pool, ${cores} workers, update on the main thread (before): ${fmt(allMain.medianMs, 0)} ms  ${main(allMain)}  speedup ${fmt(one.medianMs / allMain.medianMs, 2)}×`);

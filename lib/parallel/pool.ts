@@ -40,7 +40,15 @@ export interface PoolOptions {
 }
 
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
-type Reply = { id: number; ok: boolean; error?: string; result?: ShardResult; weights?: Float32Array[]; params?: ParamInfo[]; value?: unknown };
+type Reply = { id: number; ok: boolean; error?: string; result?: ShardResult; weights?: Float32Array[]; params?: ParamInfo[]; value?: unknown; timing?: StepTiming };
+
+/** Where a shared step's time went, in the slowest worker (milliseconds). */
+export interface StepTiming {
+  /** loading the updated weights into the task */
+  loadMs: number;
+  /** the task's loss and gradients, written into shared memory */
+  computeMs: number;
+}
 
 /**
  * How to start a worker: the compiled worker.js directly, or (under tsx, or for a .ts task) a
@@ -233,7 +241,7 @@ export class WorkerPool {
    * Loss of the whole batch (shard losses weighted by sample count, in shard order) and, in
    * `shared.grads`, its averaged gradient: each worker computes its shard, then reduces its slice.
    */
-  async sharedGradients(shards: unknown[]): Promise<{ loss: number; count: number }> {
+  async sharedGradients(shards: unknown[]): Promise<{ loss: number; count: number; timing: StepTiming }> {
     if (!this.shared) throw new Error("WorkerPool.sharedGradients: call share() first");
     if (shards.length !== this.size) throw new Error(`WorkerPool.sharedGradients: ${shards.length} shards for ${this.size} workers; give exactly one shard per worker`);
     const load = this.stale;
@@ -245,7 +253,8 @@ export class WorkerPool {
     let loss = 0;
     replies.forEach((r, i) => (loss += weights[i] * r.result!.loss));
     await Promise.all(this.workers.map((_, i) => this.request(i, { kind: "reduce", weights })));
-    return { loss, count: total };
+    const timing = { loadMs: Math.max(...replies.map((r) => r.timing?.loadMs ?? 0)), computeMs: Math.max(...replies.map((r) => r.timing?.computeMs ?? 0)) };
+    return { loss, count: total, timing };
   }
 
   /** Clip, AdamW and EMA on every worker's slice; the workers load the result before their next step. */

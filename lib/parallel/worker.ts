@@ -143,7 +143,9 @@ async function main(): Promise<void> {
         port.postMessage({ id: req.id, ok: true });
       } else if (req.kind === "sharedStep") {
         const sh = needShared();
+        const t0 = performance.now();
         if (req.load) task.setWeights(sh.weights(copyWeights));
+        const t1 = performance.now();
         let r: { loss: number; count: number };
         if (task.lossAndGradsInto) {
           r = await task.lossAndGradsInto(req.shard, sh.grads[sh.init.index], sh.init.offsets);
@@ -152,7 +154,7 @@ async function main(): Promise<void> {
           sh.writeGrads(full.grads);
           r = full;
         }
-        port.postMessage({ id: req.id, ok: true, result: { loss: r.loss, count: r.count, grads: [] } });
+        port.postMessage({ id: req.id, ok: true, result: { loss: r.loss, count: r.count, grads: [] }, timing: { loadMs: t1 - t0, computeMs: performance.now() - t1 } });
       } else if (req.kind === "reduce") {
         needShared().reduce(req.weights);
         port.postMessage({ id: req.id, ok: true });
