@@ -111,13 +111,15 @@ function forward(io: HostIO, inputs: { x: Info; gamma: Info; beta: Info }, a: Gr
           v += d * d;
         }
       }
-      const r = 1 / Math.sqrt(v / N + a.eps);
+      // the output uses the statistics as stored (float32), so the gradient recomputes the same z
       mean[b * G + g] = mu;
-      rstd[b * G + g] = r;
+      rstd[b * G + g] = 1 / Math.sqrt(v / N + a.eps);
+      const m32 = mean[b * G + g];
+      const r32 = rstd[b * G + g];
       for (let p = 0; p < HW; p++) {
         const o = base + p * C + c0;
         for (let k = 0; k < Cg; k++) {
-          const z = gamma[c0 + k] * ((x[o + k] - mu) * r) + beta[c0 + k];
+          const z = gamma[c0 + k] * ((x[o + k] - m32) * r32) + beta[c0 + k];
           y[o + k] = a.silu ? z / (1 + fastExp(-z)) : z;
         }
       }
@@ -126,7 +128,7 @@ function forward(io: HostIO, inputs: { x: Info; gamma: Info; beta: Info }, a: Gr
   return outs;
 }
 
-function backward(io: HostIO, inputs: { dy: Info; x: Info; gamma: Info; beta: Info; mean: Info; rstd: Info }, a: GroupNormAttrs): Info[] {
+function backward(io: HostIO, inputs: { dy: Info; x: Info; gamma: Info; beta: Info; mean: Info; rstd: Info; y?: Info }, a: GroupNormAttrs): Info[] {
   const [B, HW, C] = checkInputs(GROUP_NORM_GRAD, inputs.x, inputs.gamma, inputs.beta, a.groups);
   const G = a.groups;
   const Cg = C / G;
@@ -139,6 +141,10 @@ function backward(io: HostIO, inputs: { dy: Info; x: Info; gamma: Info; beta: In
   const beta = io.read(inputs.beta);
   const mean = io.read(inputs.mean);
   const rstd = io.read(inputs.rstd);
+  // with SiLU, the forward output y = z·σ(z) gives σ(z) = y / z without another exponential: z here
+  // is the forward's own float64 value (same float32 inputs, same operations), so the only error
+  // is y's float32 rounding (2⁻²⁴ relative); z = 0 and an underflowed y take the exponential
+  const y = a.silu && inputs.y ? io.read(inputs.y) : null;
   const dgamma = new Float64Array(C);
   const dbeta = new Float64Array(C);
   const d = new Float64Array(N); // dz·γ of the current group
@@ -159,7 +165,8 @@ function backward(io: HostIO, inputs: { dy: Info; x: Info; gamma: Info; beta: In
           let dz = dy[o + k];
           if (a.silu) {
             const z = gamma[c] * xh + beta[c];
-            const sg = 1 / (1 + fastExp(-z));
+            const yz = y ? y[o + k] : 0;
+            const sg = yz > 1e-30 || yz < -1e-30 ? yz / z : 1 / (1 + fastExp(-z));
             dz *= sg * (1 + z * (1 - sg));
           }
           dgamma[c] += dz * xh;
@@ -195,7 +202,7 @@ function kernels(backendName: "wasm" | "cpu"): tf.KernelConfig[] {
       kernelName: GROUP_NORM_GRAD,
       backendName,
       kernelFunc: ({ inputs, backend, attrs }) =>
-        backward(hostIO(backendName, backend), inputs as { dy: Info; x: Info; gamma: Info; beta: Info; mean: Info; rstd: Info }, attrs as unknown as GroupNormAttrs),
+        backward(hostIO(backendName, backend), inputs as { dy: Info; x: Info; gamma: Info; beta: Info; mean: Info; rstd: Info; y?: Info }, attrs as unknown as GroupNormAttrs),
     },
   ];
 }
@@ -203,13 +210,13 @@ function kernels(backendName: "wasm" | "cpu"): tf.KernelConfig[] {
 export const GROUP_NORM_GRAD_CONFIG: tf.GradConfig = {
   kernelName: GROUP_NORM,
   inputsToSave: ["x", "gamma", "beta"],
-  outputsToSave: [false, true, true],
+  outputsToSave: [true, true, true],
   gradFunc: (dy, saved, attrs) => {
-    const [x, gamma, beta, mean, rstd] = saved;
+    const [x, gamma, beta, y, mean, rstd] = saved;
     const dys = Array.isArray(dy) ? dy[0] : dy;
     // computed here, once: the engine calls each closure below inside its own tidy, which would
     // dispose the other two outputs if the kernel ran in the first closure
-    const [dx, dgamma, dbeta] = tf.engine().runKernel(GROUP_NORM_GRAD, { dy: dys, x, gamma, beta, mean, rstd }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+    const [dx, dgamma, dbeta] = tf.engine().runKernel(GROUP_NORM_GRAD, { dy: dys, x, gamma, beta, mean, rstd, y }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
     return { x: () => dx, gamma: () => dgamma, beta: () => dbeta };
   },
 };
