@@ -8,9 +8,9 @@ import { SCHEDULE_KINDS, ScheduleKind } from "../../lib/schedules";
 
 const usage = `usage: dreambooth pretrain [--data datasets/faces] [--out models/tiny-sd] [--work runs/pretrain]
                           [--vae-steps 2000] [--vae-batch 16] [--vae-crop 32] [--vae-lr 2e-3] [--kl-weight 1e-6]
-                          [--steps 2400] [--batch 16] [--lr 5e-4] [--warmup 100] [--caption-dropout 0.1]
+                          [--steps 3300] [--batch 16] [--lr 5e-4] [--warmup 100] [--caption-dropout 0.1]
                           [--ema 0.995] [--schedule linear] [--zero-terminal-snr] [--prediction v_prediction]
-                          [--min-snr-gamma G] [--images 6000] [--workers N] [--seed 0] [--checkpoint-every 200] [--fp32]
+                          [--min-snr-gamma G] [--images 8000] [--workers N] [--seed 0] [--checkpoint-every 200] [--fp32]
 
 Reads <data>/train.pack and <data>/val.pack (dreambooth data --format packed), trains, and writes a
 diffusers-format folder to --out. Interrupt it any time: a rerun resumes from the last checkpoint
@@ -53,7 +53,7 @@ export const command: Command = {
       valPack: `${data}/val.pack`,
       vae: { steps: int(a, "vae-steps", 2000)!, batch: int(a, "vae-batch", 16)!, lr: num(a, "vae-lr", 2e-3)!, klWeight: num(a, "kl-weight", 1e-6)!, crop: int(a, "vae-crop", 32)! },
       diffusion: {
-        steps: int(a, "steps", 2400)!,
+        steps: int(a, "steps", 3300)!,
         batch: int(a, "batch", 16)!,
         lr: num(a, "lr", 5e-4)!,
         warmupSteps: int(a, "warmup", 100)!,
@@ -62,7 +62,7 @@ export const command: Command = {
         schedule: { kind, zeroTerminalSnr: bool(a, "zero-terminal-snr") },
         predictionType: prediction,
         minSnrGamma: num(a, "min-snr-gamma"),
-        images: int(a, "images", 6000),
+        images: int(a, "images", 8000),
       },
       workers: int(a, "workers", os.availableParallelism())!,
       seed: int(a, "seed", 0)!,
