@@ -22,6 +22,9 @@ import * as probe from "../lib/parallel/probe-task";
 import { gflops, spread, timeAsync, timeOp, type Timing } from "./timing";
 
 const QUICK = process.env.BENCH_QUICK === "1";
+/** untimed steps before each timed series (weights loaded, kernels warmed) */
+const WARMUP = 1;
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const REPS = QUICK ? 3 : 7;
 const ext = __filename.endsWith(".ts") ? ".ts" : ".js";
 const fmt = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : "—");
@@ -181,15 +184,15 @@ async function pooled(s: StepSubject, size: number, mode: { shared: boolean; fus
     const shards = splitRange(s.batch, size);
     const source = poolSource(pool, { sharedUpdate: mode.shared });
     if (source.shared) await source.shared.attach(params, opt, ema);
-    let mainMs = 0;
-    let computeMs = 0;
-    let steps = 0;
+    // per step, the warm-up included: the median over the timed steps is reported beside the step's median
+    const mainMs: number[] = [];
+    const computeMs: number[] = [];
     const t = await timeAsync(async () => {
       if (source.shared) {
-        computeMs += (await pool.sharedGradients(shards)).timing.computeMs;
+        computeMs.push((await pool.sharedGradients(shards)).timing.computeMs);
         const t0 = performance.now();
         await source.shared.apply(1e-4, 1, ++opt.step);
-        mainMs += performance.now() - t0;
+        mainMs.push(performance.now() - t0);
       } else {
         const avg = await pool.lossAndGrads(shards);
         const t0 = performance.now();
@@ -199,13 +202,13 @@ async function pooled(s: StepSubject, size: number, mode: { shared: boolean; fus
         tf.dispose([...grads.values()]);
         ema.update(params);
         await pool.setWeights(pool.params.map((p) => params.get(p.name)!.dataSync() as Float32Array));
-        mainMs += performance.now() - t0;
+        mainMs.push(performance.now() - t0);
       }
-      steps++;
-    }, QUICK ? 2 : 4, 1);
+    }, QUICK ? 2 : 4, WARMUP);
     opt.dispose();
     ema.dispose();
-    return { ...t, mainMs: mainMs / steps, computeMs: computeMs / steps };
+    const timed = (xs: number[]) => median(xs.slice(WARMUP));
+    return { ...t, mainMs: timed(mainMs), computeMs: computeMs.length ? timed(computeMs) : 0 };
   } finally {
     tf.dispose([...params.values()]);
     await pool.close();
