@@ -19,12 +19,11 @@ import type { Params } from "../lib/models/params";
 import { splitRange, type ParallelTask } from "../lib/parallel/task";
 import { poolSource } from "../lib/train/trainer";
 import * as probe from "../lib/parallel/probe-task";
-import { gflops, spread, timeAsync, timeOp, type Timing } from "./timing";
+import { gflops, median, spread, timeAsync, timeOp, type Timing } from "./timing";
 
 const QUICK = process.env.BENCH_QUICK === "1";
 /** untimed steps before each timed series (weights loaded, kernels warmed) */
 const WARMUP = 1;
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
 const REPS = QUICK ? 3 : 7;
 const ext = __filename.endsWith(".ts") ? ".ts" : ".js";
 const fmt = (x: number, d = 1) => (Number.isFinite(x) ? x.toFixed(d) : "—");
@@ -184,7 +183,7 @@ async function pooled(s: StepSubject, size: number, mode: { shared: boolean; fus
     const shards = splitRange(s.batch, size);
     const source = poolSource(pool, { sharedUpdate: mode.shared });
     if (source.shared) await source.shared.attach(params, opt, ema);
-    // per step, the warm-up included: the median over the timed steps is reported beside the step's median
+    // one entry per step, warm-up steps first; reported as the median over the timed steps, like the step time
     const mainMs: number[] = [];
     const computeMs: number[] = [];
     const t = await timeAsync(async () => {

@@ -29,6 +29,9 @@ export function timeOp(f: () => tf.Tensor, reps = 7, warmup = 2): Promise<Timing
   }, reps, warmup);
 }
 
+/** The middle value (the upper one of an even count), as timeAsync reports. */
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[xs.length >> 1];
+
 export const gflops = (flops: number, t: Timing) => flops / (t.medianMs * 1e-3) / 1e9;
 /** Spread of a timing as ± percent of the median (half the max-min range). */
 export const spread = (t: Timing) => (50 * (t.maxMs - t.minMs)) / t.medianMs;
