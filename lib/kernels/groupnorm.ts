@@ -15,6 +15,7 @@
  *   with d = dz·γ_c:  dx = r·(d − mean_group(d) − x̂·mean_group(d·x̂)).
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { groupNormModule, simdSupported } from "./simd/modules";
 
 /** 2^k for k in [−300, 300] (fastExp's scale). */
 const POW2 = Float64Array.from({ length: 601 }, (_, i) => 2 ** (i - 300));
@@ -83,8 +84,124 @@ function checkInputs(kernel: string, x: Info, gamma: Info, beta: Info, groups: n
   return [x.shape[0], x.shape[1] * x.shape[2], C];
 }
 
+let useSimd = simdSupported;
+/**
+ * Whether the kernels take the WebAssembly SIMD path (lib/kernels/simd/groupnorm.wat) where the
+ * channel count is a multiple of 4; otherwise, or when off, the JavaScript loops below. On by
+ * default where the runtime has SIMD; tests and the bench switch it to compare.
+ */
+export function setSimdGroupNorm(on: boolean): void {
+  useSimd = on && simdSupported;
+}
+
+/** 16-byte aligned byte offsets of consecutive regions of `sizes` bytes, and the total. */
+function layout(sizes: number[]): [number[], number] {
+  const offs: number[] = [];
+  let at = 0;
+  for (const s of sizes) {
+    offs.push(at);
+    at += Math.ceil(s / 16) * 16;
+  }
+  return [offs, at];
+}
+
+/**
+ * The group means of per-channel float64 sums `s` and `q` (of x and x², or of d and d·xh) over
+ * N values per group, written per channel: out[c] = Σ_{k in c's group} s[k] / N.
+ */
+function groupMeans(s: Float64Array, sOff: number, C: number, Cg: number, N: number, each: (g: number, m1: number, m2: number) => void, q: Float64Array, qOff: number): void {
+  for (let g = 0; g < C / Cg; g++) {
+    let t1 = 0;
+    let t2 = 0;
+    for (let k = g * Cg; k < (g + 1) * Cg; k++) {
+      t1 += s[sOff + k];
+      t2 += q[qOff + k];
+    }
+    each(g, t1 / N, t2 / N);
+  }
+}
+
+/** The forward of `forward` below, one sample at a time through the SIMD module. */
+function forwardSimd(io: HostIO, inputs: { x: Info; gamma: Info; beta: Info }, a: GroupNormAttrs, B: number, HW: number, C: number): Info[] {
+  const G = a.groups;
+  const Cg = C / G;
+  const n = HW * C;
+  const outs = [io.make(inputs.x.shape), io.make([B, G]), io.make([B, G])];
+  const mod = groupNormModule();
+  // x, y: [HW, C] float32; prm: m, r, g, b [C] float32; sum, sq: [C] float64
+  const [[X, Y, P, S, Q], total] = layout([4 * n, 4 * n, 16 * C, 8 * C, 8 * C]);
+  mod.reserve(total);
+  const [y, mean, rstd] = outs.map((o) => io.read(o));
+  const x = io.read(inputs.x);
+  const f32 = mod.f32;
+  const f64 = mod.f64;
+  f32.set(io.read(inputs.gamma), P / 4 + 2 * C);
+  f32.set(io.read(inputs.beta), P / 4 + 3 * C);
+  for (let b = 0; b < B; b++) {
+    f32.set(x.subarray(b * n, (b + 1) * n), X / 4);
+    mod.exports.stats(X, HW, C, S, Q);
+    groupMeans(f64, S / 8, C, Cg, HW * Cg, (g, mu, m2) => {
+      mean[b * G + g] = mu;
+      rstd[b * G + g] = 1 / Math.sqrt(Math.max(0, m2 - mu * mu) + a.eps);
+      for (let k = g * Cg; k < (g + 1) * Cg; k++) {
+        f32[P / 4 + k] = mean[b * G + g];
+        f32[P / 4 + C + k] = rstd[b * G + g];
+      }
+    }, f64, Q / 8);
+    mod.exports.forward(X, Y, HW, C, P, a.silu ? 1 : 0);
+    y.set(f32.subarray(Y / 4, Y / 4 + n), b * n);
+  }
+  return outs;
+}
+
+/** The backward of `backward` below, one sample at a time through the SIMD module (SiLU's sigmoid recomputed). */
+function backwardSimd(io: HostIO, inputs: { dy: Info; x: Info; gamma: Info; beta: Info; mean: Info; rstd: Info }, a: GroupNormAttrs, B: number, HW: number, C: number): Info[] {
+  const G = a.groups;
+  const Cg = C / G;
+  const n = HW * C;
+  const outs = [io.make(inputs.x.shape), io.make([C]), io.make([C])];
+  const mod = groupNormModule();
+  // dy, x, d (then dx): [HW, C] float32; prm: m, r, g, b and prm2: m1, m2 [C] float32; acc: dγ, dβ, s1, s2 [C] float64
+  const [[DY, X, D, P, P2, A], total] = layout([4 * n, 4 * n, 4 * n, 16 * C, 8 * C, 32 * C]);
+  mod.reserve(total);
+  const [dx, dg, db] = outs.map((o) => io.read(o));
+  const dy = io.read(inputs.dy);
+  const x = io.read(inputs.x);
+  const mean = io.read(inputs.mean);
+  const rstd = io.read(inputs.rstd);
+  const f32 = mod.f32;
+  const f64 = mod.f64;
+  f32.set(io.read(inputs.gamma), P / 4 + 2 * C);
+  f32.set(io.read(inputs.beta), P / 4 + 3 * C);
+  f64.fill(0, A / 8, A / 8 + 2 * C);
+  for (let b = 0; b < B; b++) {
+    f32.set(dy.subarray(b * n, (b + 1) * n), DY / 4);
+    f32.set(x.subarray(b * n, (b + 1) * n), X / 4);
+    for (let g = 0; g < G; g++) {
+      for (let k = g * Cg; k < (g + 1) * Cg; k++) {
+        f32[P / 4 + k] = mean[b * G + g];
+        f32[P / 4 + C + k] = rstd[b * G + g];
+      }
+    }
+    f64.fill(0, A / 8 + 2 * C, A / 8 + 4 * C);
+    mod.exports.backward1(DY, X, D, HW, C, P, A, a.silu ? 1 : 0);
+    groupMeans(f64, A / 8 + 2 * C, C, Cg, HW * Cg, (g, m1, m2) => {
+      for (let k = g * Cg; k < (g + 1) * Cg; k++) {
+        f32[P2 / 4 + k] = m1;
+        f32[P2 / 4 + C + k] = m2;
+      }
+    }, f64, A / 8 + 3 * C);
+    mod.exports.backward2(D, X, D, HW, C, P, P2);
+    dx.set(f32.subarray(D / 4, D / 4 + n), b * n);
+  }
+  dg.set(f64.subarray(A / 8, A / 8 + C));
+  db.set(f64.subarray(A / 8 + C, A / 8 + 2 * C));
+  return outs;
+}
+
 function forward(io: HostIO, inputs: { x: Info; gamma: Info; beta: Info }, a: GroupNormAttrs): Info[] {
   const [B, HW, C] = checkInputs(GROUP_NORM, inputs.x, inputs.gamma, inputs.beta, a.groups);
+  if (useSimd && C % 4 === 0) return forwardSimd(io, inputs, a, B, HW, C);
   const G = a.groups;
   const Cg = C / G;
   const N = HW * Cg;
@@ -130,6 +247,7 @@ function forward(io: HostIO, inputs: { x: Info; gamma: Info; beta: Info }, a: Gr
 
 function backward(io: HostIO, inputs: { dy: Info; x: Info; gamma: Info; beta: Info; mean: Info; rstd: Info; y?: Info }, a: GroupNormAttrs): Info[] {
   const [B, HW, C] = checkInputs(GROUP_NORM_GRAD, inputs.x, inputs.gamma, inputs.beta, a.groups);
+  if (useSimd && C % 4 === 0) return backwardSimd(io, inputs, a, B, HW, C);
   const G = a.groups;
   const Cg = C / G;
   const N = HW * Cg;

@@ -1,0 +1,72 @@
+/**
+ * The project's WebAssembly SIMD kernels (sources: the .wat files beside this one, assembled into
+ * binaries.ts by scripts/build-wasm.cjs). Each thread instantiates a module once, on first use;
+ * its memory grows to the largest request and is reused.
+ */
+import * as bin from "./binaries";
+
+// The little of the WebAssembly API used here (this project's TypeScript libs have no DOM types).
+interface WasmMemory {
+  readonly buffer: ArrayBuffer;
+  grow(pages: number): number;
+}
+interface WasmApi {
+  validate(bytes: Uint8Array): boolean;
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object) => { exports: Record<string, unknown> };
+}
+const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
+
+/** True where this runtime validates WebAssembly with 128-bit SIMD (Node ≥ 16.4 does). */
+export const simdSupported: boolean = (() => {
+  try {
+    // (module (func (result v128) (v128.const i64x2 0 0)))
+    return WA.validate(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 22, 1, 20, 0, 253, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 11]));
+  } catch {
+    return false;
+  }
+})();
+
+/** A module instance with a growable scratch memory addressed in bytes from 0. */
+export class SimdModule<E> {
+  readonly exports: E;
+  private readonly memory: WasmMemory;
+  private f32View = new Float32Array(0);
+  private f64View = new Float64Array(0);
+
+  constructor(base64: string) {
+    const inst = new WA.Instance(new WA.Module(Buffer.from(base64, "base64")));
+    this.exports = inst.exports as unknown as E;
+    this.memory = inst.exports.memory as WasmMemory;
+  }
+
+  /** Make at least `bytes` bytes addressable (growing invalidates earlier views: take them after). */
+  reserve(bytes: number): void {
+    const have = this.memory.buffer.byteLength;
+    if (bytes > have) this.memory.grow(Math.ceil((bytes - have) / 65536));
+  }
+
+  /** float32 view of the whole memory */
+  get f32(): Float32Array {
+    if (this.f32View.buffer !== this.memory.buffer || this.f32View.length === 0) this.f32View = new Float32Array(this.memory.buffer);
+    return this.f32View;
+  }
+
+  /** float64 view of the whole memory */
+  get f64(): Float64Array {
+    if (this.f64View.buffer !== this.memory.buffer || this.f64View.length === 0) this.f64View = new Float64Array(this.memory.buffer);
+    return this.f64View;
+  }
+}
+
+export interface GroupNormExports {
+  stats(x: number, hw: number, c: number, sum: number, sq: number): void;
+  forward(x: number, y: number, hw: number, c: number, prm: number, silu: number): void;
+  backward1(dy: number, x: number, d: number, hw: number, c: number, prm: number, acc: number, silu: number): void;
+  backward2(d: number, x: number, dx: number, hw: number, c: number, prm: number, prm2: number): void;
+}
+
+let groupNorm: SimdModule<GroupNormExports> | null = null;
+export function groupNormModule(): SimdModule<GroupNormExports> {
+  return (groupNorm ??= new SimdModule<GroupNormExports>(bin.groupnorm));
+}
