@@ -1,8 +1,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
-import { matMul2D, batchMatMulFast, BATCHED_ITEM, NARROW } from "./matmul";
-import { gradsOfWeighted, relErr, runOn, wasmVsCpu } from "./test-util";
+import { matMul2D, batchMatMulFast, batchedGemm, batchedGemmSimd, BATCHED_ITEM, NARROW } from "./matmul";
+import { fixedRandom, gradsOfWeighted, relErr, runOn, wasmVsCpu } from "./test-util";
 
 const VARIANTS: [boolean, boolean][] = [[false, false], [false, true], [true, false], [true, true]];
 /** Operand shapes for op(a) [.., M, K] · op(b) [.., K, N]. */
@@ -68,4 +68,29 @@ test("fast matmul on wasm leaks no tensors and is bit-identical across runs", as
   const r2 = await runOn("wasm", inputs, (a, b) => [f(a, b), ...gradsOfWeighted(f, [0, 1])(a, b)]);
   assert.equal(tf.memory().numTensors, before);
   r1.forEach((x, i) => assert.deepEqual(Buffer.from(x.buffer), Buffer.from(r2[i].buffer)));
+});
+
+test("the SIMD batched product equals the float64 JavaScript one for every transpose and block remainder", () => {
+  // rows and columns around the 4×8 / 4×4 / 1×4 blocks of lib/kernels/simd/gemm.wat, odd inner sizes, 77 text tokens
+  for (const [M, N, K] of [[1, 1, 1], [3, 5, 2], [4, 4, 7], [5, 8, 24], [8, 12, 3], [13, 77, 24], [64, 77, 24], [9, 16, 77]]) {
+    for (const [ta, tb] of VARIANTS) {
+      const G = 3;
+      const A = fixedRandom(G * M * K, M + 10 * K);
+      const B = fixedRandom(G * K * N, N + 7 * K);
+      // the reference takes non-transposed operands: build op(A), op(B) from the stored layouts
+      const opA = new Float32Array(A.length);
+      const opB = new Float32Array(B.length);
+      for (let g = 0; g < G; g++) {
+        for (let i = 0; i < M; i++) for (let k = 0; k < K; k++) opA[g * M * K + i * K + k] = ta ? A[g * M * K + k * M + i] : A[g * M * K + i * K + k];
+        for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) opB[g * K * N + k * N + j] = tb ? B[g * K * N + j * K + k] : B[g * K * N + k * N + j];
+      }
+      const want = new Float32Array(G * M * N);
+      batchedGemm(opA, opB, want, G, M, N, K);
+      const got = new Float32Array(G * M * N).fill(NaN);
+      batchedGemmSimd(A, B, got, G, M, N, K, ta, tb);
+      assert.ok(got.every(Number.isFinite), `${M}×${K}·${K}×${N} ta=${ta} tb=${tb}: unwritten outputs`);
+      const e = relErr(got, want);
+      assert.ok(e <= 1e-5, `${M}×${K}·${K}×${N} ta=${ta} tb=${tb}: relative error ${e}`);
+    }
+  }
 });

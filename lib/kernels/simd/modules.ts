@@ -70,3 +70,12 @@ let groupNorm: SimdModule<GroupNormExports> | null = null;
 export function groupNormModule(): SimdModule<GroupNormExports> {
   return (groupNorm ??= new SimdModule<GroupNormExports>(bin.groupnorm));
 }
+
+export interface GemmExports {
+  gemm(a: number, b: number, c: number, G: number, M: number, N4: number, K: number): void;
+}
+
+let gemm: SimdModule<GemmExports> | null = null;
+export function gemmModule(): SimdModule<GemmExports> {
+  return (gemm ??= new SimdModule<GemmExports>(bin.gemm));
+}
