@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { registerTrainingKernels } from "./index";
-import { leadingAxes, sumRows } from "./reduce";
+import { leadingAxes, setSimdSum, sumRows } from "./reduce";
 import { runOn, wasmVsCpu } from "./test-util";
 import { initBackend } from "../backend";
 
@@ -23,6 +23,28 @@ test("sumRows adds rows in float64 (hand-computed)", () => {
   assert.deepEqual(Array.from(out), [1e8 + 4, 6 - 1e8].map(Math.fround));
   sumRows(Float32Array.from([1e8, 1, -1e8]), 3, 1, out);
   assert.equal(out[0], 1, "float64 accumulation keeps the 1 that float32 would lose");
+});
+
+test("sumRows: the SIMD path gives the JavaScript loop's sums bit for bit (same float64 order), float64 kept", () => {
+  const wide = new Float32Array(3 * 8);
+  wide.set([1e8, 1, 2, 3, 4, 5, 6, 7], 0);
+  wide.set([1, 1, 1, 1, 1, 1, 1, 1], 8);
+  wide.set([-1e8, 0, 0, 0, 0, 0, 0, 0], 16);
+  const simd = new Float32Array(8);
+  sumRows(wide, 3, 8, simd);
+  assert.equal(simd[0], 1, "float64 accumulation keeps the 1 that float32 would lose");
+  for (const [rows, cols] of [[1, 4], [3, 8], [1000, 64], [77, 96], [5, 12]]) {
+    const x = Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i * 1.7) * 10 ** ((i % 7) - 3));
+    const [a, b] = [new Float32Array(cols), new Float32Array(cols)];
+    sumRows(x, rows, cols, a);
+    setSimdSum(false);
+    try {
+      sumRows(x, rows, cols, b);
+    } finally {
+      setSimdSum(true);
+    }
+    assert.deepEqual(Buffer.from(a.buffer), Buffer.from(b.buffer), `${rows}×${cols}`);
+  }
 });
 
 test("Sum over leading axes on wasm equals cpu's (values and keepDims shapes), other axes unchanged, no leaks", async () => {

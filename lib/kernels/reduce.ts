@@ -5,6 +5,7 @@
  * it. Summing rows into a float64 accumulator row instead reads the input once, in memory order.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { reduceModule, simdSupported } from "./simd/modules";
 
 interface WasmHeap {
   typedArrayFromHeap(t: tf.TensorInfo): ArrayLike<number>;
@@ -22,8 +23,27 @@ export function leadingAxes(axis: number | number[], rank: number): number {
   return sorted.every((a, i) => a === i) ? sorted.length : 0;
 }
 
-/** out[c] = Σ_r x[r·cols + c] in float64, rounded once. */
+let useSimd = simdSupported;
+/** Whether `sumRows` takes the WebAssembly SIMD kernel (lib/kernels/simd/reduce.wat) where cols is a multiple of 4; tests compare. */
+export function setSimdSum(on: boolean): void {
+  useSimd = on && simdSupported;
+}
+
+/**
+ * out[c] = Σ_r x[r·cols + c] in float64 in row order, rounded once: in SIMD (the input copied into
+ * the module's memory; ~4× the loop below) or in JavaScript; the same sums either way.
+ */
 export function sumRows(x: ArrayLike<number>, rows: number, cols: number, out: Float32Array): void {
+  if (useSimd && cols % 4 === 0 && x instanceof Float32Array) {
+    const mod = reduceModule();
+    const n = rows * cols;
+    const sums = Math.ceil((4 * n) / 16) * 16; // byte offset of the float64 sums, after x
+    mod.reserve(sums + 8 * cols);
+    mod.f32.set(x.subarray(0, n), 0);
+    mod.exports.colsum(0, rows, cols, sums);
+    out.set(mod.f64.subarray(sums / 8, sums / 8 + cols));
+    return;
+  }
   const acc = new Float64Array(cols);
   for (let r = 0, o = 0; r < rows; r++, o += cols) {
     for (let c = 0; c < cols; c++) acc[c] += x[o + c];

@@ -79,3 +79,12 @@ let gemm: SimdModule<GemmExports> | null = null;
 export function gemmModule(): SimdModule<GemmExports> {
   return (gemm ??= new SimdModule<GemmExports>(bin.gemm));
 }
+
+export interface ReduceExports {
+  colsum(x: number, rows: number, cols: number, out: number): void;
+}
+
+let reduce: SimdModule<ReduceExports> | null = null;
+export function reduceModule(): SimdModule<ReduceExports> {
+  return (reduce ??= new SimdModule<ReduceExports>(bin.reduce));
+}
