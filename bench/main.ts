@@ -3,7 +3,8 @@
  *  (a) the matMul ceiling: the fastest of many warm 512² non-transposed products (lib/kernels/ceiling);
  *  (b) per-kernel throughput, native wasm kernel vs the project's (lib/kernels);
  *  (c) training steps (conv+attention probe network, tiny U-Net): achieved FLOP/s as a ratio of
- *      (a), in-process before/after the project's kernels, and samples/s with 1 worker vs all cores.
+ *      (a), in-process before/after the project's kernels, and samples/s with 1 worker vs all cores,
+ *      and the same steps in independent workers (the workload's own bound on the speedup).
  * Environment: BENCH_QUICK=1 runs fewer repetitions.
  */
 import * as os from "os";
@@ -34,18 +35,38 @@ const rnd = (shape: number[]) => tf.randomNormal(shape, 0, 1, "float32", 1);
  * once; returns total GFLOP/s. n workers over 1 bounds any data-parallel speedup on this machine.
  */
 async function parallelMatmul(n: number, reps = QUICK ? 40 : 100, size = 512): Promise<number> {
-  const file = path.join(__dirname, `ceiling-worker${ext}`);
-  const src = ext === ".ts" ? { s: `require("tsx/cjs"); require(${JSON.stringify(file)});`, e: true } : { s: file, e: false };
-  const workers = Array.from({ length: n }, () => new Worker(src.s, { eval: src.e, workerData: { reps, size } }));
+  const wall = await runTogether(Array.from({ length: n }, () => benchWorker("ceiling-worker", { reps, size })));
+  return (n * reps * 2 * size ** 3) / (wall * 1e-3) / 1e9;
+}
+
+/** A worker thread running bench/<name> (through tsx when the bench itself runs from source). */
+function benchWorker(name: string, workerData: unknown): Worker {
+  const file = path.join(__dirname, `${name}${ext}`);
+  return ext === ".ts" ? new Worker(`require("tsx/cjs"); require(${JSON.stringify(file)});`, { eval: true, workerData }) : new Worker(file, { workerData });
+}
+
+/**
+ * Waits until every worker reports ready, signals them all at once, and returns the wall time (ms)
+ * until the last one reports its own time `{ ms }`; terminates the workers.
+ */
+async function runTogether(workers: Worker[]): Promise<number> {
   try {
     await Promise.all(workers.map((w) => new Promise((res, rej) => (w.once("message", res), w.once("error", rej)))));
     const t0 = performance.now();
     const times = await Promise.all(workers.map((w) => new Promise<number>((res, rej) => (w.once("message", (m: { ms: number }) => res(m.ms)), w.once("error", rej), w.postMessage("go")))));
-    const wall = Math.max(performance.now() - t0, ...times);
-    return (n * reps * 2 * size ** 3) / (wall * 1e-3) / 1e9;
+    return Math.max(performance.now() - t0, ...times);
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
   }
+}
+
+/**
+ * (c') The workload's own bound: `n` workers each run the subject's training step on their shard of
+ * the batch (bench/step-worker), at once and with no exchange. Returns samples per second in all.
+ */
+async function independentSteps(s: StepSubject, n: number, reps = QUICK ? 2 : 4): Promise<number> {
+  const wall = await runTogether(splitRange(s.batch, n).map((shard) => benchWorker("step-worker", { module: s.module, config: s.config, shard, reps })));
+  return (s.batch * reps) / (wall * 1e-3);
 }
 
 interface KernelRow {
@@ -252,6 +273,11 @@ async function main(): Promise<void> {
     console.log(`      pool, 1 worker:   ${fmt(one.medianMs, 0)} ms  ${fmt(sps(one), 2)} samples/s  ${fmt(g(one))} GFLOP/s  ratio ${fmt(g(one) / ceil.gflops, 2)}  (±${fmt(spread(one), 0)}%)  ${main(one)}`);
     console.log(`      pool, ${cores} workers:  ${fmt(all.medianMs, 0)} ms  ${fmt(sps(all), 2)} samples/s  ${fmt(g(all))} GFLOP/s  (±${fmt(spread(all), 0)}%)  ${main(all)}  speedup ${fmt(one.medianMs / all.medianMs, 2)}× over 1 worker`);
     console.log(`      pool, ${cores} workers, update on the main thread (before): ${fmt(allMain.medianMs, 0)} ms  ${main(allMain)}  speedup ${fmt(one.medianMs / allMain.medianMs, 2)}×`);
+    if (cores > 1) {
+      const i1 = await independentSteps(s, 1);
+      const iN = await independentSteps(s, cores);
+      console.log(`      ${cores} workers stepping independently (no averaging, update or weights to exchange): ${fmt(iN, 2)} samples/s against ${fmt(i1, 2)} in 1 = ${fmt(iN / i1, 2)}× (this workload's bound here)`);
+    }
   }
 }
 

@@ -3,7 +3,7 @@
  *  - gradient functions for every op the models use (tfjs-core's CommonJS build has none);
  *  - on wasm: the kernels it lacks (Conv2DBackpropFilter, UnsortedSegmentSum) and fast
  *    replacements for the slow ones (Conv2DBackpropInput, transposed/batched BatchMatMul, Sum over
- *    leading axes, Identity's copy).
+ *    leading axes, Transpose, SplitV, Identity's copy), several in WebAssembly SIMD (lib/kernels/simd).
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-wasm";
@@ -12,6 +12,8 @@ import { conv2dBackpropFilterWasm, conv2dBackpropInputKernel } from "./conv";
 import { batchMatMulKernel } from "./matmul";
 import { unsortedSegmentSumWasm } from "./segment";
 import { sumKernel } from "./reduce";
+import { transposeKernel } from "./transpose";
+import { splitVKernel } from "./split";
 import { registerGroupNormKernels } from "./groupnorm";
 
 export { GRADIENT_CONFIGS, registerGradients } from "./gradients";
@@ -105,6 +107,8 @@ export function registerTrainingKernels(): TrainingKernelsReport {
   add(batchMatMulKernel, "BatchMatMul");
   add(identityKernel, "Identity");
   add(sumKernel, "Sum");
+  add(transposeKernel, "Transpose");
+  add(splitVKernel, "SplitV");
   return { gradients, wasmKernels };
 }
 

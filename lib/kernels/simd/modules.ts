@@ -88,3 +88,13 @@ let reduce: SimdModule<ReduceExports> | null = null;
 export function reduceModule(): SimdModule<ReduceExports> {
   return (reduce ??= new SimdModule<ReduceExports>(bin.reduce));
 }
+
+export interface TransposeExports {
+  transpose(src: number, dst: number, G: number, R: number, C: number): void;
+  blocks(src: number, dst: number, G: number, R: number, C: number, D: number): void;
+}
+
+let transpose: SimdModule<TransposeExports> | null = null;
+export function transposeModule(): SimdModule<TransposeExports> {
+  return (transpose ??= new SimdModule<TransposeExports>(bin.transpose));
+}

@@ -1,0 +1,115 @@
+;; Batched matrix transpose in WebAssembly SIMD: dst[g] = src[g]ᵀ for row-major float32 src [G, R, C]
+;; into dst [G, C, R]. 4×4 tiles are transposed in registers with two rounds of lane shuffles
+;; (interleave row pairs, then combine the halves); the edge strips (R or C mod 4) go one element
+;; at a time. `blocks` moves whole blocks of D floats (D a multiple of 4): [G, R, C, D] → [G, C, R, D],
+;; the head split and merge of attention ([B, tokens, heads, d] ↔ [B, heads, tokens, d]).
+(module
+  (memory (export "memory") 1)
+
+  (func (export "transpose") (param $src i32) (param $dst i32) (param $G i32) (param $R i32) (param $C i32)
+    (local $g i32) (local $i i32) (local $j i32) (local $R4 i32) (local $C4 i32)
+    (local $sb i32) (local $db i32) (local $p i32) (local $q i32) (local $ls i32) (local $ld i32)
+    (local $r0 v128) (local $r1 v128) (local $r2 v128) (local $r3 v128)
+    (local $t0 v128) (local $t1 v128) (local $t2 v128) (local $t3 v128)
+    (local.set $R4 (i32.and (local.get $R) (i32.const -4)))
+    (local.set $C4 (i32.and (local.get $C) (i32.const -4)))
+    (local.set $ls (i32.shl (local.get $C) (i32.const 2)))
+    (local.set $ld (i32.shl (local.get $R) (i32.const 2)))
+    (block $gdone (loop $gl
+      (br_if $gdone (i32.ge_u (local.get $g) (local.get $G)))
+      (local.set $sb (i32.add (local.get $src) (i32.mul (local.get $g) (i32.mul (local.get $R) (local.get $ls)))))
+      (local.set $db (i32.add (local.get $dst) (i32.mul (local.get $g) (i32.mul (local.get $R) (local.get $ls)))))
+      ;; full 4×4 tiles
+      (local.set $i (i32.const 0))
+      (block $idone (loop $il
+        (br_if $idone (i32.ge_u (local.get $i) (local.get $R4)))
+        (local.set $j (i32.const 0))
+        (block $jdone (loop $jl
+          (br_if $jdone (i32.ge_u (local.get $j) (local.get $C4)))
+          (local.set $p (i32.add (local.get $sb) (i32.add (i32.mul (local.get $i) (local.get $ls)) (i32.shl (local.get $j) (i32.const 2)))))
+          (local.set $r0 (v128.load (local.get $p)))
+          (local.set $p (i32.add (local.get $p) (local.get $ls)))
+          (local.set $r1 (v128.load (local.get $p)))
+          (local.set $p (i32.add (local.get $p) (local.get $ls)))
+          (local.set $r2 (v128.load (local.get $p)))
+          (local.set $p (i32.add (local.get $p) (local.get $ls)))
+          (local.set $r3 (v128.load (local.get $p)))
+          (local.set $t0 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r0) (local.get $r1)))
+          (local.set $t1 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r0) (local.get $r1)))
+          (local.set $t2 (i8x16.shuffle 0 1 2 3 16 17 18 19 4 5 6 7 20 21 22 23 (local.get $r2) (local.get $r3)))
+          (local.set $t3 (i8x16.shuffle 8 9 10 11 24 25 26 27 12 13 14 15 28 29 30 31 (local.get $r2) (local.get $r3)))
+          (local.set $q (i32.add (local.get $db) (i32.add (i32.mul (local.get $j) (local.get $ld)) (i32.shl (local.get $i) (i32.const 2)))))
+          (v128.store (local.get $q) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t0) (local.get $t2)))
+          (local.set $q (i32.add (local.get $q) (local.get $ld)))
+          (v128.store (local.get $q) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t0) (local.get $t2)))
+          (local.set $q (i32.add (local.get $q) (local.get $ld)))
+          (v128.store (local.get $q) (i8x16.shuffle 0 1 2 3 4 5 6 7 16 17 18 19 20 21 22 23 (local.get $t1) (local.get $t3)))
+          (local.set $q (i32.add (local.get $q) (local.get $ld)))
+          (v128.store (local.get $q) (i8x16.shuffle 8 9 10 11 12 13 14 15 24 25 26 27 28 29 30 31 (local.get $t1) (local.get $t3)))
+          (local.set $j (i32.add (local.get $j) (i32.const 4)))
+          (br $jl)))
+        (local.set $i (i32.add (local.get $i) (i32.const 4)))
+        (br $il)))
+      ;; right strip: columns C4..C of rows 0..R4
+      (local.set $i (i32.const 0))
+      (block $rdone (loop $rl
+        (br_if $rdone (i32.ge_u (local.get $i) (local.get $R4)))
+        (local.set $j (local.get $C4))
+        (block $cdone (loop $cl
+          (br_if $cdone (i32.ge_u (local.get $j) (local.get $C)))
+          (f32.store (i32.add (local.get $db) (i32.add (i32.mul (local.get $j) (local.get $ld)) (i32.shl (local.get $i) (i32.const 2))))
+            (f32.load (i32.add (local.get $sb) (i32.add (i32.mul (local.get $i) (local.get $ls)) (i32.shl (local.get $j) (i32.const 2))))))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $cl)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $rl)))
+      ;; bottom strip: rows R4..R, every column
+      (local.set $i (local.get $R4))
+      (block $bdone (loop $bl
+        (br_if $bdone (i32.ge_u (local.get $i) (local.get $R)))
+        (local.set $j (i32.const 0))
+        (block $c2done (loop $c2l
+          (br_if $c2done (i32.ge_u (local.get $j) (local.get $C)))
+          (f32.store (i32.add (local.get $db) (i32.add (i32.mul (local.get $j) (local.get $ld)) (i32.shl (local.get $i) (i32.const 2))))
+            (f32.load (i32.add (local.get $sb) (i32.add (i32.mul (local.get $i) (local.get $ls)) (i32.shl (local.get $j) (i32.const 2))))))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $c2l)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $bl)))
+      (local.set $g (i32.add (local.get $g) (i32.const 1)))
+      (br $gl)))
+  )
+
+  (func (export "blocks") (param $src i32) (param $dst i32) (param $G i32) (param $R i32) (param $C i32) (param $D i32)
+    (local $g i32) (local $i i32) (local $j i32) (local $k i32) (local $bytes i32) (local $p i32) (local $q i32)
+    (local $sb i32) (local $db i32) (local $rowS i32) (local $rowD i32)
+    (local.set $bytes (i32.shl (local.get $D) (i32.const 2)))
+    (local.set $rowS (i32.mul (local.get $C) (local.get $bytes)))
+    (local.set $rowD (i32.mul (local.get $R) (local.get $bytes)))
+    (block $gdone (loop $gl
+      (br_if $gdone (i32.ge_u (local.get $g) (local.get $G)))
+      (local.set $sb (i32.add (local.get $src) (i32.mul (local.get $g) (i32.mul (local.get $R) (local.get $rowS)))))
+      (local.set $db (i32.add (local.get $dst) (i32.mul (local.get $g) (i32.mul (local.get $R) (local.get $rowS)))))
+      (local.set $i (i32.const 0))
+      (block $idone (loop $il
+        (br_if $idone (i32.ge_u (local.get $i) (local.get $R)))
+        (local.set $p (i32.add (local.get $sb) (i32.mul (local.get $i) (local.get $rowS))))
+        (local.set $j (i32.const 0))
+        (block $jdone (loop $jl
+          (br_if $jdone (i32.ge_u (local.get $j) (local.get $C)))
+          (local.set $q (i32.add (local.get $db) (i32.add (i32.mul (local.get $j) (local.get $rowD)) (i32.mul (local.get $i) (local.get $bytes)))))
+          (local.set $k (i32.const 0))
+          (block $kdone (loop $kl
+            (br_if $kdone (i32.ge_u (local.get $k) (local.get $bytes)))
+            (v128.store (i32.add (local.get $q) (local.get $k)) (v128.load (i32.add (local.get $p) (local.get $k))))
+            (local.set $k (i32.add (local.get $k) (i32.const 16)))
+            (br $kl)))
+          (local.set $p (i32.add (local.get $p) (local.get $bytes)))
+          (local.set $j (i32.add (local.get $j) (i32.const 1)))
+          (br $jl)))
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $il)))
+      (local.set $g (i32.add (local.get $g) (i32.const 1)))
+      (br $gl)))
+  )
+)
