@@ -16,6 +16,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import { groupNormModule, simdSupported } from "./simd/modules";
+import type { WasmHeap } from "./heap";
 
 /** 2^k for k in [−300, 300] (fastExp's scale). */
 const POW2 = Float64Array.from({ length: 601 }, (_, i) => 2 ** (i - 300));
@@ -49,10 +50,6 @@ interface HostIO {
   read(t: Info): Float32Array;
 }
 
-interface WasmLike {
-  typedArrayFromHeap(t: Info): ArrayLike<number>;
-  makeOutput(shape: number[], dtype: tf.DataType): Info;
-}
 interface CpuLike {
   data: { get(id: unknown): { values: ArrayLike<number> } };
   makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): Info;
@@ -60,7 +57,7 @@ interface CpuLike {
 
 function hostIO(backendName: "wasm" | "cpu", backend: unknown): HostIO {
   if (backendName === "wasm") {
-    const be = backend as WasmLike;
+    const be = backend as WasmHeap;
     return {
       make: (shape) => be.makeOutput(shape, "float32"),
       read: (t) => be.typedArrayFromHeap(t) as Float32Array,

@@ -11,6 +11,7 @@
  * run in the project's WebAssembly SIMD kernel (lib/kernels/simd/gemm.wat).
  */
 import * as tf from "@tensorflow/tfjs-core";
+import type { WasmHeap } from "./heap";
 import { gemmModule, simdSupported } from "./simd/modules";
 
 type T = tf.Tensor;
@@ -174,11 +175,6 @@ export function batchedGemmSimd(A: Float32Array, B: Float32Array, C: Float32Arra
   mod.exports.gemm(pa, pb, pc, G, M, N4, K);
   if (N4 === N) C.set(f.subarray(pc / 4, pc / 4 + G * M * N));
   else for (let r = 0, o = pc / 4; r < G * M; r++, o += N4) C.set(f.subarray(o, o + N), r * N);
-}
-
-interface WasmHeap {
-  typedArrayFromHeap(t: tf.TensorInfo): ArrayLike<number>;
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
 }
 
 /** Most bytes of SIMD-module memory one batched product may take (operands and result copied in); larger ones stay on the other paths. */

@@ -5,12 +5,8 @@
  * it. Summing rows into a float64 accumulator row instead reads the input once, in memory order.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import type { WasmHeap } from "./heap";
 import { reduceModule, simdSupported } from "./simd/modules";
-
-interface WasmHeap {
-  typedArrayFromHeap(t: tf.TensorInfo): ArrayLike<number>;
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-}
 
 /**
  * The number of leading axes `axis` names when it is exactly [0, k) of a rank-r tensor with

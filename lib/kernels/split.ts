@@ -4,11 +4,7 @@
  * concat); each part is a run of `size·inner` contiguous floats per outer index, copied whole.
  */
 import * as tf from "@tensorflow/tfjs-core";
-
-interface WasmHeap {
-  typedArrayFromHeap(t: tf.TensorInfo): ArrayLike<number>;
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
-}
+import type { WasmHeap } from "./heap";
 
 /** outs[k] ← the k-th run of sizes[k]·inner floats out of every (sum of sizes)·inner of src. */
 export function splitRows(src: Float32Array, outer: number, inner: number, sizes: number[], outs: Float32Array[]): void {

@@ -8,6 +8,7 @@
  * 4×4 register tiles, with D a multiple of 4 as whole-block copies; others stay native.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import type { WasmHeap } from "./heap";
 import { simdSupported, transposeModule } from "./simd/modules";
 
 /** [G, R, C, D] sizes when `perm` swaps two adjacent groups of axes of `shape` (identity before and after), else null. */
@@ -39,11 +40,6 @@ export function blockTransposeSimd(src: Float32Array, dst: Float32Array, G: numb
   if (D === 1) mod.exports.transpose(0, out, G, R, C);
   else mod.exports.blocks(0, out, G, R, C, D);
   dst.set(mod.f32.subarray(out / 4, out / 4 + n));
-}
-
-interface WasmHeap {
-  typedArrayFromHeap(t: tf.TensorInfo): ArrayLike<number>;
-  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
 }
 
 /** Tensors below this many elements stay on the native kernel (a call's fixed costs win). */
