@@ -16,11 +16,14 @@ const usage = `usage: dreambooth train --schedule <${SCHEDULE_KINDS.join("|")}> 
                        [--steps 400] [--lr 1e-4] [--instances-per-batch 2] [--class-per-batch 2]
                        [--out runs/dreambooth/<name>/model] [--work runs/dreambooth/<name>] [--resize]
                        [--workers N (0: in this process, the default on a GPU backend)] [--seed 0]
-                       [--checkpoint-every 100] [--backend …]
+                       [--checkpoint-every 100] [--fresh] [--backend …]
 
 Fine-tunes the U-Net only (the paper's setting). The paper's learning rate is 5e-6 for SD 1.x; the
 tiny embedded model, trained from scratch on far less data, needs a larger one (1e-4 by default).
-Resumes from --work's last checkpoint when interrupted.`;
+Resumes from --work's last checkpoint when interrupted, if that checkpoint started from the same base
+model, settings and training images (otherwise it is moved to checkpoints.stale and training starts
+over). --fresh always starts over: the pipeline's stages use it, so that a stage rerun for changed code
+trains anew instead of resuming the finished run that the old code made.`;
 
 export const command: Command = {
   name: "train",
@@ -30,7 +33,7 @@ export const command: Command = {
     const a = parseArgs(
       argv,
       ["schedule", "model", "instance", "class-dir", "instance-prompt", "class-prompt", "prior-weight", "prediction", "min-snr-gamma", "offset-noise", "steps", "lr", "instances-per-batch", "class-per-batch", "out", "work", "workers", "seed", "checkpoint-every", "backend"],
-      ["zero-terminal-snr", "no-prior", "resize"],
+      ["zero-terminal-snr", "no-prior", "resize", "fresh"],
     );
     const kind = str(a, "schedule") as ScheduleKind;
     if (!kind || !SCHEDULE_KINDS.includes(kind)) throw new UsageError(`--schedule is required: one of ${SCHEDULE_KINDS.join(", ")}`);
@@ -67,6 +70,7 @@ export const command: Command = {
       seed: int(a, "seed", 0)!,
       checkpointEvery: int(a, "checkpoint-every", 100)!,
       resize: bool(a, "resize"),
+      fresh: bool(a, "fresh"),
     });
     console.log(JSON.stringify(r));
     return 0;

@@ -47,7 +47,7 @@ async function miniModel(dir: string): Promise<void> {
 
 const sha = (f: string) => crypto.createHash("sha256").update(fs.readFileSync(f)).digest("hex");
 
-test("a hand-made diffusers folder loads and samples; class images are cached; DreamBooth is seeded to the byte", async () => {
+test("a hand-made diffusers folder loads and samples; class images are cached; DreamBooth is seeded to the byte and resumes only a run on the same images", async () => {
   await initBackend({ prefer: "wasm", log: () => {} });
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "db-"));
   const model = path.join(root, "model");
@@ -62,9 +62,9 @@ test("a hand-made diffusers folder loads and samples; class images are cached; D
   const again = await generateClassImages({ model, prompt: "a photo of person", count: 3, out: cls, seed: 0, steps: 2 });
   assert.equal(again.generated, false, "same model, prompt and count: reused");
   const before = tf.memory().numTensors;
-  const run = (name: string, workers: number) =>
+  const run = (name: string, workers: number, classDir = cls) =>
     dreamboothTrain({
-      model, instanceDir: inst, instancePrompt: "a photo of sks person", classDir: cls, classPrompt: "a photo of person", priorWeight: 1,
+      model, instanceDir: inst, instancePrompt: "a photo of sks person", classDir, classPrompt: "a photo of person", priorWeight: 1,
       out: path.join(root, name, "model"), work: path.join(root, name), schedule: { kind: "sigmoid", zeroTerminalSnr: true },
       predictionType: "v_prediction", steps: 3, lr: 1e-3, instancesPerBatch: 2, classPerBatch: 2, workers, seed: 5, checkpointEvery: 2,
     });
@@ -90,6 +90,21 @@ test("a hand-made diffusers folder loads and samples; class images are cached; D
   assert.equal(sched.beta_schedule, "sigmoid");
   assert.equal(sched.rescale_betas_zero_snr, true);
   assert.equal(sched.prediction_type, "v_prediction");
+  // a rerun on the same data resumes the finished run; on other class images its checkpoint is stale
+  const shaA = sha(path.join(root, "a", "model", "unet", "diffusion_pytorch_model.safetensors"));
+  await run("a", 2);
+  assert.ok(!fs.existsSync(path.join(root, "a", "checkpoints.stale")), "the same data: resumed");
+  assert.equal(sha(path.join(root, "a", "model", "unet", "diffusion_pytorch_model.safetensors")), shaA);
+  // other class images in the same folder (same options, so only the data's digest tells them apart)
+  const cls2 = path.join(root, "class2");
+  const other = await generateClassImages({ model, prompt: "a photo of person", count: 3, out: cls2, seed: 1, steps: 2 });
+  await run("d", 2, cls2);
+  other.files.forEach((f, i) => fs.copyFileSync(f, first.files[i]));
+  await run("a", 2);
+  assert.ok(fs.existsSync(path.join(root, "a", "checkpoints.stale")), "other class images: the checkpoint is not resumed");
+  const unetOf = (name: string) => sha(path.join(root, name, "model", "unet", "diffusion_pytorch_model.safetensors"));
+  assert.notEqual(unetOf("a"), shaA);
+  assert.equal(unetOf("a"), unetOf("d"), "retrained from step 0 on the new images");
   fs.rmSync(root, { recursive: true, force: true });
 });
 

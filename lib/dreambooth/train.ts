@@ -123,10 +123,24 @@ export interface DreamBoothOptions {
   checkpointEvery: number;
   /** resize instance photos of another size (center crop + resize) instead of refusing them */
   resize?: boolean;
+  /** train from step 0 even where --work holds a checkpoint of this run (the pipeline's stages do) */
+  fresh?: boolean;
+}
+
+/** md5 of what a fine-tune trains on: the encoded instance and class latents and the prompts' text states. */
+function trainingDataDigest(parts: Float32Array[]): string {
+  const h = crypto.createHash("md5");
+  for (const a of parts) {
+    h.update(`${a.length};`);
+    h.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+  }
+  return h.digest("hex");
 }
 
 export async function dreamboothTrain(o: DreamBoothOptions): Promise<{ seconds: number; lastLoss: number; steps: number }> {
   const t0 = Date.now();
+  // how to start is not part of the run: a fresh run and its resumption share their checkpoints
+  const { fresh: _fresh, ...opts } = o;
   const sd = loadStableDiffusion(o.model);
   const schedule = resolveScheduleConfig(o.schedule);
   let pool: WorkerPool | undefined;
@@ -184,9 +198,12 @@ export async function dreamboothTrain(o: DreamBoothOptions): Promise<{ seconds: 
       checkpointEvery: o.checkpointEvery,
       components: [{ name: "unet", params: sd.unet, specs }],
       source,
-      config: { ...o, schedule },
+      // the data's digest makes a checkpoint trained on other images (new class images, other
+      // instance photos, another encoder) stale instead of resumed
+      config: { ...opts, schedule, data: trainingDataDigest([instance.mean, instance.logvar, prior.mean, prior.logvar, sData]) },
       // the log and dreambooth.json are pipeline outputs: no wall-clock in them (timing.json has it)
       logSeconds: false,
+      fresh: o.fresh,
     });
     // the fine-tuned model: the base folder with the new U-Net and the fine-tune's forward process
     fs.mkdirSync(o.out, { recursive: true });
@@ -194,7 +211,7 @@ export async function dreamboothTrain(o: DreamBoothOptions): Promise<{ seconds: 
     fs.copyFileSync(path.join(o.model, "model_index.json"), path.join(o.out, "model_index.json"));
     await writeComponent(o.out, "unet", cfg.unet, sd.unet, specs, "F32", { base: path.basename(o.model) });
     writePipelineFiles(o.out, schedule, o.predictionType);
-    writeFileAtomic(path.join(o.out, "dreambooth.json"), JSON.stringify({ options: o, steps: r.finalStep, lastLoss: r.lastLoss }, null, 2) + "\n");
+    writeFileAtomic(path.join(o.out, "dreambooth.json"), JSON.stringify({ options: opts, steps: r.finalStep, lastLoss: r.lastLoss }, null, 2) + "\n");
     const seconds = (Date.now() - t0) / 1000;
     writeFileAtomic(
       path.join(o.work, "timing.json"),

@@ -115,6 +115,26 @@ test("logSeconds: false writes a log without wall-clock, byte-identical across r
   assert.equal(logs[1], logs[0]);
 });
 
+test("fresh: a finished run's checkpoint is set aside and the run trains again from step 0, to the same weights", async () => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), "train-fresh-flag-"));
+  const p1 = model(1);
+  const first = await trainLoop(base(dir, p1));
+  first.ema?.dispose();
+  const pr = model(1);
+  const resumed = await trainLoop(base(dir, pr));
+  resumed.ema?.dispose();
+  pr.forEach((v) => v.dispose());
+  assert.equal(resumed.stepsRun, 0, "without fresh the finished run is resumed at its end");
+  const p2 = model(1);
+  const again = await trainLoop({ ...base(dir, p2), fresh: true });
+  again.ema?.dispose();
+  assert.equal(again.resumedFrom, undefined);
+  assert.equal(again.stepsRun, first.stepsRun);
+  assert.ok(fs.existsSync(path.join(dir, "checkpoints.stale")));
+  for (const s of specs) assert.deepEqual(Buffer.from(p2.get(s.name)!.dataSync().buffer), Buffer.from(p1.get(s.name)!.dataSync().buffer), s.name);
+  [...p1.values(), ...p2.values()].forEach((v) => v.dispose());
+});
+
 test("a checkpoint made from other starting weights (a new base model) is moved aside and training starts over", async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "train-stale-"));
   const p1 = model(1);

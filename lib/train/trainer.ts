@@ -227,6 +227,11 @@ export interface TrainLoopOptions {
    * function of the seed alone, so a pipeline output that includes it hashes the same on every run
    */
   logSeconds?: boolean;
+  /**
+   * start from step 0 even where a checkpoint of this run exists (it is moved to checkpoints.stale):
+   * what a pipeline stage wants, whose rerun must not resume a run that older code or data made
+   */
+  fresh?: boolean;
 }
 
 export interface TrainResult {
@@ -256,7 +261,8 @@ async function startFingerprint(params: Params, config: unknown): Promise<string
 
 /**
  * Trains, resuming from the newest checkpoint in outDir/checkpoints if there is one that started
- * from the same weights and config (any other is moved to checkpoints.stale and training starts over).
+ * from the same weights and config (any other, or any with `fresh`, is moved to checkpoints.stale and
+ * training starts over).
  */
 export async function trainLoop(o: TrainLoopOptions): Promise<TrainResult> {
   const ckptDir = path.join(o.outDir, "checkpoints");
@@ -277,14 +283,12 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainResult> {
   // a pipeline stage rerun on a new base model finds the old run's checkpoints in its work folder
   const origin = await startFingerprint(params, o.config);
   let latest = latestCheckpoint(ckptDir);
-  if (latest && latest.state.origin !== origin) {
+  if (latest && (o.fresh || latest.state.origin !== origin)) {
     const stale = `${ckptDir}.stale`;
     fs.rmSync(stale, { recursive: true, force: true });
     fs.renameSync(ckptDir, stale);
-    process.stderr.write(
-      `${o.label}: the checkpoint at step ${latest.step} in ${ckptDir} was made from other starting weights or another config; ` +
-        `moved to ${stale}, starting over\n`,
-    );
+    const why = o.fresh ? "a fresh start was asked for" : "it was made from other starting weights or another config";
+    process.stderr.write(`${o.label}: the checkpoint at step ${latest.step} in ${ckptDir} is not resumed (${why}); moved to ${stale}, starting over\n`);
     latest = undefined;
   }
   const timed = o.logSeconds ?? true;
