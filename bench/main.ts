@@ -45,16 +45,24 @@ function benchWorker(name: string, workerData: unknown): Worker {
   return ext === ".ts" ? new Worker(`require("tsx/cjs"); require(${JSON.stringify(file)});`, { eval: true, workerData }) : new Worker(file, { workerData });
 }
 
-/**
- * Waits until every worker reports ready, signals them all at once, and returns the wall time (ms)
- * until the last one reports its own time `{ ms }`; terminates the workers.
- */
+/** Resolves when every worker has posted a message (its ready or its time, `{ ms }`). */
+const replies = (workers: Worker[]) =>
+  Promise.all(workers.map((w) => new Promise<{ ms: number }>((res, rej) => (w.once("message", res), w.once("error", rej)))));
+
+/** Signals every (ready) worker at once; returns the wall time (ms) until the last one reports its `{ ms }`. */
+async function go(workers: Worker[]): Promise<number> {
+  const t0 = performance.now();
+  const done = replies(workers);
+  workers.forEach((w) => w.postMessage("go"));
+  const times = await done;
+  return Math.max(performance.now() - t0, ...times.map((t) => t.ms));
+}
+
+/** Waits until every worker is ready, runs them once together, and terminates them: the wall time (ms). */
 async function runTogether(workers: Worker[]): Promise<number> {
   try {
-    await Promise.all(workers.map((w) => new Promise((res, rej) => (w.once("message", res), w.once("error", rej)))));
-    const t0 = performance.now();
-    const times = await Promise.all(workers.map((w) => new Promise<number>((res, rej) => (w.once("message", (m: { ms: number }) => res(m.ms)), w.once("error", rej), w.postMessage("go")))));
-    return Math.max(performance.now() - t0, ...times);
+    await replies(workers);
+    return await go(workers);
   } finally {
     await Promise.all(workers.map((w) => w.terminate()));
   }
@@ -62,11 +70,22 @@ async function runTogether(workers: Worker[]): Promise<number> {
 
 /**
  * (c') The workload's own bound: `n` workers each run the subject's training step on their shard of
- * the batch (bench/step-worker), at once and with no exchange. Returns samples per second in all.
+ * the batch (bench/step-worker), at once and with no exchange, against one worker on the whole
+ * batch. The two are measured in alternation, `rounds` times, so that load from outside this
+ * process falls on both alike; returns each round's speedup, sorted.
  */
-async function independentSteps(s: StepSubject, n: number, reps = QUICK ? 2 : 4): Promise<number> {
-  const wall = await runTogether(splitRange(s.batch, n).map((shard) => benchWorker("step-worker", { module: s.module, config: s.config, shard, reps })));
-  return (s.batch * reps) / (wall * 1e-3);
+async function independentSpeedups(s: StepSubject, n: number, rounds = QUICK ? 2 : 3, reps = QUICK ? 2 : 3): Promise<number[]> {
+  const start = (k: number) => splitRange(s.batch, k).map((shard) => benchWorker("step-worker", { module: s.module, config: s.config, shard, reps }));
+  const one = start(1);
+  const all = start(n);
+  try {
+    await replies([...one, ...all]);
+    const out: number[] = [];
+    for (let r = 0; r < rounds; r++) out.push((await go(one)) / (await go(all)));
+    return out.sort((a, b) => a - b);
+  } finally {
+    await Promise.all([...one, ...all].map((w) => w.terminate()));
+  }
 }
 
 interface KernelRow {
@@ -274,9 +293,8 @@ async function main(): Promise<void> {
     console.log(`      pool, ${cores} workers:  ${fmt(all.medianMs, 0)} ms  ${fmt(sps(all), 2)} samples/s  ${fmt(g(all))} GFLOP/s  (±${fmt(spread(all), 0)}%)  ${main(all)}  speedup ${fmt(one.medianMs / all.medianMs, 2)}× over 1 worker`);
     console.log(`      pool, ${cores} workers, update on the main thread (before): ${fmt(allMain.medianMs, 0)} ms  ${main(allMain)}  speedup ${fmt(one.medianMs / allMain.medianMs, 2)}×`);
     if (cores > 1) {
-      const i1 = await independentSteps(s, 1);
-      const iN = await independentSteps(s, cores);
-      console.log(`      ${cores} workers stepping independently (no averaging, update or weights to exchange): ${fmt(iN, 2)} samples/s against ${fmt(i1, 2)} in 1 = ${fmt(iN / i1, 2)}× (this workload's bound here)`);
+      const sp = await independentSpeedups(s, cores);
+      console.log(`      ${cores} workers stepping independently (no averaging, update or weights to exchange), against 1 in alternation: ${fmt(median(sp), 2)}× (rounds: ${sp.map((x) => fmt(x, 2)).join(", ")}; this workload's bound here)`);
     }
   }
 }

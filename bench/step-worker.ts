@@ -1,9 +1,9 @@
 /**
  * One worker of the bench's workload-parallelism check: a task's training step (loss and
- * gradients on its shard, lib/parallel/task) in a loop, started on a signal so that every worker
- * runs at the same time, with no exchange between them. N of these against 1 bounds what
- * data parallelism can gain on this workload here: what the cores share (caches, memory
- * bandwidth) without any averaging, update or weight traffic.
+ * gradients on its shard, lib/parallel/task) `reps` times on each "go" signal, so that every worker
+ * runs at the same time, with no exchange between them; posts its time after each. N of these
+ * against 1 bounds what data parallelism can gain on this workload here: what the cores share
+ * (caches, memory bandwidth) without any averaging, update or weight traffic.
  */
 import { parentPort, workerData } from "worker_threads";
 import { initBackend } from "../lib/backend";
@@ -16,12 +16,12 @@ async function main(): Promise<void> {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const task = await (require(module) as { setup: TaskSetup }).setup(config);
   await task.lossAndGrads(shard);
-  port.postMessage({ ready: true });
-  port.once("message", async () => {
+  port.on("message", async () => {
     const t0 = performance.now();
     for (let i = 0; i < reps; i++) await task.lossAndGrads(shard);
     port.postMessage({ ms: performance.now() - t0 });
   });
+  port.postMessage({ ready: true });
 }
 
 void main();
