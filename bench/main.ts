@@ -1,6 +1,7 @@
 /**
  * The compute bench (`npm run bench`), all numbers from this one run on the wasm backend:
- *  (a) the matMul ceiling: the fastest of many warm 512² non-transposed products (lib/kernels/ceiling);
+ *  (a) the matMul ceiling: the fastest of many warm 512² non-transposed products (lib/kernels/ceiling),
+ *      and what N cores give over 1 for that loop and for memory streaming;
  *  (b) per-kernel throughput, native wasm kernel vs the project's (lib/kernels);
  *  (c) training steps (conv+attention probe network, tiny U-Net): achieved FLOP/s as a ratio of
  *      (a), in-process before/after the project's kernels, and samples/s with 1 worker vs all cores,
@@ -37,6 +38,15 @@ const rnd = (shape: number[]) => tf.randomNormal(shape, 0, 1, "float32", 1);
 async function parallelMatmul(n: number, reps = QUICK ? 40 : 100, size = 512): Promise<number> {
   const wall = await runTogether(Array.from({ length: n }, () => benchWorker("ceiling-worker", { reps, size })));
   return (n * reps * 2 * size ** 3) / (wall * 1e-3) / 1e9;
+}
+
+/**
+ * (a'') The memory bus: `n` workers each copy a 64 MB buffer `reps` times at once; returns GB/s moved
+ * in all (read + write). n over 1 is what the cores get when a step's work is memory-bound.
+ */
+async function parallelStream(n: number, reps = QUICK ? 8 : 20, mb = 64): Promise<number> {
+  const wall = await runTogether(Array.from({ length: n }, () => benchWorker("stream-worker", { reps, mb })));
+  return (n * reps * 2 * mb * 2 ** 20) / (wall * 1e-3) / 1e9;
 }
 
 /** A worker thread running bench/<name> (through tsx when the bench itself runs from source). */
@@ -268,6 +278,9 @@ async function main(): Promise<void> {
     const p1 = await parallelMatmul(1);
     const pn = await parallelMatmul(cores);
     console.log(`    the same loop in 1 worker: ${fmt(p1)} GFLOP/s; in ${cores} workers at once: ${fmt(pn)} GFLOP/s in all = ${fmt(pn / p1, 2)}× (the bound on any data-parallel speedup here)`);
+    const s1 = await parallelStream(1);
+    const sn = await parallelStream(cores);
+    console.log(`    memory streaming (64 MB copies) in 1 worker: ${fmt(s1)} GB/s; in ${cores} workers at once: ${fmt(sn)} GB/s in all = ${fmt(sn / s1, 2)}× (what memory-bound work gains)`);
   }
   console.log("");
 
