@@ -118,16 +118,16 @@ function groupMeans(s: Float64Array, sOff: number, C: number, Cg: number, N: num
   }
 }
 
-/** The forward of `forward` below, one sample at a time through the SIMD module. */
-function forwardSimd(io: HostIO, inputs: { x: Info; gamma: Info; beta: Info }, a: GroupNormAttrs, B: number, HW: number, C: number): Info[] {
+/** The forward of `forward` below, one sample at a time through the SIMD module; null where its memory cannot hold a sample. */
+function forwardSimd(io: HostIO, inputs: { x: Info; gamma: Info; beta: Info }, a: GroupNormAttrs, B: number, HW: number, C: number): Info[] | null {
   const G = a.groups;
   const Cg = C / G;
   const n = HW * C;
-  const outs = [io.make(inputs.x.shape), io.make([B, G]), io.make([B, G])];
   const mod = groupNormModule();
   // x, y: [HW, C] float32; prm: m, r, g, b [C] float32; sum, sq: [C] float64
   const [[X, Y, P, S, Q], total] = layout([4 * n, 4 * n, 16 * C, 8 * C, 8 * C]);
-  mod.reserve(total);
+  if (!mod.reserve(total)) return null;
+  const outs = [io.make(inputs.x.shape), io.make([B, G]), io.make([B, G])];
   const [y, mean, rstd] = outs.map((o) => io.read(o));
   const x = io.read(inputs.x);
   const f32 = mod.f32;
@@ -151,16 +151,16 @@ function forwardSimd(io: HostIO, inputs: { x: Info; gamma: Info; beta: Info }, a
   return outs;
 }
 
-/** The backward of `backward` below, one sample at a time through the SIMD module (SiLU's sigmoid recomputed). */
-function backwardSimd(io: HostIO, inputs: { dy: Info; x: Info; gamma: Info; beta: Info; mean: Info; rstd: Info }, a: GroupNormAttrs, B: number, HW: number, C: number): Info[] {
+/** The backward of `backward` below, one sample at a time through the SIMD module (SiLU's sigmoid recomputed); null where its memory cannot hold a sample. */
+function backwardSimd(io: HostIO, inputs: { dy: Info; x: Info; gamma: Info; beta: Info; mean: Info; rstd: Info }, a: GroupNormAttrs, B: number, HW: number, C: number): Info[] | null {
   const G = a.groups;
   const Cg = C / G;
   const n = HW * C;
-  const outs = [io.make(inputs.x.shape), io.make([C]), io.make([C])];
   const mod = groupNormModule();
   // dy, x, d (then dx): [HW, C] float32; prm: m, r, g, b and prm2: m1, m2 [C] float32; acc: dγ, dβ, s1, s2 [C] float64
   const [[DY, X, D, P, P2, A], total] = layout([4 * n, 4 * n, 4 * n, 16 * C, 8 * C, 32 * C]);
-  mod.reserve(total);
+  if (!mod.reserve(total)) return null;
+  const outs = [io.make(inputs.x.shape), io.make([C]), io.make([C])];
   const [dx, dg, db] = outs.map((o) => io.read(o));
   const dy = io.read(inputs.dy);
   const x = io.read(inputs.x);
@@ -198,7 +198,8 @@ function backwardSimd(io: HostIO, inputs: { dy: Info; x: Info; gamma: Info; beta
 
 function forward(io: HostIO, inputs: { x: Info; gamma: Info; beta: Info }, a: GroupNormAttrs): Info[] {
   const [B, HW, C] = checkInputs(GROUP_NORM, inputs.x, inputs.gamma, inputs.beta, a.groups);
-  if (useSimd && C % 4 === 0) return forwardSimd(io, inputs, a, B, HW, C);
+  const simd = useSimd && C % 4 === 0 ? forwardSimd(io, inputs, a, B, HW, C) : null;
+  if (simd) return simd;
   const G = a.groups;
   const Cg = C / G;
   const N = HW * Cg;
@@ -244,7 +245,8 @@ function forward(io: HostIO, inputs: { x: Info; gamma: Info; beta: Info }, a: Gr
 
 function backward(io: HostIO, inputs: { dy: Info; x: Info; gamma: Info; beta: Info; mean: Info; rstd: Info; y?: Info }, a: GroupNormAttrs): Info[] {
   const [B, HW, C] = checkInputs(GROUP_NORM_GRAD, inputs.x, inputs.gamma, inputs.beta, a.groups);
-  if (useSimd && C % 4 === 0) return backwardSimd(io, inputs, a, B, HW, C);
+  const simd = useSimd && C % 4 === 0 ? backwardSimd(io, inputs, a, B, HW, C) : null;
+  if (simd) return simd;
   const G = a.groups;
   const Cg = C / G;
   const N = HW * Cg;

@@ -158,14 +158,15 @@ export function setSimdMatmul(on: boolean): void {
 /**
  * `batchedGemm` with transposes, through the SIMD module: op(A[g]) and op(B[g]) are copied into its
  * memory (transposed there, B's columns padded to a multiple of 4), multiplied, and C copied out.
+ * False (C untouched) where the module's memory cannot hold them.
  */
-export function batchedGemmSimd(A: Float32Array, B: Float32Array, C: Float32Array, G: number, M: number, N: number, K: number, transposeA: boolean, transposeB: boolean): void {
+export function batchedGemmSimd(A: Float32Array, B: Float32Array, C: Float32Array, G: number, M: number, N: number, K: number, transposeA: boolean, transposeB: boolean): boolean {
   const N4 = (N + 3) & ~3;
   const mod = gemmModule();
   const pa = 0;
   const pb = pa + 4 * G * M * K;
   const pc = pb + 4 * G * K * N4;
-  mod.reserve(pc + 4 * G * M * N4);
+  if (!mod.reserve(pc + 4 * G * M * N4)) return false;
   const f = mod.f32;
   if (!transposeA) f.set(A.subarray(0, G * M * K), pa / 4);
   else for (let g = 0, o = pa / 4; g < G; g++) for (let i = 0, src = g * K * M; i < M; i++) for (let k = 0; k < K; k++) f[o++] = A[src + k * M + i];
@@ -175,6 +176,7 @@ export function batchedGemmSimd(A: Float32Array, B: Float32Array, C: Float32Arra
   mod.exports.gemm(pa, pb, pc, G, M, N4, K);
   if (N4 === N) C.set(f.subarray(pc / 4, pc / 4 + G * M * N));
   else for (let r = 0, o = pc / 4; r < G * M; r++, o += N4) C.set(f.subarray(o, o + N), r * N);
+  return true;
 }
 
 /** Most bytes of SIMD-module memory one batched product may take (operands and result copied in); larger ones stay on the other paths. */
@@ -204,10 +206,7 @@ function batchedOnHeap(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, tra
   const C = be.typedArrayFromHeap(out) as Float32Array;
   let A = be.typedArrayFromHeap(a) as Float32Array;
   let B = be.typedArrayFromHeap(b) as Float32Array;
-  if (simd) {
-    batchedGemmSimd(A, B, C, G, M, N, K, transposeA, transposeB);
-    return out;
-  }
+  if (simd && batchedGemmSimd(A, B, C, G, M, N, K, transposeA, transposeB)) return out;
   if (transposeA) A = transposeItems(A, G, ra, ca, new Float32Array(A.length));
   if (transposeB) B = transposeItems(B, G, rb, cb, new Float32Array(B.length));
   batchedGemm(A, B, C, G, M, N, K);

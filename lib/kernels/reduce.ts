@@ -27,14 +27,13 @@ export function setSimdSum(on: boolean): void {
 
 /**
  * out[c] = Σ_r x[r·cols + c] in float64 in row order, rounded once: in SIMD (the input copied into
- * the module's memory; ~4× the loop below) or in JavaScript; the same sums either way.
+ * the module's memory, where it fits; 6-10× the loop below) or in JavaScript; the same sums either way.
  */
 export function sumRows(x: ArrayLike<number>, rows: number, cols: number, out: Float32Array): void {
-  if (useSimd && cols % 4 === 0 && x instanceof Float32Array) {
+  const n = rows * cols;
+  const sums = Math.ceil((4 * n) / 16) * 16; // byte offset of the float64 sums, after x
+  if (useSimd && cols % 4 === 0 && x instanceof Float32Array && reduceModule().reserve(sums + 8 * cols)) {
     const mod = reduceModule();
-    const n = rows * cols;
-    const sums = Math.ceil((4 * n) / 16) * 16; // byte offset of the float64 sums, after x
-    mod.reserve(sums + 8 * cols);
     mod.f32.set(x.subarray(0, n), 0);
     mod.exports.colsum(0, rows, cols, sums);
     out.set(mod.f64.subarray(sums / 8, sums / 8 + cols));

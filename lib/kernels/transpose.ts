@@ -30,16 +30,23 @@ export function asBlockTranspose(shape: number[], perm: number[]): { G: number; 
   return { G: prod(0, a), R: prod(a, b), C: prod(b, e + 1), D: prod(e + 1, r) };
 }
 
-/** dst ← src transposed as [G, R, C, D] → [G, C, R, D] (D = 1 or a multiple of 4), through the SIMD module. */
-export function blockTransposeSimd(src: Float32Array, dst: Float32Array, G: number, R: number, C: number, D: number): void {
+/** Bytes of SIMD-module memory a block transpose of n elements takes (input, then output at a 16-byte boundary). */
+const transposeBytes = (n: number) => Math.ceil((4 * n) / 16) * 16 + 4 * n;
+
+/**
+ * dst ← src transposed as [G, R, C, D] → [G, C, R, D] (D = 1 or a multiple of 4), through the SIMD
+ * module; false (dst untouched) where its memory cannot hold them.
+ */
+export function blockTransposeSimd(src: Float32Array, dst: Float32Array, G: number, R: number, C: number, D: number): boolean {
   const n = G * R * C * D;
   const mod = transposeModule();
-  const out = Math.ceil((4 * n) / 16) * 16;
-  mod.reserve(out + 4 * n);
+  const out = transposeBytes(n) - 4 * n;
+  if (!mod.reserve(out + 4 * n)) return false;
   mod.f32.set(src.subarray(0, n), 0);
   if (D === 1) mod.exports.transpose(0, out, G, R, C);
   else mod.exports.blocks(0, out, G, R, C, D);
   dst.set(mod.f32.subarray(out / 4, out / 4 + n));
+  return true;
 }
 
 /** Tensors below this many elements stay on the native kernel (a call's fixed costs win). */
@@ -55,7 +62,7 @@ export function transposeKernel(native: tf.KernelFunc): tf.KernelConfig {
       const { perm } = args.attrs as unknown as tf.TransposeAttrs;
       const size = tf.util.sizeFromShape(x.shape);
       const blocks = simdSupported && x.dtype === "float32" && size >= SMALL_TRANSPOSE ? asBlockTranspose(x.shape, perm) : null;
-      if (!blocks || (blocks.D !== 1 && blocks.D % 4 !== 0)) return native(args) as tf.TensorInfo;
+      if (!blocks || (blocks.D !== 1 && blocks.D % 4 !== 0) || !transposeModule().reserve(transposeBytes(size))) return native(args) as tf.TensorInfo;
       const be = args.backend as unknown as WasmHeap;
       const out = be.makeOutput(perm.map((p) => x.shape[p]), "float32");
       // the output is made first: an allocation can grow the heap and detach earlier views

@@ -40,10 +40,20 @@ export class SimdModule<E> {
     this.memory = inst.exports.memory as WasmMemory;
   }
 
-  /** Make at least `bytes` bytes addressable (growing invalidates earlier views: take them after). */
-  reserve(bytes: number): void {
+  /**
+   * Make at least `bytes` bytes addressable (growing invalidates earlier views: take them after).
+   * False where the memory cannot grow that far (a wasm32 memory stops at 4 GB): the caller then takes
+   * its path without SIMD.
+   */
+  reserve(bytes: number): boolean {
     const have = this.memory.buffer.byteLength;
-    if (bytes > have) this.memory.grow(Math.ceil((bytes - have) / 65536));
+    if (bytes <= have) return true;
+    try {
+      this.memory.grow(Math.ceil((bytes - have) / 65536));
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /** float32 view of the whole memory */
