@@ -103,19 +103,24 @@ function layout(sizes: number[]): [number[], number] {
 }
 
 /**
- * The group means of per-channel float64 sums `s` and `q` (of x and x², or of d and d·xh) over
- * N values per group, written per channel: out[c] = Σ_{k in c's group} s[k] / N.
+ * For each group g of Cg channels: the means over its N values of two per-channel float64 sums
+ * (of x and x², or of d and d·xh) stored at f64[sOff + c] and f64[qOff + c], handed to `each`.
  */
-function groupMeans(s: Float64Array, sOff: number, C: number, Cg: number, N: number, each: (g: number, m1: number, m2: number) => void, q: Float64Array, qOff: number): void {
+function groupMeans(f64: Float64Array, sOff: number, qOff: number, C: number, Cg: number, N: number, each: (g: number, m1: number, m2: number) => void): void {
   for (let g = 0; g < C / Cg; g++) {
     let t1 = 0;
     let t2 = 0;
     for (let k = g * Cg; k < (g + 1) * Cg; k++) {
-      t1 += s[sOff + k];
-      t2 += q[qOff + k];
+      t1 += f64[sOff + k];
+      t2 += f64[qOff + k];
     }
     each(g, t1 / N, t2 / N);
   }
+}
+
+/** Per-group values of sample b spread over their channels: f32[at + c] = perGroup[b·G + c's group]. */
+function spreadGroups(f32: Float32Array, at: number, perGroup: ArrayLike<number>, b: number, G: number, Cg: number): void {
+  for (let g = 0, c = at; g < G; g++) for (let k = 0; k < Cg; k++) f32[c++] = perGroup[b * G + g];
 }
 
 /** The forward of `forward` below, one sample at a time through the SIMD module; null where its memory cannot hold a sample. */
@@ -137,14 +142,12 @@ function forwardSimd(io: HostIO, inputs: { x: Info; gamma: Info; beta: Info }, a
   for (let b = 0; b < B; b++) {
     f32.set(x.subarray(b * n, (b + 1) * n), X / 4);
     mod.exports.stats(X, HW, C, S, Q);
-    groupMeans(f64, S / 8, C, Cg, HW * Cg, (g, mu, m2) => {
+    groupMeans(f64, S / 8, Q / 8, C, Cg, HW * Cg, (g, mu, m2) => {
       mean[b * G + g] = mu;
       rstd[b * G + g] = 1 / Math.sqrt(Math.max(0, m2 - mu * mu) + a.eps);
-      for (let k = g * Cg; k < (g + 1) * Cg; k++) {
-        f32[P / 4 + k] = mean[b * G + g];
-        f32[P / 4 + C + k] = rstd[b * G + g];
-      }
-    }, f64, Q / 8);
+    });
+    spreadGroups(f32, P / 4, mean, b, G, Cg);
+    spreadGroups(f32, P / 4 + C, rstd, b, G, Cg);
     mod.exports.forward(X, Y, HW, C, P, a.silu ? 1 : 0);
     y.set(f32.subarray(Y / 4, Y / 4 + n), b * n);
   }
@@ -174,20 +177,14 @@ function backwardSimd(io: HostIO, inputs: { dy: Info; x: Info; gamma: Info; beta
   for (let b = 0; b < B; b++) {
     f32.set(dy.subarray(b * n, (b + 1) * n), DY / 4);
     f32.set(x.subarray(b * n, (b + 1) * n), X / 4);
-    for (let g = 0; g < G; g++) {
-      for (let k = g * Cg; k < (g + 1) * Cg; k++) {
-        f32[P / 4 + k] = mean[b * G + g];
-        f32[P / 4 + C + k] = rstd[b * G + g];
-      }
-    }
+    spreadGroups(f32, P / 4, mean, b, G, Cg);
+    spreadGroups(f32, P / 4 + C, rstd, b, G, Cg);
     f64.fill(0, A / 8 + 2 * C, A / 8 + 4 * C);
     mod.exports.backward1(DY, X, D, HW, C, P, A, a.silu ? 1 : 0);
-    groupMeans(f64, A / 8 + 2 * C, C, Cg, HW * Cg, (g, m1, m2) => {
-      for (let k = g * Cg; k < (g + 1) * Cg; k++) {
-        f32[P2 / 4 + k] = m1;
-        f32[P2 / 4 + C + k] = m2;
-      }
-    }, f64, A / 8 + 3 * C);
+    groupMeans(f64, A / 8 + 2 * C, A / 8 + 3 * C, C, Cg, HW * Cg, (g, m1, m2) => {
+      f32.fill(m1, P2 / 4 + g * Cg, P2 / 4 + (g + 1) * Cg);
+      f32.fill(m2, P2 / 4 + C + g * Cg, P2 / 4 + C + (g + 1) * Cg);
+    });
     mod.exports.backward2(D, X, D, HW, C, P, P2);
     dx.set(f32.subarray(D / 4, D / 4 + n), b * n);
   }

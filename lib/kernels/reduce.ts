@@ -32,8 +32,8 @@ export function setSimdSum(on: boolean): void {
 export function sumRows(x: ArrayLike<number>, rows: number, cols: number, out: Float32Array): void {
   const n = rows * cols;
   const sums = Math.ceil((4 * n) / 16) * 16; // byte offset of the float64 sums, after x
-  if (useSimd && cols % 4 === 0 && x instanceof Float32Array && reduceModule().reserve(sums + 8 * cols)) {
-    const mod = reduceModule();
+  const mod = useSimd && cols % 4 === 0 ? reduceModule() : null;
+  if (mod && x instanceof Float32Array && mod.reserve(sums + 8 * cols)) {
     mod.f32.set(x.subarray(0, n), 0);
     mod.exports.colsum(0, rows, cols, sums);
     out.set(mod.f64.subarray(sums / 8, sums / 8 + cols));

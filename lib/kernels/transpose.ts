@@ -30,8 +30,9 @@ export function asBlockTranspose(shape: number[], perm: number[]): { G: number; 
   return { G: prod(0, a), R: prod(a, b), C: prod(b, e + 1), D: prod(e + 1, r) };
 }
 
-/** Bytes of SIMD-module memory a block transpose of n elements takes (input, then output at a 16-byte boundary). */
-const transposeBytes = (n: number) => Math.ceil((4 * n) / 16) * 16 + 4 * n;
+/** Where a block transpose of n elements puts its output in the SIMD module's memory (after the input, 16-byte aligned), and the bytes it takes. */
+const outputAt = (n: number) => Math.ceil((4 * n) / 16) * 16;
+const transposeBytes = (n: number) => outputAt(n) + 4 * n;
 
 /**
  * dst ← src transposed as [G, R, C, D] → [G, C, R, D] (D = 1 or a multiple of 4), through the SIMD
@@ -40,8 +41,8 @@ const transposeBytes = (n: number) => Math.ceil((4 * n) / 16) * 16 + 4 * n;
 export function blockTransposeSimd(src: Float32Array, dst: Float32Array, G: number, R: number, C: number, D: number): boolean {
   const n = G * R * C * D;
   const mod = transposeModule();
-  const out = transposeBytes(n) - 4 * n;
-  if (!mod.reserve(out + 4 * n)) return false;
+  const out = outputAt(n);
+  if (!mod.reserve(transposeBytes(n))) return false;
   mod.f32.set(src.subarray(0, n), 0);
   if (D === 1) mod.exports.transpose(0, out, G, R, C);
   else mod.exports.blocks(0, out, G, R, C, D);

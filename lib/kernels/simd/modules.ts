@@ -33,6 +33,7 @@ export class SimdModule<E> {
   private readonly memory: WasmMemory;
   private f32View = new Float32Array(0);
   private f64View = new Float64Array(0);
+  // (the views are remade only after the memory grew: growing replaces its buffer)
 
   constructor(base64: string) {
     const inst = new WA.Instance(new WA.Module(Buffer.from(base64, "base64")));
@@ -58,15 +59,21 @@ export class SimdModule<E> {
 
   /** float32 view of the whole memory */
   get f32(): Float32Array {
-    if (this.f32View.buffer !== this.memory.buffer || this.f32View.length === 0) this.f32View = new Float32Array(this.memory.buffer);
+    if (this.f32View.buffer !== this.memory.buffer) this.f32View = new Float32Array(this.memory.buffer);
     return this.f32View;
   }
 
   /** float64 view of the whole memory */
   get f64(): Float64Array {
-    if (this.f64View.buffer !== this.memory.buffer || this.f64View.length === 0) this.f64View = new Float64Array(this.memory.buffer);
+    if (this.f64View.buffer !== this.memory.buffer) this.f64View = new Float64Array(this.memory.buffer);
     return this.f64View;
   }
+}
+
+/** The module of `base64`, instantiated on first use (once per thread). */
+function lazyModule<E>(base64: string): () => SimdModule<E> {
+  let mod: SimdModule<E> | null = null;
+  return () => (mod ??= new SimdModule<E>(base64));
 }
 
 export interface GroupNormExports {
@@ -76,35 +83,23 @@ export interface GroupNormExports {
   backward2(d: number, x: number, dx: number, hw: number, c: number, prm: number, prm2: number): void;
 }
 
-let groupNorm: SimdModule<GroupNormExports> | null = null;
-export function groupNormModule(): SimdModule<GroupNormExports> {
-  return (groupNorm ??= new SimdModule<GroupNormExports>(bin.groupnorm));
-}
+export const groupNormModule = lazyModule<GroupNormExports>(bin.groupnorm);
 
 export interface GemmExports {
   gemm(a: number, b: number, c: number, G: number, M: number, N4: number, K: number): void;
 }
 
-let gemm: SimdModule<GemmExports> | null = null;
-export function gemmModule(): SimdModule<GemmExports> {
-  return (gemm ??= new SimdModule<GemmExports>(bin.gemm));
-}
+export const gemmModule = lazyModule<GemmExports>(bin.gemm);
 
 export interface ReduceExports {
   colsum(x: number, rows: number, cols: number, out: number): void;
 }
 
-let reduce: SimdModule<ReduceExports> | null = null;
-export function reduceModule(): SimdModule<ReduceExports> {
-  return (reduce ??= new SimdModule<ReduceExports>(bin.reduce));
-}
+export const reduceModule = lazyModule<ReduceExports>(bin.reduce);
 
 export interface TransposeExports {
   transpose(src: number, dst: number, G: number, R: number, C: number): void;
   blocks(src: number, dst: number, G: number, R: number, C: number, D: number): void;
 }
 
-let transpose: SimdModule<TransposeExports> | null = null;
-export function transposeModule(): SimdModule<TransposeExports> {
-  return (transpose ??= new SimdModule<TransposeExports>(bin.transpose));
-}
+export const transposeModule = lazyModule<TransposeExports>(bin.transpose);
