@@ -281,7 +281,7 @@ test("text U-Net: a forward pass under tidy leaks nothing; every add_embedding p
 test("the analytic U-Net FLOP count includes the text embedding and equals what the forward pass executes", () => {
   const params = initParams(unetParamSpecs(withText), 0);
   const [B, H, W, S] = [2, 4, 8, 7];
-  const sample = tf.zeros([B, H, W, 4]) as tf.Tensor4D;
+  const sample = tf.zeros([B, H, W, withText.in_channels]) as tf.Tensor4D;
   const timesteps = tf.zeros([B]);
   const context = tf.zeros([B, S, 64]) as tf.Tensor3D;
   const { result, flops } = measureFlops(() => unetForward(params, withText, sample, timesteps, context));

@@ -16,9 +16,10 @@ before(async () => {
 });
 
 const tiny = shippedConfigs("tiny").unet;
+/** the shipped tiny U-Net's latent channels (in = out) */
+const C = tiny.in_channels;
 
 function inputs(B: number, H: number, S: number, seed: number) {
-  const C = tiny.in_channels;
   const D = tiny.cross_attention_dim;
   return {
     sample: tf.tensor4d(testValues(B * H * H * C, seed), [B, H, H, C]),
@@ -73,7 +74,7 @@ test("tiny U-Net forward: NHWC noise prediction of the sample's shape; scalar t 
   const before = tf.memory().numTensors;
   const out = unetForward(params, tiny, sample, timesteps, context);
   assert.equal(tf.memory().numTensors, before + 1, "forward left temporaries behind");
-  assert.deepEqual(out.shape, [2, 4, 4, 4]);
+  assert.deepEqual(out.shape, [2, 4, 4, C]);
   assert.ok(Array.from(out.dataSync()).every(Number.isFinite));
   // One timestep for the whole batch equals the same timestep repeated; the output depends on t.
   const a = unetForward(params, tiny, sample, t1, context);
@@ -87,11 +88,11 @@ test("tiny U-Net forward: NHWC noise prediction of the sample's shape; scalar t 
 test("tiny U-Net: bad inputs give errors naming the input and the fix", () => {
   const params = initParams(unetParamSpecs(tiny), 0);
   const { sample, timesteps, context } = inputs(1, 8, 4, 2);
-  const odd = tf.zeros([1, 6, 6, 4]) as tf.Tensor4D;
-  const nchw = tf.zeros([1, 4, 8, 8]) as tf.Tensor4D;
+  const odd = tf.zeros([1, 6, 6, C]) as tf.Tensor4D;
+  const nchw = tf.zeros([1, C, 8, 8 + C]) as tf.Tensor4D;
   const ctx = tf.zeros([1, 4, 32]) as tf.Tensor3D;
   assert.throws(() => unetForward(params, tiny, odd, timesteps, context), /6×6; height and width must be multiples of 4/);
-  assert.throws(() => unetForward(params, tiny, nchw, timesteps, context), /8 channels; the config's in_channels is 4/);
+  assert.throws(() => unetForward(params, tiny, nchw, timesteps, context), new RegExp(`${8 + C} channels; the config's in_channels is ${C}`));
   assert.throws(() => unetForward(params, tiny, sample, timesteps, ctx), /encoderHiddenStates must be \[1, S, 64\]/);
   params.get("conv_in.bias")!.dispose();
   params.delete("conv_in.bias");
@@ -103,7 +104,7 @@ test("tiny U-Net: bad inputs give errors naming the input and the fix", () => {
 test("tiny U-Net backward: every parameter gets a gradient; forward, backward and an Adam step leak nothing", () => {
   const params = initParams(unetParamSpecs(tiny), 1);
   const { sample, timesteps, context } = inputs(1, 4, 8, 3);
-  const target = tf.tensor4d(testValues(4 * 4 * 4, 4), [1, 4, 4, 4]);
+  const target = tf.tensor4d(testValues(4 * 4 * C, 4), [1, 4, 4, C]);
   const before = tf.memory().numTensors;
   const opt = tf.train.adam(1e-3);
   const fwd = () => unetForward(params, tiny, sample, timesteps, context);
@@ -124,11 +125,11 @@ test("the analytic U-Net FLOP count equals what the forward pass executes", () =
     [2, 8, 8, 77],
     [1, 4, 12, 5],
   ]) {
-    const sample = tf.zeros([B, H, W, 4]) as tf.Tensor4D;
+    const sample = tf.zeros([B, H, W, C]) as tf.Tensor4D;
     const timesteps = tf.zeros([B]);
     const context = tf.zeros([B, S, 64]) as tf.Tensor3D;
     const { result, flops } = measureFlops(() => unetForward(params, tiny, sample, timesteps, context));
-    assert.deepEqual(result.shape, [B, H, W, 4]);
+    assert.deepEqual(result.shape, [B, H, W, C]);
     assert.equal(unetForwardFlops(tiny, { height: H, width: W, batch: B, seqLen: S }), flops, `B ${B}, ${H}×${W}, S ${S}`);
     tf.dispose([result, sample, timesteps, context]);
   }

@@ -58,7 +58,7 @@ test("tiny U-Net: loss and every gradient on wasm equal the cpu backend's within
   const S = c.sample_size;
   const loss = (p: Params) =>
     tf.tidy(() => {
-      const x = tf.tensor4d(values(2 * S * S * 4, 1), [2, S, S, 4]);
+      const x = tf.tensor4d(values(2 * S * S * c.in_channels, 1), [2, S, S, c.in_channels]);
       const e = tf.tensor3d(values(2 * 77 * c.cross_attention_dim, 2), [2, 77, c.cross_attention_dim]);
       return tf.mean(tf.square(tf.sub(unetForward(p, c, x, tf.tensor1d([3, 870], "int32"), e), x))) as tf.Scalar;
     });

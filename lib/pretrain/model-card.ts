@@ -50,7 +50,7 @@ ${(weightBytes / 1e6).toFixed(1)} MB of weights; loads with \`loadStableDiffusio
 |---|---|---|
 | U-Net | channels (${c.unet.block_out_channels.join(", ")}), cross-attention at ${attn.join(" and ")}, ${c.unet.sample_size}×${c.unet.sample_size}×${c.unet.in_channels} latents | ${m(counts.unet)} |
 | text encoder | CLIP, width ${c.textEncoder.hidden_size}, ${c.textEncoder.num_hidden_layers} layers, the real ${c.textEncoder.vocab_size.toLocaleString("en-US")}-token vocabulary${d.trainTokenTable ? "" : " (token table frozen at its seeded init)"} | ${m(counts.textEncoder)} |
-| VAE | (${c.vae.block_out_channels.join(", ")}), ${f}× down to ${c.vae.latent_channels} latent channels, ${side}×${side} RGB, scaling_factor ${c.vae.scaling_factor} = 1 / latent std | ${m(counts.vae)} |
+| VAE | (${c.vae.block_out_channels.join(", ")}), ${f}× down to ${c.vae.latent_channels} latent channels, GroupNorm in ${c.vae.norm_num_groups} group${c.vae.norm_num_groups === 1 ? "" : "s"}, ${side}×${side} RGB, scaling_factor ${c.vae.scaling_factor} = 1 / latent std | ${m(counts.vae)} |
 
 ## How it was trained
 
