@@ -50,8 +50,8 @@ test("GroupNorm's WebAssembly SIMD path equals its JavaScript loops (float64) wi
   assert.ok(simdSupported, "this runtime has no WebAssembly SIMD");
   for (const backend of ["cpu", "wasm"]) {
     await tf.setBackend(backend);
-    // the tiny U-Net's and autoencoder's shapes and groupings (the autoencoder's 8 groups, and one group as
-    // its README's experiment used), then one whose SiLU sees |z| up to ~400
+    // the tiny U-Net's and autoencoder's shapes and groupings (the autoencoder's one group, and the 8 groups
+    // of the previous base model), then one whose SiLU sees |z| up to ~400
     // (e^−z beyond float32's range: the SIMD exponential clamps; the output must stay finite)
     for (const [shape, groups, scale] of [[[2, 16, 16, 64], 32, 1], [[3, 8, 8, 96], 32, 1], [[2, 32, 32, 16], 8, 1], [[2, 32, 32, 16], 1, 1], [[1, 4, 4, 160], 32, 1], [[2, 4, 4, 8], 2, 400]] as [[number, number, number, number], number, number][]) {
       for (const silu of [false, true]) {
