@@ -171,33 +171,43 @@ interface StepSubject {
   batch: number;
   trainFlops: number;
   setup: () => Promise<ParallelTask<[number, number]> & { dispose(): void }>;
+  /** the same subject with another batch */
+  withBatch: (batch: number) => StepSubject;
+}
+
+function probeSubject(batch: number): StepSubject {
+  const probeCfg: probe.ProbeConfig = { seed: 0, batch, size: 32, channels: 4, width: 64 };
+  return {
+    name: `conv+attention probe (${batch}×32×32, width 64)`,
+    module: path.join(__dirname, "..", "lib", "parallel", `probe-task${ext}`),
+    config: probeCfg,
+    batch,
+    trainFlops: 3 * probe.probeForwardFlops(probeCfg),
+    setup: async () => probe.setup(probeCfg),
+    withBatch: probeSubject,
+  };
+}
+
+function unetSubject(unet: typeof import("./unet-task"), batch: number): StepSubject {
+  const cfg = { seed: 0, batch, seqLen: 77 };
+  return {
+    name: "tiny U-Net (16×16×4 latents, 77 tokens)",
+    module: path.join(__dirname, `unet-task${ext}`),
+    config: cfg,
+    batch,
+    trainFlops: unet.unetTrainFlops(cfg.batch, cfg.seqLen),
+    setup: async () => unet.setup(cfg),
+    withBatch: (b) => unetSubject(unet, b),
+  };
 }
 
 async function subjects(): Promise<StepSubject[]> {
-  const probeCfg: probe.ProbeConfig = { seed: 0, batch: 8, size: 32, channels: 4, width: 64 };
-  const list: StepSubject[] = [
-    {
-      name: "conv+attention probe (8×32×32, width 64)",
-      module: path.join(__dirname, "..", "lib", "parallel", `probe-task${ext}`),
-      config: probeCfg,
-      batch: probeCfg.batch,
-      trainFlops: 3 * probe.probeForwardFlops(probeCfg),
-      setup: async () => probe.setup(probeCfg),
-    },
-  ];
+  const list: StepSubject[] = [probeSubject(8)];
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const unet = require("./unet-task") as typeof import("./unet-task");
     // batch 16, as pretraining uses: with fewer samples per worker the per-step weight exchange dominates
-    const cfg = { seed: 0, batch: 16, seqLen: 77 };
-    list.push({
-      name: "tiny U-Net (16×16×16 latents, 77 tokens)",
-      module: path.join(__dirname, `unet-task${ext}`),
-      config: cfg,
-      batch: cfg.batch,
-      trainFlops: unet.unetTrainFlops(cfg.batch, cfg.seqLen),
-      setup: async () => unet.setup(cfg),
-    });
+    list.push(unetSubject(unet, 16));
   } catch (e) {
     process.stderr.write(`tiny U-Net unavailable, skipped: ${String((e as Error).message).split("\n")[0]}\n`);
   }
@@ -296,7 +306,7 @@ async function main(): Promise<void> {
     const all = cores > 1 ? await pooled(s, cores, { shared: true }) : one;
     const allMain = cores > 1 ? await pooled(s, cores, { shared: false }) : one;
     const g = (t: Timing) => gflops(s.trainFlops, t);
-    const sps = (t: Timing) => s.batch / (t.medianMs / 1000);
+    const sps = (t: Timing, subject: StepSubject = s) => subject.batch / (t.medianMs / 1000);
     console.log(`    ${s.name}: ${fmt(s.trainFlops / 1e9, 2)} GFLOP per step of ${s.batch} samples`);
     console.log(`      in-process, native kernels (gaps filled): ${fmt(before.medianMs, 0)} ms  ${fmt(g(before))} GFLOP/s  ratio ${fmt(g(before) / ceil.gflops, 2)}  (±${fmt(spread(before), 0)}%)`);
     console.log(`      in-process, project kernels:              ${fmt(after.medianMs, 0)} ms  ${fmt(g(after))} GFLOP/s  ratio ${fmt(g(after) / ceil.gflops, 2)}  (±${fmt(spread(after), 0)}%)  ${fmt(before.medianMs / after.medianMs, 2)}× faster`);
@@ -305,6 +315,16 @@ async function main(): Promise<void> {
     console.log(`      pool, 1 worker:   ${fmt(one.medianMs, 0)} ms  ${fmt(sps(one), 2)} samples/s  ${fmt(g(one))} GFLOP/s  ratio ${fmt(g(one) / ceil.gflops, 2)}  (±${fmt(spread(one), 0)}%)  ${main(one)}`);
     console.log(`      pool, ${cores} workers:  ${fmt(all.medianMs, 0)} ms  ${fmt(sps(all), 2)} samples/s  ${fmt(g(all))} GFLOP/s  (±${fmt(spread(all), 0)}%)  ${main(all)}  speedup ${fmt(one.medianMs / all.medianMs, 2)}× over 1 worker`);
     console.log(`      pool, ${cores} workers, update on the main thread (before): ${fmt(allMain.medianMs, 0)} ms  ${main(allMain)}  speedup ${fmt(one.medianMs / allMain.medianMs, 2)}×`);
+    if (cores > 1) {
+      // weak scaling: every worker keeps the one worker's batch (the batch grows with the cores). Splitting a
+      // fixed batch also makes each worker's products smaller, which costs per sample on one core already.
+      const half = s.withBatch(Math.max(1, Math.floor(s.batch / cores)));
+      const oneHalf = await pooled(half, 1, { shared: true });
+      const big = s.withBatch(s.batch * cores);
+      const allBig = await pooled(big, cores, { shared: true });
+      console.log(`      1 worker at ${half.batch} samples a step: ${fmt(sps(oneHalf, half), 2)} samples/s (${fmt(sps(oneHalf, half) / sps(one), 2)} of its rate at ${s.batch}: what splitting the batch costs before any sharing)`);
+      console.log(`      pool, ${cores} workers × ${s.batch} samples (batch ${big.batch}): ${fmt(allBig.medianMs, 0)} ms  ${fmt(sps(allBig, big), 2)} samples/s  (±${fmt(spread(allBig), 0)}%)  ${main(allBig)}  weak-scaling speedup ${fmt(sps(allBig, big) / sps(one), 2)}× over 1 worker at ${s.batch}`);
+    }
     if (cores > 1) {
       const sp = await independentSpeedups(s, cores);
       console.log(`      ${cores} workers stepping independently (no averaging, update or weights to exchange), against 1 in alternation: ${fmt(median(sp), 2)}× (rounds: ${sp.map((x) => fmt(x, 2)).join(", ")}; this workload's bound here)`);
