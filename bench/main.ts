@@ -233,44 +233,88 @@ async function inProcess(s: StepSubject, mode: "native" | "project"): Promise<Ti
  * Also returns the main thread's share of the step, during which the workers wait.
  */
 async function pooled(s: StepSubject, size: number, mode: { shared: boolean; fused?: boolean }): Promise<Timing & { mainMs: number; computeMs: number }> {
+  const p = await openPool(s, size, mode);
+  try {
+    const t = await timeAsync(p.step, QUICK ? 2 : 4, WARMUP);
+    const timed = (xs: number[]) => median(xs.slice(WARMUP));
+    return { ...t, mainMs: timed(p.mainMs), computeMs: p.computeMs.length ? timed(p.computeMs) : 0 };
+  } finally {
+    await p.close();
+  }
+}
+
+let poolsOpened = 0;
+
+/** A pool of `size` workers on subject `s`, taking training steps as the trainer does; records each step's main-thread and compute times. */
+async function openPool(s: StepSubject, size: number, mode: { shared: boolean; fused?: boolean }): Promise<{ step: () => Promise<void>; mainMs: number[]; computeMs: number[]; close: () => Promise<void> }> {
   const pool = await WorkerPool.start({ module: s.module, config: s.config, size });
   const params: Params = new Map();
-  try {
-    const w0 = await pool.getWeights(0);
-    pool.params.forEach((p, i) => params.set(p.name, tf.variable(tf.tensor(w0[i], p.shape), true, `bench/${p.name}`)));
-    const opt = new AdamW({ fused: mode.fused });
-    const ema = new Ema(0.999, params, mode.fused);
-    const shards = splitRange(s.batch, size);
-    const source = poolSource(pool, { sharedUpdate: mode.shared });
-    if (source.shared) await source.shared.attach(params, opt, ema);
-    // one entry per step, warm-up steps first; reported as the median over the timed steps, like the step time
-    const mainMs: number[] = [];
-    const computeMs: number[] = [];
-    const t = await timeAsync(async () => {
-      if (source.shared) {
-        computeMs.push((await pool.sharedGradients(shards)).timing.computeMs);
-        const t0 = performance.now();
-        await source.shared.apply(1e-4, 1, ++opt.step);
-        mainMs.push(performance.now() - t0);
-      } else {
-        const avg = await pool.lossAndGrads(shards);
-        const t0 = performance.now();
-        const grads = new Map<string, tf.Tensor>(pool.params.map((p, i) => [p.name, tf.tensor(avg.grads[i], p.shape)]));
-        clipByGlobalNorm(grads, 1);
-        opt.apply(params, grads, 1e-4);
-        tf.dispose([...grads.values()]);
-        ema.update(params);
-        await pool.setWeights(pool.params.map((p) => params.get(p.name)!.dataSync() as Float32Array));
-        mainMs.push(performance.now() - t0);
-      }
-    }, QUICK ? 2 : 4, WARMUP);
+  const w0 = await pool.getWeights(0);
+  const id = ++poolsOpened; // variable names are global: two pools may be open at once
+  pool.params.forEach((p, i) => params.set(p.name, tf.variable(tf.tensor(w0[i], p.shape), true, `bench${id}/${p.name}`)));
+  const opt = new AdamW({ fused: mode.fused });
+  const ema = new Ema(0.999, params, mode.fused);
+  const shards = splitRange(s.batch, size);
+  const source = poolSource(pool, { sharedUpdate: mode.shared });
+  if (source.shared) await source.shared.attach(params, opt, ema);
+  // one entry per step, warm-up steps first
+  const mainMs: number[] = [];
+  const computeMs: number[] = [];
+  const step = async () => {
+    if (source.shared) {
+      computeMs.push((await pool.sharedGradients(shards)).timing.computeMs);
+      const t0 = performance.now();
+      await source.shared.apply(1e-4, 1, ++opt.step);
+      mainMs.push(performance.now() - t0);
+    } else {
+      const avg = await pool.lossAndGrads(shards);
+      const t0 = performance.now();
+      const grads = new Map<string, tf.Tensor>(pool.params.map((p, i) => [p.name, tf.tensor(avg.grads[i], p.shape)]));
+      clipByGlobalNorm(grads, 1);
+      opt.apply(params, grads, 1e-4);
+      tf.dispose([...grads.values()]);
+      ema.update(params);
+      await pool.setWeights(pool.params.map((p) => params.get(p.name)!.dataSync() as Float32Array));
+      mainMs.push(performance.now() - t0);
+    }
+  };
+  const close = async () => {
     opt.dispose();
     ema.dispose();
-    const timed = (xs: number[]) => median(xs.slice(WARMUP));
-    return { ...t, mainMs: timed(mainMs), computeMs: computeMs.length ? timed(computeMs) : 0 };
-  } finally {
     tf.dispose([...params.values()]);
     await pool.close();
+  };
+  return { step, mainMs, computeMs, close };
+}
+
+/**
+ * Samples/s of pool b over pool a (each a subject and a worker count, shared-memory update), measured
+ * in alternation, `rounds` times `reps` steps each, so that load from outside this process falls on
+ * both alike; returns each round's ratio, sorted.
+ */
+async function alternatedSpeedups(a: [StepSubject, number], b: [StepSubject, number], rounds = QUICK ? 2 : 3, reps = QUICK ? 2 : 3): Promise<number[]> {
+  const pa = await openPool(a[0], a[1], { shared: true });
+  try {
+    const pb = await openPool(b[0], b[1], { shared: true });
+    try {
+      await pa.step();
+      await pb.step();
+      const rate = async (p: { step: () => Promise<void> }, batch: number) => {
+        const t0 = performance.now();
+        for (let i = 0; i < reps; i++) await p.step();
+        return (batch * reps) / (performance.now() - t0);
+      };
+      const out: number[] = [];
+      for (let r = 0; r < rounds; r++) {
+        const ra = await rate(pa, a[0].batch);
+        out.push((await rate(pb, b[0].batch)) / ra);
+      }
+      return out.sort((x, y) => x - y);
+    } finally {
+      await pb.close();
+    }
+  } finally {
+    await pa.close();
   }
 }
 
@@ -316,14 +360,17 @@ async function main(): Promise<void> {
     console.log(`      pool, ${cores} workers:  ${fmt(all.medianMs, 0)} ms  ${fmt(sps(all), 2)} samples/s  ${fmt(g(all))} GFLOP/s  (±${fmt(spread(all), 0)}%)  ${main(all)}  speedup ${fmt(one.medianMs / all.medianMs, 2)}× over 1 worker`);
     console.log(`      pool, ${cores} workers, update on the main thread (before): ${fmt(allMain.medianMs, 0)} ms  ${main(allMain)}  speedup ${fmt(one.medianMs / allMain.medianMs, 2)}×`);
     if (cores > 1) {
-      // weak scaling: every worker keeps the one worker's batch (the batch grows with the cores). Splitting a
-      // fixed batch also makes each worker's products smaller, which costs per sample on one core already.
+      // the same two speedups in alternation with one worker: on a fixed batch split over the cores, and
+      // with every worker keeping the one worker's batch (weak scaling; the batch grows with the cores).
+      // Splitting a fixed batch also makes each worker's products smaller, which costs per sample on one
+      // core already: the line "1 worker at" measures that alone.
       const half = s.withBatch(Math.max(1, Math.floor(s.batch / cores)));
       const oneHalf = await pooled(half, 1, { shared: true });
-      const big = s.withBatch(s.batch * cores);
-      const allBig = await pooled(big, cores, { shared: true });
       console.log(`      1 worker at ${half.batch} samples a step: ${fmt(sps(oneHalf, half), 2)} samples/s (${fmt(sps(oneHalf, half) / sps(one), 2)} of its rate at ${s.batch}: what splitting the batch costs before any sharing)`);
-      console.log(`      pool, ${cores} workers × ${s.batch} samples (batch ${big.batch}): ${fmt(allBig.medianMs, 0)} ms  ${fmt(sps(allBig, big), 2)} samples/s  (±${fmt(spread(allBig), 0)}%)  ${main(allBig)}  weak-scaling speedup ${fmt(sps(allBig, big) / sps(one), 2)}× over 1 worker at ${s.batch}`);
+      const strong = await alternatedSpeedups([s, 1], [s, cores]);
+      console.log(`      pool, ${cores} workers on the batch of ${s.batch}, against 1 in alternation: ${fmt(median(strong), 2)}× (rounds: ${strong.map((x) => fmt(x, 2)).join(", ")})`);
+      const weak = await alternatedSpeedups([s, 1], [s.withBatch(s.batch * cores), cores]);
+      console.log(`      pool, ${cores} workers × ${s.batch} samples (batch ${s.batch * cores}), against 1 worker at ${s.batch} in alternation: ${fmt(median(weak), 2)}× the samples/s (rounds: ${weak.map((x) => fmt(x, 2)).join(", ")}; weak scaling)`);
     }
     if (cores > 1) {
       const sp = await independentSpeedups(s, cores);
