@@ -47,6 +47,10 @@ test("pretraining end to end on a miniature config: a loadable diffusers folder 
   assert.match(card, /3 steps × 4, epsilon prediction, linear β/);
   assert.match(card, /the autoencoder: 3 steps × 4 random 8×8 crops/);
   assert.match(card, new RegExp(`${report.valPsnr.toFixed(1)} dB PSNR`));
+  // the matMul ceiling: measured before and after training, the best of the two reported and named on the card
+  assert.deepEqual(report.matmulCeilingRuns?.map((c) => c.when), ["before training", "after training"]);
+  assert.equal(report.matmulCeilingGflops, Math.max(...report.matmulCeilingRuns!.map((c) => c.gflops)));
+  assert.match(card, /the best of [\d.]+ before training and [\d.]+ after training/);
   const sd = loadStableDiffusion(out);
   const before = tf.memory().numTensors;
   const img = await generate(sd, { prompt: "a photo of person with red hair", seed: 1, steps: 3 });
