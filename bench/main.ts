@@ -249,14 +249,27 @@ let poolsOpened = 0;
 async function openPool(s: StepSubject, size: number, mode: { shared: boolean; fused?: boolean }): Promise<{ step: () => Promise<void>; mainMs: number[]; computeMs: number[]; close: () => Promise<void> }> {
   const pool = await WorkerPool.start({ module: s.module, config: s.config, size });
   const params: Params = new Map();
-  const w0 = await pool.getWeights(0);
-  const id = ++poolsOpened; // variable names are global: two pools may be open at once
-  pool.params.forEach((p, i) => params.set(p.name, tf.variable(tf.tensor(w0[i], p.shape), true, `bench${id}/${p.name}`)));
   const opt = new AdamW({ fused: mode.fused });
-  const ema = new Ema(0.999, params, mode.fused);
+  let ema: Ema | null = null;
+  const close = async () => {
+    opt.dispose();
+    ema?.dispose();
+    tf.dispose([...params.values()]);
+    await pool.close();
+  };
   const shards = splitRange(s.batch, size);
   const source = poolSource(pool, { sharedUpdate: mode.shared });
-  if (source.shared) await source.shared.attach(params, opt, ema);
+  try {
+    const w0 = await pool.getWeights(0);
+    const id = ++poolsOpened; // variable names are global: two pools may be open at once
+    pool.params.forEach((p, i) => params.set(p.name, tf.variable(tf.tensor(w0[i], p.shape), true, `bench${id}/${p.name}`)));
+    ema = new Ema(0.999, params, mode.fused);
+    if (source.shared) await source.shared.attach(params, opt, ema);
+  } catch (e) {
+    await close();
+    throw e;
+  }
+  const shadow = ema;
   // one entry per step, warm-up steps first
   const mainMs: number[] = [];
   const computeMs: number[] = [];
@@ -273,16 +286,10 @@ async function openPool(s: StepSubject, size: number, mode: { shared: boolean; f
       clipByGlobalNorm(grads, 1);
       opt.apply(params, grads, 1e-4);
       tf.dispose([...grads.values()]);
-      ema.update(params);
+      shadow.update(params);
       await pool.setWeights(pool.params.map((p) => params.get(p.name)!.dataSync() as Float32Array));
       mainMs.push(performance.now() - t0);
     }
-  };
-  const close = async () => {
-    opt.dispose();
-    ema.dispose();
-    tf.dispose([...params.values()]);
-    await pool.close();
   };
   return { step, mainMs, computeMs, close };
 }
@@ -371,8 +378,6 @@ async function main(): Promise<void> {
       console.log(`      pool, ${cores} workers on the batch of ${s.batch}, against 1 in alternation: ${fmt(median(strong), 2)}× (rounds: ${strong.map((x) => fmt(x, 2)).join(", ")})`);
       const weak = await alternatedSpeedups([s, 1], [s.withBatch(s.batch * cores), cores]);
       console.log(`      pool, ${cores} workers × ${s.batch} samples (batch ${s.batch * cores}), against 1 worker at ${s.batch} in alternation: ${fmt(median(weak), 2)}× the samples/s (rounds: ${weak.map((x) => fmt(x, 2)).join(", ")}; weak scaling)`);
-    }
-    if (cores > 1) {
       const sp = await independentSpeedups(s, cores);
       console.log(`      ${cores} workers stepping independently (no averaging, update or weights to exchange), against 1 in alternation: ${fmt(median(sp), 2)}× (rounds: ${sp.map((x) => fmt(x, 2)).join(", ")}; this workload's bound here)`);
     }
