@@ -13,13 +13,15 @@ const usage = `usage: dreambooth train --schedule <${SCHEDULE_KINDS.join("|")}> 
                        [--model ${DEFAULT_MODEL}] [--instance data] [--class-dir runs/class-images | --no-prior]
                        [--instance-prompt "${INSTANCE_PROMPT}"] [--class-prompt "${CLASS_PROMPT}"] [--prior-weight 1]
                        [--prediction epsilon|v_prediction|sample (default: the base model's)] [--min-snr-gamma γ] [--offset-noise s]
-                       [--steps 400] [--lr 1e-4] [--instances-per-batch 2] [--class-per-batch 2]
+                       [--steps 200] [--lr 5e-5] [--instances-per-batch 2] [--class-per-batch 2]
                        [--out runs/dreambooth/<name>/model] [--work runs/dreambooth/<name>] [--resize]
                        [--workers N (0: in this process, the default on a GPU backend)] [--seed 0]
                        [--checkpoint-every 100] [--fresh] [--backend …]
 
 Fine-tunes the U-Net only (the paper's setting). The paper's learning rate is 5e-6 for SD 1.x; the
-tiny embedded model, trained from scratch on far less data, needs a larger one (1e-4 by default).
+tiny embedded model, trained from scratch on far less data, needs a larger one (5e-5 by default, for
+200 steps: params.yaml's dreambooth section; at 1e-4, or 400 steps, it binds the subject to the exact
+instance prompt).
 Resumes from --work's last checkpoint when interrupted, if that checkpoint started from the same base
 model, settings and training images (otherwise it is moved to checkpoints.stale and training starts
 over). --fresh always starts over: the pipeline's stages use it, so that a stage rerun for changed code
@@ -61,8 +63,8 @@ export const command: Command = {
       predictionType: prediction,
       minSnrGamma: num(a, "min-snr-gamma"),
       offsetNoise: num(a, "offset-noise"),
-      steps: int(a, "steps", 400)!,
-      lr: num(a, "lr", 1e-4)!,
+      steps: int(a, "steps", 200)!,
+      lr: num(a, "lr", 5e-5)!,
       instancesPerBatch: int(a, "instances-per-batch", 2)!,
       classPerBatch: int(a, "class-per-batch", 2)!,
       // a GPU backend trains in this process; wasm gets one worker thread per core
