@@ -34,9 +34,15 @@ backend); any number gives the same report.`,
     writeFileAtomic(out, JSON.stringify(r, null, 2) + "\n");
     const pct = (e: { mean: number; ci95: [number, number] }) => `${(100 * e.mean).toFixed(1)}% [${(100 * e.ci95[0]).toFixed(1)}, ${(100 * e.ci95[1]).toFixed(1)}]`;
     console.log(`prompt following on ${r.prompts} held-out captions: ${pct(r.promptFollowing)} of prompted attributes present (the real renders score ${pct(r.promptFollowingCeiling)}, through the autoencoder ${pct(r.promptFollowingAutoencoder)})`);
-    for (const [k, v] of Object.entries(r.byAttribute)) console.log(`  ${k.padEnd(12)} asked ${String(v.asked).padStart(4)}  samples ${(100 * v.samples / v.asked).toFixed(0).padStart(3)}%  renders ${(100 * v.renders / v.asked).toFixed(0).padStart(3)}%  autoencoded ${(100 * v.reconstructions / v.asked).toFixed(0).padStart(3)}%`);
+    for (const [k, v] of Object.entries(r.byAttribute)) console.log(`  ${k.padEnd(12)} asked ${String(v.asked).padStart(4)}  samples ${(100 * v.samples / v.asked).toFixed(0).padStart(3)}%  renders ${(100 * v.renders / v.asked).toFixed(0).padStart(3)}%  autoencoded ${(100 * v.reconstructions / v.asked).toFixed(0).padStart(3)}%${missLine(v.misses)}`);
     if (r.classDiversity) console.log(`class-prompt diversity: ${r.classDiversity.mean.toFixed(3)} [${r.classDiversity.ci95[0].toFixed(3)}, ${r.classDiversity.ci95[1].toFixed(3)}]`);
     console.log(`wrote ${out} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     return 0;
   },
 };
+
+/** The commonest misses, "  missed: glasses → none 9, glasses → goggles 4" (empty when every sample hit). */
+function missLine(misses: Record<string, number>): string {
+  const top = Object.entries(misses).sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0])).slice(0, 3);
+  return top.length ? `  missed: ${top.map(([k, n]) => `${k} ${n}`).join(", ")}` : "";
+}

@@ -25,8 +25,9 @@ export interface BaseModelReport {
   promptFollowingCeiling: Estimate;
   /** the same share on the renders passed through the model's autoencoder (the ceiling of any U-Net on it) */
   promptFollowingAutoencoder: Estimate;
-  /** per attribute: asked, found in samples, in the real renders, in their autoencoder reconstructions */
-  byAttribute: Record<string, { asked: number; samples: number; renders: number; reconstructions: number }>;
+  /** per attribute: asked, found in samples, in the real renders, in their autoencoder reconstructions; and what
+   * the samples showed instead when they missed ("asked → seen": count), e.g. "glasses → none" */
+  byAttribute: Record<string, { asked: number; samples: number; renders: number; reconstructions: number; misses: Record<string, number> }>;
   classDiversity: Estimate | null;
 }
 
@@ -50,7 +51,7 @@ export async function evaluateBaseModel(o: { model: string; testPack: string; ev
       jobs.push({ prompt: pack.records[i].caption, seed: `${o.seed}/${i}`, ...sampler });
     }
     // per caption and prompted attribute: found in the sample, the real render, its reconstruction
-    const found: { key: string; sample: boolean; render: boolean; recon: boolean }[][] = [];
+    const found: { key: string; want: string; seen: string; sample: boolean; render: boolean; recon: boolean }[][] = [];
     let cls: ImageBatch | null = null;
     generator = await ImageGenerator.open(o.model, { workers: o.workers });
     const progress = new Progress({ label: `prompt following${generator.workers > 1 ? ` (${generator.workers} workers)` : ""}`, total: jobs.length });
@@ -64,10 +65,11 @@ export async function evaluateBaseModel(o: { model: string; testPack: string; ev
     const byAttribute: BaseModelReport["byAttribute"] = {};
     const share = (hits: boolean[]) => hits.filter(Boolean).length / hits.length;
     for (const f of found) {
-      for (const { key, sample, render, recon } of f) {
-        const a = (byAttribute[key] ??= { asked: 0, samples: 0, renders: 0, reconstructions: 0 });
+      for (const { key, want, seen, sample, render, recon } of f) {
+        const a = (byAttribute[key] ??= { asked: 0, samples: 0, renders: 0, reconstructions: 0, misses: {} });
         a.asked++;
         a.samples += +sample;
+        if (!sample) a.misses[`${want} → ${seen}`] = (a.misses[`${want} → ${seen}`] ?? 0) + 1;
         a.renders += +render;
         a.reconstructions += +recon;
       }
@@ -100,5 +102,5 @@ async function scoreCaption(sd: StableDiffusion, evaluator: Evaluator, pack: Pac
   const reconData = (await recon.data()) as Float32Array;
   recon.dispose();
   const [pRecon] = await predict(evaluator.params, { data: reconData, shape: real.shape }, evaluator.config.model);
-  return Object.entries(asked).map(([key, want]) => ({ key, sample: pSample.attributes[key] === want, render: pReal.attributes[key] === want, recon: pRecon.attributes[key] === want }));
+  return Object.entries(asked).map(([key, want]) => ({ key, want, seen: pSample.attributes[key], sample: pSample.attributes[key] === want, render: pReal.attributes[key] === want, recon: pRecon.attributes[key] === want }));
 }
