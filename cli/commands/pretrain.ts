@@ -6,11 +6,22 @@ import { pretrain } from "../../lib/pretrain/pretrain";
 import { PREDICTION_TYPES, PredictionType } from "../../lib/diffusion/forward";
 import { SCHEDULE_KINDS, ScheduleKind } from "../../lib/schedules";
 
+/**
+ * The committed model's recipe, named as in params.yaml's pretrain section (a test holds the two equal):
+ * the single source of this command's defaults and of its usage text.
+ */
+export const PRETRAIN_DEFAULTS = {
+  vae_steps: 2000, vae_batch: 16, vae_crop: 32, vae_lr: 0.002, kl_weight: 1e-6,
+  steps: 2800, batch: 32, lr: 0.0007, warmup: 100, ema: 0.995, images: 12000, caption_dropout: 0.1,
+  prediction: "v_prediction" as PredictionType, seed: 0,
+};
+const D = PRETRAIN_DEFAULTS;
+
 const usage = `usage: dreambooth pretrain [--data datasets/faces] [--out models/tiny-sd] [--work runs/pretrain]
-                          [--vae-steps 2000] [--vae-batch 16] [--vae-crop 32] [--vae-lr 2e-3] [--kl-weight 1e-6]
-                          [--steps 3300] [--batch 16] [--lr 5e-4] [--warmup 100] [--caption-dropout 0.1]
-                          [--ema 0.995] [--schedule linear] [--zero-terminal-snr] [--prediction v_prediction]
-                          [--min-snr-gamma G] [--images 8000] [--workers N] [--seed 0] [--checkpoint-every 200] [--fp32]
+                          [--vae-steps ${D.vae_steps}] [--vae-batch ${D.vae_batch}] [--vae-crop ${D.vae_crop}] [--vae-lr ${D.vae_lr}] [--kl-weight ${D.kl_weight}]
+                          [--steps ${D.steps}] [--batch ${D.batch}] [--lr ${D.lr}] [--warmup ${D.warmup}] [--caption-dropout ${D.caption_dropout}]
+                          [--ema ${D.ema}] [--schedule linear] [--zero-terminal-snr] [--prediction ${D.prediction}]
+                          [--min-snr-gamma G] [--images ${D.images}] [--workers N] [--seed ${D.seed}] [--checkpoint-every 200] [--fp32]
 
 Reads <data>/train.pack and <data>/val.pack (dreambooth data --format packed), trains, and writes a
 diffusers-format folder to --out. Interrupt it any time: a rerun resumes from the last checkpoint
@@ -40,32 +51,32 @@ export const command: Command = {
     const data = str(a, "data", "datasets/faces")!;
     const kind = str(a, "schedule", "linear") as ScheduleKind;
     if (!SCHEDULE_KINDS.includes(kind)) throw new Error(`--schedule must be one of ${SCHEDULE_KINDS.join(", ")}`);
-    const prediction = str(a, "prediction", "v_prediction") as PredictionType;
+    const prediction = str(a, "prediction", D.prediction) as PredictionType;
     if (!PREDICTION_TYPES.includes(prediction)) throw new Error(`--prediction must be one of ${PREDICTION_TYPES.join(", ")}`);
     const gamma = num(a, "min-snr-gamma");
     if (gamma !== undefined && !(gamma > 0)) throw new Error(`--min-snr-gamma must be positive (got ${gamma}); leave it out to weigh every timestep equally`);
     await initBackend({ prefer: str(a, "backend") });
-    const ema = num(a, "ema", 0.995)!;
+    const ema = num(a, "ema", D.ema)!;
     const report = await pretrain({
       out: str(a, "out", "models/tiny-sd")!,
       work: str(a, "work", "runs/pretrain")!,
       trainPack: `${data}/train.pack`,
       valPack: `${data}/val.pack`,
-      vae: { steps: int(a, "vae-steps", 2000)!, batch: int(a, "vae-batch", 16)!, lr: num(a, "vae-lr", 2e-3)!, klWeight: num(a, "kl-weight", 1e-6)!, crop: int(a, "vae-crop", 32)! },
+      vae: { steps: int(a, "vae-steps", D.vae_steps)!, batch: int(a, "vae-batch", D.vae_batch)!, lr: num(a, "vae-lr", D.vae_lr)!, klWeight: num(a, "kl-weight", D.kl_weight)!, crop: int(a, "vae-crop", D.vae_crop)! },
       diffusion: {
-        steps: int(a, "steps", 3300)!,
-        batch: int(a, "batch", 16)!,
-        lr: num(a, "lr", 5e-4)!,
-        warmupSteps: int(a, "warmup", 100)!,
-        captionDropout: num(a, "caption-dropout", 0.1)!,
+        steps: int(a, "steps", D.steps)!,
+        batch: int(a, "batch", D.batch)!,
+        lr: num(a, "lr", D.lr)!,
+        warmupSteps: int(a, "warmup", D.warmup)!,
+        captionDropout: num(a, "caption-dropout", D.caption_dropout)!,
         emaDecay: ema > 0 ? ema : undefined,
         schedule: { kind, zeroTerminalSnr: bool(a, "zero-terminal-snr") },
         predictionType: prediction,
         minSnrGamma: num(a, "min-snr-gamma"),
-        images: int(a, "images", 8000),
+        images: int(a, "images", D.images),
       },
       workers: int(a, "workers", os.availableParallelism())!,
-      seed: int(a, "seed", 0)!,
+      seed: int(a, "seed", D.seed)!,
       checkpointEvery: int(a, "checkpoint-every", 200)!,
       dtype: bool(a, "fp32") ? "F32" : "F16",
     });

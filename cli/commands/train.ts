@@ -9,18 +9,28 @@ import { SCHEDULE_KINDS, ScheduleKind } from "../../lib/schedules";
 import { DEFAULT_MODEL } from "./sample";
 import { readSchedulerConfig } from "../../lib/pipeline/stable-diffusion";
 
+/**
+ * The pipeline's fine-tuning recipe, named as in params.yaml's dreambooth section (a test holds the two
+ * equal; the prediction type defaults to the base model's own): this command's defaults and usage text.
+ */
+export const DREAMBOOTH_DEFAULTS = {
+  instance_prompt: INSTANCE_PROMPT, class_prompt: CLASS_PROMPT, prior_weight: 1, steps: 200, lr: 0.00005,
+  instances_per_batch: 2, class_per_batch: 2, seed: 0,
+};
+const D = DREAMBOOTH_DEFAULTS;
+
 const usage = `usage: dreambooth train --schedule <${SCHEDULE_KINDS.join("|")}> [--zero-terminal-snr]
                        [--model ${DEFAULT_MODEL}] [--instance data] [--class-dir runs/class-images | --no-prior]
-                       [--instance-prompt "${INSTANCE_PROMPT}"] [--class-prompt "${CLASS_PROMPT}"] [--prior-weight 1]
+                       [--instance-prompt "${D.instance_prompt}"] [--class-prompt "${D.class_prompt}"] [--prior-weight ${D.prior_weight}]
                        [--prediction epsilon|v_prediction|sample (default: the base model's)] [--min-snr-gamma γ] [--offset-noise s]
-                       [--steps 200] [--lr 5e-5] [--instances-per-batch 2] [--class-per-batch 2]
+                       [--steps ${D.steps}] [--lr ${D.lr}] [--instances-per-batch ${D.instances_per_batch}] [--class-per-batch ${D.class_per_batch}]
                        [--out runs/dreambooth/<name>/model] [--work runs/dreambooth/<name>] [--resize]
-                       [--workers N (0: in this process, the default on a GPU backend)] [--seed 0]
+                       [--workers N (0: in this process, the default on a GPU backend)] [--seed ${D.seed}]
                        [--checkpoint-every 100] [--fresh] [--backend …]
 
 Fine-tunes the U-Net only (the paper's setting). The paper's learning rate is 5e-6 for SD 1.x; the
-tiny embedded model, trained from scratch on far less data, needs a larger one (5e-5 by default, for
-200 steps: params.yaml's dreambooth section; at 1e-4, or 400 steps, it binds the subject to the exact
+tiny embedded model, trained from scratch on far less data, needs a larger one (${D.lr} by default, for
+${D.steps} steps: params.yaml's dreambooth section; at 1e-4, or 400 steps, it binds the subject to the exact
 instance prompt).
 Resumes from --work's last checkpoint when interrupted, if that checkpoint started from the same base
 model, settings and training images (otherwise it is moved to checkpoints.stale and training starts
@@ -53,23 +63,23 @@ export const command: Command = {
     const r = await dreamboothTrain({
       model,
       instanceDir: str(a, "instance", "data")!,
-      instancePrompt: str(a, "instance-prompt", INSTANCE_PROMPT)!,
+      instancePrompt: str(a, "instance-prompt", D.instance_prompt)!,
       classDir: bool(a, "no-prior") ? undefined : str(a, "class-dir", "runs/class-images"),
-      classPrompt: str(a, "class-prompt", CLASS_PROMPT)!,
-      priorWeight: num(a, "prior-weight", 1)!,
+      classPrompt: str(a, "class-prompt", D.class_prompt)!,
+      priorWeight: num(a, "prior-weight", D.prior_weight)!,
       out: str(a, "out", `${work}/model`)!,
       work,
       schedule: { kind, zeroTerminalSnr: zt },
       predictionType: prediction,
       minSnrGamma: num(a, "min-snr-gamma"),
       offsetNoise: num(a, "offset-noise"),
-      steps: int(a, "steps", 200)!,
-      lr: num(a, "lr", 5e-5)!,
-      instancesPerBatch: int(a, "instances-per-batch", 2)!,
-      classPerBatch: int(a, "class-per-batch", 2)!,
+      steps: int(a, "steps", D.steps)!,
+      lr: num(a, "lr", D.lr)!,
+      instancesPerBatch: int(a, "instances-per-batch", D.instances_per_batch)!,
+      classPerBatch: int(a, "class-per-batch", D.class_per_batch)!,
       // a GPU backend trains in this process; wasm gets one worker thread per core
       workers: int(a, "workers", ["wasm", "cpu"].includes(backend.name) ? os.availableParallelism() : 0)!,
-      seed: int(a, "seed", 0)!,
+      seed: int(a, "seed", D.seed)!,
       checkpointEvery: int(a, "checkpoint-every", 100)!,
       resize: bool(a, "resize"),
       fresh: bool(a, "fresh"),
