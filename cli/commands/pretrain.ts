@@ -21,7 +21,7 @@ const usage = `usage: dreambooth pretrain [--data datasets/faces] [--out models/
                           [--vae-steps ${D.vae_steps}] [--vae-batch ${D.vae_batch}] [--vae-crop ${D.vae_crop}] [--vae-lr ${D.vae_lr}] [--kl-weight ${D.kl_weight}]
                           [--steps ${D.steps}] [--batch ${D.batch}] [--lr ${D.lr}] [--warmup ${D.warmup}] [--caption-dropout ${D.caption_dropout}]
                           [--ema ${D.ema}] [--schedule linear] [--zero-terminal-snr] [--prediction ${D.prediction}]
-                          [--min-snr-gamma G] [--images ${D.images}] [--workers N] [--seed ${D.seed}] [--checkpoint-every 200] [--fp32]
+                          [--min-snr-gamma G] [--images ${D.images}] [--train-token-table] [--workers N] [--seed ${D.seed}] [--checkpoint-every 200] [--fp32]
 
 Reads <data>/train.pack and <data>/val.pack (dreambooth data --format packed), trains, and writes a
 diffusers-format folder to --out. Interrupt it any time: a rerun resumes from the last checkpoint
@@ -31,6 +31,11 @@ N training images for the second stage (each costs an autoencoder forward pass).
 the autoencoder on random S×S crops (a multiple of its downscaling; 0 = whole images): it is
 convolutional, so it still encodes whole images afterwards, and a 32-pixel crop costs a quarter of a
 64-pixel image.
+--train-token-table trains the text encoder's 49,408-row token table too (by default it stays at its seeded
+random init): with it frozen the committed model's text encoder barely tells "goggles" from "glasses" (its
+output moves 0.08, relative, against 0.35-0.39 for a hair colour) and the U-Net draws glasses for either;
+500 steps continued from the committed weights with the table trained moved that to 0.15 and glasses
+followed from 38 % to 62 % of the times asked (the same 500 steps frozen: 0.09, 38 %), at 2 % of the step time.
 --min-snr-gamma G weighs each timestep's loss by min(SNR, G) over its target's scale (Hang et al. 2023,
 "Efficient Diffusion Training via Min-SNR Weighting Strategy"): off by default. With v-prediction its
 weight min(SNR, G)/(SNR + 1) is about SNR at high noise (linear β: 0.007 at t = 700, 0.0003 at 900), the
@@ -46,7 +51,7 @@ export const command: Command = {
     const a = parseArgs(
       argv,
       ["data", "out", "work", "vae-steps", "vae-batch", "vae-lr", "kl-weight", "vae-crop", "steps", "batch", "lr", "warmup", "caption-dropout", "ema", "schedule", "prediction", "workers", "seed", "checkpoint-every", "backend", "images", "min-snr-gamma"],
-      ["zero-terminal-snr", "fp32"],
+      ["zero-terminal-snr", "fp32", "train-token-table"],
     );
     const data = str(a, "data", "datasets/faces")!;
     const kind = str(a, "schedule", "linear") as ScheduleKind;
@@ -74,6 +79,7 @@ export const command: Command = {
         predictionType: prediction,
         minSnrGamma: num(a, "min-snr-gamma"),
         images: int(a, "images", D.images),
+        trainTokenTable: bool(a, "train-token-table"),
       },
       workers: int(a, "workers", os.availableParallelism())!,
       seed: int(a, "seed", D.seed)!,

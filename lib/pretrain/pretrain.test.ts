@@ -8,7 +8,11 @@ import { initBackend } from "../backend";
 import { shippedRawConfigs } from "../models/configs";
 import { writePackedDataset } from "../data/dataset";
 import { fileSha256, logTrainingSeconds, pretrain, PretrainOptions, psnr } from "./pretrain";
-import { readLatentCache } from "./diffusion-task";
+import { readLatentCache, TOKEN_TABLE } from "./diffusion-task";
+import { readWeights } from "../io/weights";
+import { clipTextParamSpecs } from "../models/clip-text";
+import { parseClipTextConfig } from "../models/config";
+import { clipTokenizer } from "../tokenizer/clip";
 import { cropBatch } from "./vae-task";
 import { loadStableDiffusion, generate } from "../pipeline/stable-diffusion";
 
@@ -67,6 +71,17 @@ test("pretraining end to end on a miniature config: a loadable diffusers folder 
   const newSha = fileSha256(path.join(root, "train.pack"));
   await pretrain({ ...options, out: path.join(root, "model2") });
   assert.equal(readLatentCache(cacheFile).sourceSha256, newSha, "re-encoded from the new split");
+  // the token table: frozen by default (two runs, the same table), trained with trainTokenTable (the caption
+  // words' rows move, and the card no longer calls it frozen)
+  await pretrain({ ...options, out: path.join(root, "model3"), work: path.join(root, "work3"), diffusion: { ...options.diffusion, trainTokenTable: true } });
+  const table = (dir: string) => readWeights(path.join(root, dir, "text_encoder"), clipTextParamSpecs(parseClipTextConfig(configs.text_encoder))).get(TOKEN_TABLE)!;
+  const width = (configs.text_encoder as { hidden_size: number }).hidden_size;
+  const row = (t: Float32Array, id: number) => Array.from(t.subarray(id * width, (id + 1) * width));
+  const person = clipTokenizer().encode("person")[1];
+  assert.deepEqual(row(table("model2"), person), row(table("model"), person), "frozen: the same table in every run");
+  assert.notDeepEqual(row(table("model3"), person), row(table("model"), person), "trained: the row of a caption word moved");
+  assert.match(fs.readFileSync(path.join(out, "README.md"), "utf8"), /token table frozen at its seeded init/);
+  assert.doesNotMatch(fs.readFileSync(path.join(root, "model3", "README.md"), "utf8"), /token table frozen/);
   fs.rmSync(root, { recursive: true, force: true });
 });
 
