@@ -32,10 +32,8 @@ the autoencoder on random S×S crops (a multiple of its downscaling; 0 = whole i
 convolutional, so it still encodes whole images afterwards, and a 32-pixel crop costs a quarter of a
 64-pixel image.
 --train-token-table trains the text encoder's 49,408-row token table too (by default it stays at its seeded
-random init): with it frozen the committed model's text encoder barely tells "goggles" from "glasses" (its
-output moves 0.08, relative, against 0.35-0.39 for a hair colour) and the U-Net draws glasses for either;
-500 steps continued from the committed weights with the table trained moved that to 0.15 and glasses
-followed from 38 % to 62 % of the times asked (the same 500 steps frozen: 0.09, 38 %), at 2 % of the step time.
+random init, and the committed model's text encoder barely tells "goggles" from "glasses"; the README gives
+what training the table changed when continuing that model).
 --min-snr-gamma G weighs each timestep's loss by min(SNR, G) over its target's scale (Hang et al. 2023,
 "Efficient Diffusion Training via Min-SNR Weighting Strategy"): off by default. With v-prediction its
 weight min(SNR, G)/(SNR + 1) is about SNR at high noise (linear β: 0.007 at t = 700, 0.0003 at 900), the

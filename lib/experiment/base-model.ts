@@ -51,7 +51,7 @@ export async function evaluateBaseModel(o: { model: string; testPack: string; ev
       jobs.push({ prompt: pack.records[i].caption, seed: `${o.seed}/${i}`, ...sampler });
     }
     // per caption and prompted attribute: found in the sample, the real render, its reconstruction
-    const found: { key: string; want: string; seen: string; sample: boolean; render: boolean; recon: boolean }[][] = [];
+    const found: { key: string; want: string; seen: string; render: boolean; recon: boolean }[][] = [];
     let cls: ImageBatch | null = null;
     generator = await ImageGenerator.open(o.model, { workers: o.workers });
     const progress = new Progress({ label: `prompt following${generator.workers > 1 ? ` (${generator.workers} workers)` : ""}`, total: jobs.length });
@@ -65,11 +65,11 @@ export async function evaluateBaseModel(o: { model: string; testPack: string; ev
     const byAttribute: BaseModelReport["byAttribute"] = {};
     const share = (hits: boolean[]) => hits.filter(Boolean).length / hits.length;
     for (const f of found) {
-      for (const { key, want, seen, sample, render, recon } of f) {
+      for (const { key, want, seen, render, recon } of f) {
         const a = (byAttribute[key] ??= { asked: 0, samples: 0, renders: 0, reconstructions: 0, misses: {} });
         a.asked++;
-        a.samples += +sample;
-        if (!sample) a.misses[`${want} → ${seen}`] = (a.misses[`${want} → ${seen}`] ?? 0) + 1;
+        if (seen === want) a.samples++;
+        else a.misses[`${want} → ${seen}`] = (a.misses[`${want} → ${seen}`] ?? 0) + 1;
         a.renders += +render;
         a.reconstructions += +recon;
       }
@@ -77,7 +77,7 @@ export async function evaluateBaseModel(o: { model: string; testPack: string; ev
     const m = await computeMetrics(evaluator, cls!);
     return {
       prompts: found.length,
-      promptFollowing: meanCI(found.map((f) => share(f.map((x) => x.sample)))),
+      promptFollowing: meanCI(found.map((f) => share(f.map((x) => x.seen === x.want)))),
       promptFollowingCeiling: meanCI(found.map((f) => share(f.map((x) => x.render)))),
       promptFollowingAutoencoder: meanCI(found.map((f) => share(f.map((x) => x.recon)))),
       byAttribute,
@@ -102,5 +102,5 @@ async function scoreCaption(sd: StableDiffusion, evaluator: Evaluator, pack: Pac
   const reconData = (await recon.data()) as Float32Array;
   recon.dispose();
   const [pRecon] = await predict(evaluator.params, { data: reconData, shape: real.shape }, evaluator.config.model);
-  return Object.entries(asked).map(([key, want]) => ({ key, want, seen: pSample.attributes[key], sample: pSample.attributes[key] === want, render: pReal.attributes[key] === want, recon: pRecon.attributes[key] === want }));
+  return Object.entries(asked).map(([key, want]) => ({ key, want, seen: pSample.attributes[key], render: pReal.attributes[key] === want, recon: pRecon.attributes[key] === want }));
 }

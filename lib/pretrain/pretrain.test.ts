@@ -8,10 +8,8 @@ import { initBackend } from "../backend";
 import { shippedRawConfigs } from "../models/configs";
 import { writePackedDataset } from "../data/dataset";
 import { fileSha256, logTrainingSeconds, pretrain, PretrainOptions, psnr } from "./pretrain";
-import { readLatentCache, TOKEN_TABLE } from "./diffusion-task";
+import { pretrainSpecs, readLatentCache, TOKEN_TABLE } from "./diffusion-task";
 import { readWeights } from "../io/weights";
-import { clipTextParamSpecs } from "../models/clip-text";
-import { parseClipTextConfig } from "../models/config";
 import { clipTokenizer } from "../tokenizer/clip";
 import { cropBatch } from "./vae-task";
 import { loadStableDiffusion, generate } from "../pipeline/stable-diffusion";
@@ -74,7 +72,7 @@ test("pretraining end to end on a miniature config: a loadable diffusers folder 
   // the token table: frozen by default (two runs, the same table), trained with trainTokenTable (the caption
   // words' rows move, and the card no longer calls it frozen)
   await pretrain({ ...options, out: path.join(root, "model3"), work: path.join(root, "work3"), diffusion: { ...options.diffusion, trainTokenTable: true } });
-  const table = (dir: string) => readWeights(path.join(root, dir, "text_encoder"), clipTextParamSpecs(parseClipTextConfig(configs.text_encoder))).get(TOKEN_TABLE)!;
+  const table = (dir: string) => readWeights(path.join(root, dir, "text_encoder"), pretrainSpecs(configs.unet, configs.text_encoder).textEncoder).get(TOKEN_TABLE)!;
   const width = (configs.text_encoder as { hidden_size: number }).hidden_size;
   const row = (t: Float32Array, id: number) => Array.from(t.subarray(id * width, (id + 1) * width));
   const person = clipTokenizer().encode("person")[1];
