@@ -17,7 +17,7 @@ const params = parseYaml(fs.readFileSync(path.join(root, "params.yaml"), "utf8")
 
 test("pretrain's defaults are params.yaml's pretrain section, and its usage prints them", () => {
   assert.deepEqual(params.pretrain, { ...PRETRAIN_DEFAULTS });
-  for (const [k, v] of [["--steps", PRETRAIN_DEFAULTS.steps], ["--batch", PRETRAIN_DEFAULTS.batch], ["--images", PRETRAIN_DEFAULTS.images]] as const) {
+  for (const [k, v] of [["--steps", PRETRAIN_DEFAULTS.steps], ["--batch", PRETRAIN_DEFAULTS.batch], ["--images", PRETRAIN_DEFAULTS.images], ["--token-table", PRETRAIN_DEFAULTS.token_table]] as const) {
     assert.match(pretrainCommand.usage, new RegExp(`\\[${k} ${v}\\]`), `usage shows ${k} ${v}`);
   }
 });

@@ -13,15 +13,17 @@ import { SCHEDULE_KINDS, ScheduleKind } from "../../lib/schedules";
 export const PRETRAIN_DEFAULTS = {
   vae_steps: 2000, vae_batch: 16, vae_crop: 32, vae_lr: 0.002, kl_weight: 1e-6,
   steps: 2800, batch: 32, lr: 0.0007, warmup: 100, ema: 0.995, images: 12000, caption_dropout: 0.1,
-  prediction: "v_prediction" as PredictionType, seed: 0,
+  prediction: "v_prediction" as PredictionType, token_table: "frozen" as TokenTable, seed: 0,
 };
+export type TokenTable = "frozen" | "trained";
+const TOKEN_TABLES: TokenTable[] = ["frozen", "trained"];
 const D = PRETRAIN_DEFAULTS;
 
 const usage = `usage: dreambooth pretrain [--data datasets/faces] [--out models/tiny-sd] [--work runs/pretrain]
                           [--vae-steps ${D.vae_steps}] [--vae-batch ${D.vae_batch}] [--vae-crop ${D.vae_crop}] [--vae-lr ${D.vae_lr}] [--kl-weight ${D.kl_weight}]
                           [--steps ${D.steps}] [--batch ${D.batch}] [--lr ${D.lr}] [--warmup ${D.warmup}] [--caption-dropout ${D.caption_dropout}]
                           [--ema ${D.ema}] [--schedule linear] [--zero-terminal-snr] [--prediction ${D.prediction}]
-                          [--min-snr-gamma G] [--images ${D.images}] [--train-token-table] [--workers N] [--seed ${D.seed}] [--checkpoint-every 200] [--fp32]
+                          [--min-snr-gamma G] [--images ${D.images}] [--token-table ${D.token_table}] [--workers N] [--seed ${D.seed}] [--checkpoint-every 200] [--fp32]
 
 Reads <data>/train.pack and <data>/val.pack (dreambooth data --format packed), trains, and writes a
 diffusers-format folder to --out. Interrupt it any time: a rerun resumes from the last checkpoint
@@ -31,9 +33,9 @@ N training images for the second stage (each costs an autoencoder forward pass).
 the autoencoder on random S×S crops (a multiple of its downscaling; 0 = whole images): it is
 convolutional, so it still encodes whole images afterwards, and a 32-pixel crop costs a quarter of a
 64-pixel image.
---train-token-table trains the text encoder's 49,408-row token table too (by default it stays at its seeded
-random init, and the committed model's text encoder barely tells "goggles" from "glasses"; the README gives
-what training the table changed when continuing that model).
+--token-table frozen|trained: frozen keeps the text encoder's 49,408-row token table at its seeded random
+init; trained lets the rows of the words the captions use learn with the rest (with the table frozen, v9's
+text encoder barely told "goggles" from "glasses"; the README gives what training it changed).
 --min-snr-gamma G weighs each timestep's loss by min(SNR, G) over its target's scale (Hang et al. 2023,
 "Efficient Diffusion Training via Min-SNR Weighting Strategy"): off by default. With v-prediction its
 weight min(SNR, G)/(SNR + 1) is about SNR at high noise (linear β: 0.007 at t = 700, 0.0003 at 900), the
@@ -48,8 +50,8 @@ export const command: Command = {
   async run(argv) {
     const a = parseArgs(
       argv,
-      ["data", "out", "work", "vae-steps", "vae-batch", "vae-lr", "kl-weight", "vae-crop", "steps", "batch", "lr", "warmup", "caption-dropout", "ema", "schedule", "prediction", "workers", "seed", "checkpoint-every", "backend", "images", "min-snr-gamma"],
-      ["zero-terminal-snr", "fp32", "train-token-table"],
+      ["data", "out", "work", "vae-steps", "vae-batch", "vae-lr", "kl-weight", "vae-crop", "steps", "batch", "lr", "warmup", "caption-dropout", "ema", "schedule", "prediction", "workers", "seed", "checkpoint-every", "backend", "images", "min-snr-gamma", "token-table"],
+      ["zero-terminal-snr", "fp32"],
     );
     const data = str(a, "data", "datasets/faces")!;
     const kind = str(a, "schedule", "linear") as ScheduleKind;
@@ -58,6 +60,8 @@ export const command: Command = {
     if (!PREDICTION_TYPES.includes(prediction)) throw new Error(`--prediction must be one of ${PREDICTION_TYPES.join(", ")}`);
     const gamma = num(a, "min-snr-gamma");
     if (gamma !== undefined && !(gamma > 0)) throw new Error(`--min-snr-gamma must be positive (got ${gamma}); leave it out to weigh every timestep equally`);
+    const tokenTable = str(a, "token-table", D.token_table) as TokenTable;
+    if (!TOKEN_TABLES.includes(tokenTable)) throw new Error(`--token-table must be one of ${TOKEN_TABLES.join(", ")} (got ${tokenTable})`);
     await initBackend({ prefer: str(a, "backend") });
     const ema = num(a, "ema", D.ema)!;
     const report = await pretrain({
@@ -77,7 +81,7 @@ export const command: Command = {
         predictionType: prediction,
         minSnrGamma: num(a, "min-snr-gamma"),
         images: int(a, "images", D.images),
-        trainTokenTable: bool(a, "train-token-table"),
+        trainTokenTable: tokenTable === "trained",
       },
       workers: int(a, "workers", os.availableParallelism())!,
       seed: int(a, "seed", D.seed)!,
