@@ -29,3 +29,7 @@ test("train's defaults are params.yaml's dreambooth section; its prediction is t
   assert.equal(params.pretrain.prediction, prediction);
   assert.match(trainCommand.usage, new RegExp(`\\[--lr ${DREAMBOOTH_DEFAULTS.lr}\\]`));
 });
+
+test("pretrain rejects a --token-table other than frozen or trained before it starts any work", async () => {
+  await assert.rejects(pretrainCommand.run(["--token-table", "yes", "--out", "/nonexistent/never-written"]), /--token-table must be one of frozen, trained \(got yes\)/);
+});
