@@ -84,6 +84,13 @@ export function int(args: ParsedArgs, name: string, def?: number): number | unde
   return n;
 }
 
+/** A flag that takes one of a fixed set of values: an error names the flag, the values and what was given. */
+export function oneOf<T extends string>(args: ParsedArgs, name: string, values: readonly T[], def: T): T {
+  const v = str(args, name, def)!;
+  if (!(values as readonly string[]).includes(v)) throw new UsageError(`--${name} must be one of: ${values.join(", ")} (got "${v}")`);
+  return v as T;
+}
+
 export function bool(args: ParsedArgs, name: string): boolean {
   return args.flags.get(name) === true;
 }

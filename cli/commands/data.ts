@@ -1,6 +1,6 @@
 /** `dreambooth data`: write the captioned face dataset and the subject's instance images. */
 import path from "path";
-import { Command, int, parseArgs, str, UsageError } from "../command";
+import { Command, int, oneOf, parseArgs, str, UsageError } from "../command";
 import { SPLITS, Split, writeDataset, writeInstanceImages, writePackedDataset } from "../../lib/data";
 
 const usage = `usage: dreambooth data [--out data] [--size 64] [--train N] [--val N] [--test N] [--seed S]
@@ -27,8 +27,7 @@ export const command: Command = {
     const out = str(args, "out", "data")!;
     const size = int(args, "size", 64)!;
     const seed = int(args, "seed", 0)!;
-    const format = str(args, "format", "png")!;
-    if (!(FORMATS as readonly string[]).includes(format)) throw new UsageError(`--format must be one of: ${FORMATS.join(", ")} (got "${format}")`);
+    const format = oneOf(args, "format", FORMATS, "png");
     if (size < 8 || size > 1024) throw new UsageError(`--size must be in [8, 1024] (got ${size})`);
     if (seed < 0 || seed > 2 ** 26) throw new UsageError(`--seed must be in [0, 2^26] (got ${seed})`);
     const counts: Record<Split, number> = { train: int(args, "train", 2000)!, val: int(args, "val", 200)!, test: int(args, "test", 200)! };

@@ -31,5 +31,5 @@ test("train's defaults are params.yaml's dreambooth section; its prediction is t
 });
 
 test("pretrain rejects a --token-table other than frozen or trained before it starts any work", async () => {
-  await assert.rejects(pretrainCommand.run(["--token-table", "yes", "--out", "/nonexistent/never-written"]), /--token-table must be one of frozen, trained \(got yes\)/);
+  await assert.rejects(pretrainCommand.run(["--token-table", "yes", "--data", "/nonexistent/no-data", "--out", "/nonexistent/never-written"]), /--token-table must be one of: frozen, trained \(got "yes"\)/);
 });

@@ -1,6 +1,6 @@
 /** `dreambooth pretrain`: train the embedded tiny Stable Diffusion (autoencoder, then text encoder + U-Net). */
 import * as os from "os";
-import { bool, Command, int, num, parseArgs, str } from "../command";
+import { bool, Command, int, num, oneOf, parseArgs, str } from "../command";
 import { initBackend } from "../../lib/backend";
 import { pretrain } from "../../lib/pretrain/pretrain";
 import { PREDICTION_TYPES, PredictionType } from "../../lib/diffusion/forward";
@@ -54,14 +54,11 @@ export const command: Command = {
       ["zero-terminal-snr", "fp32"],
     );
     const data = str(a, "data", "datasets/faces")!;
-    const kind = str(a, "schedule", "linear") as ScheduleKind;
-    if (!SCHEDULE_KINDS.includes(kind)) throw new Error(`--schedule must be one of ${SCHEDULE_KINDS.join(", ")}`);
-    const prediction = str(a, "prediction", D.prediction) as PredictionType;
-    if (!PREDICTION_TYPES.includes(prediction)) throw new Error(`--prediction must be one of ${PREDICTION_TYPES.join(", ")}`);
+    const kind = oneOf<ScheduleKind>(a, "schedule", SCHEDULE_KINDS, "linear");
+    const prediction = oneOf<PredictionType>(a, "prediction", PREDICTION_TYPES, D.prediction);
     const gamma = num(a, "min-snr-gamma");
     if (gamma !== undefined && !(gamma > 0)) throw new Error(`--min-snr-gamma must be positive (got ${gamma}); leave it out to weigh every timestep equally`);
-    const tokenTable = str(a, "token-table", D.token_table) as TokenTable;
-    if (!TOKEN_TABLES.includes(tokenTable)) throw new Error(`--token-table must be one of ${TOKEN_TABLES.join(", ")} (got ${tokenTable})`);
+    const tokenTable = oneOf<TokenTable>(a, "token-table", TOKEN_TABLES, D.token_table);
     await initBackend({ prefer: str(a, "backend") });
     const ema = num(a, "ema", D.ema)!;
     const report = await pretrain({

@@ -1,7 +1,7 @@
 /** `dreambooth sample`: text-to-image with a diffusers-format folder (the embedded tiny model by default). */
 import * as fs from "fs";
 import * as path from "path";
-import { Command, int, num, parseArgs, str, UsageError } from "../command";
+import { Command, int, num, oneOf, parseArgs, str, UsageError } from "../command";
 import { initBackend } from "../../lib/backend";
 import { loadStableDiffusion, generate, toPng } from "../../lib/pipeline/stable-diffusion";
 import { SCHEDULERS, SchedulerKind, TIMESTEP_SPACINGS, TimestepSpacing } from "../../lib/diffusion/samplers";
@@ -28,10 +28,8 @@ export const command: Command = {
     if (!prompt) throw new UsageError(`--prompt is required\n${usage}`);
     const model = str(a, "model", DEFAULT_MODEL)!;
     if (!fs.existsSync(model)) throw new UsageError(`model folder ${model} not found: pass --model <diffusers folder> (the embedded model is ${DEFAULT_MODEL})`);
-    const scheduler = str(a, "scheduler", "ddim") as SchedulerKind;
-    if (!SCHEDULERS.includes(scheduler)) throw new UsageError(`--scheduler must be one of ${SCHEDULERS.join(", ")}`);
-    const spacing = str(a, "spacing", "trailing") as TimestepSpacing;
-    if (!TIMESTEP_SPACINGS.includes(spacing)) throw new UsageError(`--spacing must be one of ${TIMESTEP_SPACINGS.join(", ")}`);
+    const scheduler = oneOf<SchedulerKind>(a, "scheduler", SCHEDULERS, "ddim");
+    const spacing = oneOf<TimestepSpacing>(a, "spacing", TIMESTEP_SPACINGS, "trailing");
     const count = int(a, "count", 1)!;
     const out = str(a, "out", "sample.png")!;
     await initBackend({ prefer: str(a, "backend") });

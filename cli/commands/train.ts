@@ -1,6 +1,6 @@
 /** `dreambooth train`: DreamBooth fine-tuning of the U-Net with prior preservation, for one forward process. */
 import * as os from "os";
-import { bool, Command, int, num, parseArgs, str, UsageError } from "../command";
+import { bool, Command, int, num, oneOf, parseArgs, str, UsageError } from "../command";
 import { initBackend } from "../../lib/backend";
 import { dreamboothTrain } from "../../lib/dreambooth/train";
 import { CLASS_PROMPT, INSTANCE_PROMPT } from "../../lib/data/subject";
@@ -53,8 +53,7 @@ export const command: Command = {
     // default: what the base model was trained to predict (its scheduler config); another type is allowed
     // (SD 2.x-style v-prediction on an SD 1.x base) but the fine-tuning then has to relearn its output
     const basePrediction = readSchedulerConfig(model).predictionType;
-    const prediction = str(a, "prediction", basePrediction) as PredictionType;
-    if (!PREDICTION_TYPES.includes(prediction)) throw new UsageError(`--prediction must be one of ${PREDICTION_TYPES.join(", ")}`);
+    const prediction = oneOf<PredictionType>(a, "prediction", PREDICTION_TYPES, basePrediction);
     if (prediction !== basePrediction) console.error(`note: ${model} predicts ${basePrediction}; fine-tuning it to predict ${prediction} (it has to relearn its output)`);
     const zt = bool(a, "zero-terminal-snr");
     const name = `${kind}${zt ? "-ztsnr" : ""}${bool(a, "no-prior") ? "-noprior" : ""}`;
