@@ -67,6 +67,8 @@ export interface VaeConfig {
   sample_size: number;
   /** latents are multiplied by this before the U-Net sees them (SD 1.x: 0.18215). */
   scaling_factor: number;
+  /** whether the encoder's and decoder's mid blocks have their spatial self-attention (diffusers default true) */
+  mid_block_add_attention: boolean;
 }
 
 /** transformers `CLIPTextConfig` (what `text_encoder/config.json` holds). */
@@ -366,11 +368,11 @@ export function parseVaeConfig(raw: unknown): VaeConfig {
     act_fn: r.oneOf("act_fn", ["silu"] as const, "silu"),
     sample_size: r.int("sample_size", 32),
     scaling_factor: r.num("scaling_factor", 0.18215),
+    mid_block_add_attention: r.bool("mid_block_add_attention", true),
   };
   r.onlyDefault("shift_factor", [0]);
   r.onlyDefault("use_quant_conv", [true]);
   r.onlyDefault("use_post_quant_conv", [true]);
-  r.onlyDefault("mid_block_add_attention", [true]);
   // float16 numerics of the reference implementation, and statistics unused by SD 1.x: no effect here.
   r.ignore("force_upcast", "latents_mean", "latents_std");
   r.rejectUnknown();

@@ -2,7 +2,8 @@ import "@tensorflow/tfjs-backend-cpu";
 import * as tf from "@tensorflow/tfjs-core";
 import assert from "node:assert/strict";
 import { before, test } from "node:test";
-import { shippedConfigs } from "./configs";
+import { parseVaeConfig } from "./config";
+import { shippedConfigs, shippedRawConfigs } from "./configs";
 import { disposeParams, initParams } from "./init";
 import { torchShape } from "./params";
 import { hashTensor, testValues, trainStep } from "./testing";
@@ -53,6 +54,36 @@ test("VAE specs carry diffusers' names and torch shapes (SD 1.5, from the config
   assert.equal(vaeCurrentName("decoder.mid_block.attentions.0.proj_attn.weight"), "decoder.mid_block.attentions.0.to_out.0.weight");
   assert.equal(vaeCurrentName("encoder.mid_block.attentions.0.query.bias"), "encoder.mid_block.attentions.0.to_q.bias");
   assert.equal(vaeCurrentName("encoder.conv_in.weight"), "encoder.conv_in.weight");
+});
+
+test("mid_block_add_attention: false drops both mid blocks' attention, from the specs and the forward pass", () => {
+  const without = parseVaeConfig({ ...(shippedRawConfigs("tiny").vae as object), mid_block_add_attention: false });
+  assert.equal(tiny.mid_block_add_attention, true, "diffusers' default");
+  const all = vaeParamSpecs(tiny);
+  const some = vaeParamSpecs(without);
+  const isAttn = (n: string) => /\.mid_block\.attentions\./.test(n);
+  assert.ok(all.some((s) => isAttn(s.name)));
+  assert.deepEqual(
+    some.map((s) => s.name),
+    all.filter((s) => !isAttn(s.name)).map((s) => s.name),
+  );
+  // per mid block: GroupNorm (2C) + q, k, v, out (C² + C each), C = the last block_out_channels
+  const C = tiny.block_out_channels[tiny.block_out_channels.length - 1];
+  const count = (specs: typeof all) => specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
+  assert.equal(count(all) - count(some), 2 * (2 * C + 4 * (C * C + C)));
+  const params = initParams(some, 0);
+  const images = tf.tensor4d(testValues(16 * 16 * 3, 2), [1, 16, 16, 3]);
+  const before = tf.memory().numTensors;
+  const dist = vaeEncode(params, without, images);
+  const img = vaeDecode(params, without, dist.mean);
+  assert.deepEqual(img.shape, [1, 16, 16, 3]);
+  assert.ok(Array.from(img.dataSync()).every(Number.isFinite));
+  disposeDistribution(dist);
+  img.dispose();
+  assert.equal(tf.memory().numTensors, before, "encode/decode without attention leaked tensors");
+  images.dispose();
+  disposeParams(params);
+  assert.throws(() => parseVaeConfig({ ...(shippedRawConfigs("tiny").vae as object), mid_block_add_attention: "no" }), /mid_block_add_attention/);
 });
 
 test("tiny VAE: encode → (mean, logvar) at 1/f resolution, seeded sample, mode, decode back to image size", () => {

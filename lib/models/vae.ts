@@ -49,14 +49,16 @@ function resnetSpecs(s: SpecBuilder, p: string, inC: number, outC: number): void
   if (inC !== outC) s.conv(`${p}.conv_shortcut`, inC, outC, 1);
 }
 
-function midBlockSpecs(s: SpecBuilder, p: string, ch: number): void {
+function midBlockSpecs(s: SpecBuilder, p: string, ch: number, attention: boolean): void {
   resnetSpecs(s, `${p}.resnets.0`, ch, ch);
-  const a = `${p}.attentions.0`;
-  s.norm(`${a}.group_norm`, ch);
-  s.linear(`${a}.to_q`, ch, ch);
-  s.linear(`${a}.to_k`, ch, ch);
-  s.linear(`${a}.to_v`, ch, ch);
-  s.linear(`${a}.to_out.0`, ch, ch);
+  if (attention) {
+    const a = `${p}.attentions.0`;
+    s.norm(`${a}.group_norm`, ch);
+    s.linear(`${a}.to_q`, ch, ch);
+    s.linear(`${a}.to_k`, ch, ch);
+    s.linear(`${a}.to_v`, ch, ch);
+    s.linear(`${a}.to_out.0`, ch, ch);
+  }
   resnetSpecs(s, `${p}.resnets.1`, ch, ch);
 }
 
@@ -77,13 +79,13 @@ export function vaeParamSpecs(config: VaeConfig): ParamSpec[] {
     for (let j = 0; j < c.layers_per_block; j++) resnetSpecs(s, `encoder.down_blocks.${i}.resnets.${j}`, j === 0 ? inC : outC, outC);
     if (i < n - 1) s.conv(`encoder.down_blocks.${i}.downsamplers.0.conv`, outC, outC, 3);
   }
-  midBlockSpecs(s, "encoder.mid_block", boc[n - 1]);
+  midBlockSpecs(s, "encoder.mid_block", boc[n - 1], c.mid_block_add_attention);
   s.norm("encoder.conv_norm_out", boc[n - 1]);
   s.conv("encoder.conv_out", boc[n - 1], 2 * L, 3); // double_z: mean and log-variance
 
   // Decoder
   s.conv("decoder.conv_in", L, boc[n - 1], 3);
-  midBlockSpecs(s, "decoder.mid_block", boc[n - 1]);
+  midBlockSpecs(s, "decoder.mid_block", boc[n - 1], c.mid_block_add_attention);
   const rev = [...boc].reverse();
   outC = rev[0];
   for (let i = 0; i < n; i++) {
@@ -119,10 +121,10 @@ function spatialSelfAttention(params: Params, p: string, x: tf.Tensor4D, groups:
   });
 }
 
-function midBlock(params: Params, p: string, x: tf.Tensor4D, groups: number): tf.Tensor4D {
+function midBlock(params: Params, p: string, x: tf.Tensor4D, groups: number, attention: boolean): tf.Tensor4D {
   return tf.tidy(() => {
     let h = resnetBlock(params, `${p}.resnets.0`, x, null, groups, VAE_NORM_EPS);
-    h = spatialSelfAttention(params, `${p}.attentions.0`, h, groups);
+    if (attention) h = spatialSelfAttention(params, `${p}.attentions.0`, h, groups);
     return resnetBlock(params, `${p}.resnets.1`, h, null, groups, VAE_NORM_EPS);
   });
 }
@@ -157,7 +159,7 @@ export function vaeEncode(params: Params, config: VaeConfig, images: tf.Tensor4D
       for (let j = 0; j < c.layers_per_block; j++) h = resnetBlock(params, `encoder.down_blocks.${i}.resnets.${j}`, h, null, g, VAE_NORM_EPS);
       if (i < n - 1) h = conv2dStride2(params, `encoder.down_blocks.${i}.downsamplers.0.conv`, h, [0, 1, 0, 1]);
     }
-    h = midBlock(params, "encoder.mid_block", h, g);
+    h = midBlock(params, "encoder.mid_block", h, g, c.mid_block_add_attention);
     h = conv2d(params, "encoder.conv_out", groupNormSiluP(params, "encoder.conv_norm_out", h, g, VAE_NORM_EPS));
     const moments = conv2d(params, "quant_conv", h);
     const [m, lv] = tf.split(moments, 2, 3) as tf.Tensor4D[];
@@ -200,7 +202,7 @@ export function vaeDecode(params: Params, config: VaeConfig, latents: tf.Tensor4
   return tf.tidy(() => {
     let h = conv2d(params, "post_quant_conv", latents);
     h = conv2d(params, "decoder.conv_in", h);
-    h = midBlock(params, "decoder.mid_block", h, g);
+    h = midBlock(params, "decoder.mid_block", h, g, c.mid_block_add_attention);
     for (let i = 0; i < n; i++) {
       for (let j = 0; j <= c.layers_per_block; j++) h = resnetBlock(params, `decoder.up_blocks.${i}.resnets.${j}`, h, null, g, VAE_NORM_EPS);
       if (i < n - 1) h = conv2d(params, `decoder.up_blocks.${i}.upsamplers.0.conv`, upsampleNearest2x(h));
