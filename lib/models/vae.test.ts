@@ -5,7 +5,7 @@ import { before, test } from "node:test";
 import { parseVaeConfig } from "./config";
 import { shippedConfigs, shippedRawConfigs } from "./configs";
 import { disposeParams, initParams } from "./init";
-import { torchShape } from "./params";
+import { countParams, torchShape } from "./params";
 import { hashTensor, testValues, trainStep } from "./testing";
 import {
   disposeDistribution,
@@ -57,7 +57,8 @@ test("VAE specs carry diffusers' names and torch shapes (SD 1.5, from the config
 });
 
 test("mid_block_add_attention: false drops both mid blocks' attention, from the specs and the forward pass", () => {
-  const without = parseVaeConfig({ ...(shippedRawConfigs("tiny").vae as object), mid_block_add_attention: false });
+  const tinyRaw = shippedRawConfigs("tiny").vae as object;
+  const without = parseVaeConfig({ ...tinyRaw, mid_block_add_attention: false });
   assert.equal(tiny.mid_block_add_attention, true, "diffusers' default");
   const all = vaeParamSpecs(tiny);
   const some = vaeParamSpecs(without);
@@ -69,8 +70,7 @@ test("mid_block_add_attention: false drops both mid blocks' attention, from the 
   );
   // per mid block: GroupNorm (2C) + q, k, v, out (C² + C each), C = the last block_out_channels
   const C = tiny.block_out_channels[tiny.block_out_channels.length - 1];
-  const count = (specs: typeof all) => specs.reduce((n, s) => n + s.shape.reduce((a, b) => a * b, 1), 0);
-  assert.equal(count(all) - count(some), 2 * (2 * C + 4 * (C * C + C)));
+  assert.equal(countParams(all) - countParams(some), 2 * (2 * C + 4 * (C * C + C)));
   const params = initParams(some, 0);
   const images = tf.tensor4d(testValues(16 * 16 * 3, 2), [1, 16, 16, 3]);
   const before = tf.memory().numTensors;
@@ -83,7 +83,7 @@ test("mid_block_add_attention: false drops both mid blocks' attention, from the 
   assert.equal(tf.memory().numTensors, before, "encode/decode without attention leaked tensors");
   images.dispose();
   disposeParams(params);
-  assert.throws(() => parseVaeConfig({ ...(shippedRawConfigs("tiny").vae as object), mid_block_add_attention: "no" }), /mid_block_add_attention/);
+  assert.throws(() => parseVaeConfig({ ...tinyRaw, mid_block_add_attention: "no" }), /mid_block_add_attention/);
 });
 
 test("tiny VAE: encode → (mean, logvar) at 1/f resolution, seeded sample, mode, decode back to image size", () => {
