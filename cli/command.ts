@@ -14,6 +14,9 @@ export interface Command {
   run(argv: string[]): Promise<number>;
 }
 
+/** The base model the commands use unless --model says otherwise: the embedded tiny Stable Diffusion. */
+export const DEFAULT_MODEL = "models/tiny-sd";
+
 /** A user error: printed as one line (no stack trace), exit code 2. */
 export class UsageError extends Error {
   constructor(message: string) {

@@ -15,7 +15,8 @@ import { command as figure } from "./commands/figure";
 import { command as trainEvaluator } from "./commands/train-evaluator";
 import { command as evaluate } from "./commands/evaluate";
 import { command as samples } from "./commands/samples";
-import { command as score, report } from "./commands/score";
+import { command as score } from "./commands/score";
+import { command as report } from "./commands/report";
 import { command as baseEval } from "./commands/base-eval";
 import { command as evaluatorAccuracy } from "./commands/evaluator-accuracy";
 

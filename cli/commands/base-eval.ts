@@ -1,22 +1,23 @@
 /** `dreambooth base-eval`: prompt following and class diversity of a base model (the pretraining's numbers). */
-import { Command, int, num, parseArgs, str } from "../command";
+import { Command, int, num, parseArgs, str, DEFAULT_MODEL } from "../command";
 import { initBackend } from "../../lib/backend";
-import { evaluateBaseModel } from "../../lib/experiment/base-model";
+import { baseModelHeadline, evaluateBaseModel } from "../../lib/experiment/base-model";
 import { writeFileAtomic } from "../../lib/io/atomic";
 import { DEFAULT_EVALUATOR_DIR } from "../../lib/eval/weights";
-import { DEFAULT_MODEL } from "./sample";
 
 export const command: Command = {
   name: "base-eval",
   summary: "prompt following on held-out captions and class-prompt diversity of a base model",
   usage: `usage: dreambooth base-eval [--model ${DEFAULT_MODEL}] [--test datasets/faces/test.pack] [--count 200] [--class-count 32]
-                           [--steps 30] [--guidance 5] [--seed 0] [--out metrics/base-model.json] [--evaluator ${DEFAULT_EVALUATOR_DIR}]
-                           [--workers N] [--backend …]
+                           [--steps 30] [--guidance 5] [--seed 0] [--out metrics/base-model.json] [--summary <metrics.json>]
+                           [--evaluator ${DEFAULT_EVALUATOR_DIR}] [--workers N] [--backend …]
+
+--out: the full report (per attribute, with what the misses showed); --summary: the headline shares only.
 
 --workers: threads that sample (default: every core on wasm and cpu, 0 = this process on a GPU
 backend); any number gives the same report.`,
   async run(argv) {
-    const a = parseArgs(argv, ["model", "test", "count", "class-count", "steps", "guidance", "seed", "out", "evaluator", "workers", "backend"]);
+    const a = parseArgs(argv, ["model", "test", "count", "class-count", "steps", "guidance", "seed", "out", "summary", "evaluator", "workers", "backend"]);
     await initBackend({ prefer: str(a, "backend") });
     const t0 = Date.now();
     const r = await evaluateBaseModel({
@@ -32,6 +33,8 @@ backend); any number gives the same report.`,
     });
     const out = str(a, "out", "metrics/base-model.json")!;
     writeFileAtomic(out, JSON.stringify(r, null, 2) + "\n");
+    const summary = str(a, "summary");
+    if (summary) writeFileAtomic(summary, JSON.stringify(baseModelHeadline(r), null, 2) + "\n");
     const pct = (e: { mean: number; ci95: [number, number] }) => `${(100 * e.mean).toFixed(1)}% [${(100 * e.ci95[0]).toFixed(1)}, ${(100 * e.ci95[1]).toFixed(1)}]`;
     console.log(`prompt following on ${r.prompts} held-out captions: ${pct(r.promptFollowing)} of prompted attributes present (the real renders score ${pct(r.promptFollowingCeiling)}, through the autoencoder ${pct(r.promptFollowingAutoencoder)})`);
     for (const [k, v] of Object.entries(r.byAttribute)) console.log(`  ${k.padEnd(12)} asked ${String(v.asked).padStart(4)}  samples ${(100 * v.samples / v.asked).toFixed(0).padStart(3)}%  renders ${(100 * v.renders / v.asked).toFixed(0).padStart(3)}%  autoencoded ${(100 * v.reconstructions / v.asked).toFixed(0).padStart(3)}%${missLine(v.misses)}`);

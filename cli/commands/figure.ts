@@ -1,11 +1,10 @@
 /** `dreambooth figure <name>`: one paper figure (PNG + the numbers behind it as JSON) per call. */
 import * as path from "path";
-import { Command, int, parseArgs, str, UsageError } from "../command";
+import { Command, int, parseArgs, str, UsageError, DEFAULT_MODEL } from "../command";
 import { schedulesFigure } from "../../lib/figures/schedules";
 import { fig1Components, fig2Method, fig5Overview, figFolder, figSamples, table1Environment } from "../../lib/figures/paper";
 import { initBackend } from "../../lib/backend";
 import { EXPERIMENT_PROMPTS } from "../../lib/experiment/experiment";
-import { DEFAULT_MODEL } from "./sample";
 
 const FIGURES = ["schedules", "components", "method", "instance", "class-images", "overview", "comparison", "prompts", "environment"] as const;
 const CONFIGS = [

@@ -1,14 +1,13 @@
 /** `dreambooth sample`: text-to-image with a diffusers-format folder (the embedded tiny model by default). */
 import * as fs from "fs";
 import * as path from "path";
-import { Command, int, num, oneOf, parseArgs, str, UsageError } from "../command";
+import { Command, int, num, oneOf, parseArgs, str, UsageError, DEFAULT_MODEL } from "../command";
 import { initBackend } from "../../lib/backend";
 import { loadStableDiffusion, generate, toPng } from "../../lib/pipeline/stable-diffusion";
 import { SCHEDULERS, SchedulerKind, TIMESTEP_SPACINGS, TimestepSpacing } from "../../lib/diffusion/samplers";
 import { writeFileAtomic } from "../../lib/io/atomic";
 import { Progress } from "../../lib/train/progress";
 
-export const DEFAULT_MODEL = "models/tiny-sd";
 
 const usage = `usage: dreambooth sample --prompt "<text>" [--model ${DEFAULT_MODEL}] [--seed 0] [--count 1]
                         [--scheduler ${SCHEDULERS.join("|")}] [--steps 50] [--spacing ${TIMESTEP_SPACINGS.join("|")}]

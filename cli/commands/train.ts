@@ -1,12 +1,11 @@
 /** `dreambooth train`: DreamBooth fine-tuning of the U-Net with prior preservation, for one forward process. */
 import * as os from "os";
-import { bool, Command, int, num, oneOf, parseArgs, str, UsageError } from "../command";
+import { bool, Command, int, num, oneOf, parseArgs, str, UsageError, DEFAULT_MODEL } from "../command";
 import { initBackend } from "../../lib/backend";
 import { dreamboothTrain } from "../../lib/dreambooth/train";
 import { CLASS_PROMPT, INSTANCE_PROMPT } from "../../lib/data/subject";
 import { PREDICTION_TYPES, PredictionType } from "../../lib/diffusion/forward";
 import { SCHEDULE_KINDS, ScheduleKind } from "../../lib/schedules";
-import { DEFAULT_MODEL } from "./sample";
 import { readSchedulerConfig } from "../../lib/pipeline/stable-diffusion";
 
 /**
@@ -24,7 +23,7 @@ const usage = `usage: dreambooth train --schedule <${SCHEDULE_KINDS.join("|")}> 
                        [--instance-prompt "${D.instance_prompt}"] [--class-prompt "${D.class_prompt}"] [--prior-weight ${D.prior_weight}]
                        [--prediction epsilon|v_prediction|sample (default: the base model's)] [--min-snr-gamma γ] [--offset-noise s]
                        [--steps ${D.steps}] [--lr ${D.lr}] [--instances-per-batch ${D.instances_per_batch}] [--class-per-batch ${D.class_per_batch}]
-                       [--out runs/dreambooth/<name>/model] [--work runs/dreambooth/<name>] [--resize]
+                       [--out runs/dreambooth/<name>/model] [--work runs/dreambooth/<name>] [--resize] [--resolution px]
                        [--workers N (0: in this process, the default on a GPU backend)] [--seed ${D.seed}]
                        [--checkpoint-every 100] [--fresh] [--backend …]
 
@@ -44,7 +43,7 @@ export const command: Command = {
   async run(argv) {
     const a = parseArgs(
       argv,
-      ["schedule", "model", "instance", "class-dir", "instance-prompt", "class-prompt", "prior-weight", "prediction", "min-snr-gamma", "offset-noise", "steps", "lr", "instances-per-batch", "class-per-batch", "out", "work", "workers", "seed", "checkpoint-every", "backend"],
+      ["schedule", "model", "instance", "class-dir", "instance-prompt", "class-prompt", "prior-weight", "prediction", "min-snr-gamma", "offset-noise", "steps", "lr", "instances-per-batch", "class-per-batch", "out", "work", "workers", "seed", "checkpoint-every", "resolution", "backend"],
       ["zero-terminal-snr", "no-prior", "resize", "fresh"],
     );
     const kind = str(a, "schedule") as ScheduleKind;
@@ -81,6 +80,7 @@ export const command: Command = {
       seed: int(a, "seed", D.seed)!,
       checkpointEvery: int(a, "checkpoint-every", 100)!,
       resize: bool(a, "resize"),
+      resolution: int(a, "resolution"),
       fresh: bool(a, "fresh"),
     });
     console.log(JSON.stringify(r));

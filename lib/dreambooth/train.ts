@@ -8,10 +8,17 @@ import * as fs from "fs";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs-core";
 import "../kernels";
-import { loadStableDiffusion, encodePrompts, imagePng, StableDiffusion } from "../pipeline/stable-diffusion";
+import {
+  encodePrompts,
+  imagePng,
+  latentSide,
+  loadStableDiffusion,
+  nativeResolution,
+  StableDiffusion,
+} from "../pipeline/stable-diffusion";
 import { GenerateJob, ImageGenerator } from "../pipeline/generator";
 import { unetParamSpecs } from "../models/unet";
-import { vaeDownscaleFactor, vaeEncode } from "../models/vae";
+import { vaeEncode } from "../models/vae";
 import { WorkerPool } from "../parallel/pool";
 import { batchIndices, localSource, poolSource, trainLoop } from "../train/trainer";
 import { loadImageFolder } from "../data/images";
@@ -48,6 +55,8 @@ export interface ClassImageOptions {
   steps?: number;
   guidance?: number;
   batch?: number;
+  /** image side in pixels (default: the model's own) */
+  resolution?: number;
   /** worker threads that sample (default: every core on wasm and cpu, none on a GPU backend); the images are the same bytes for any number */
   workers?: number;
 }
@@ -57,7 +66,8 @@ export interface ClassImageOptions {
  * paper: 200). Cached: regenerated only when the model, prompt, count, seed or sampler settings change.
  */
 export async function generateClassImages(o: ClassImageOptions): Promise<{ generated: boolean; files: string[] }> {
-  const meta = { model: modelFingerprint(o.model), prompt: o.prompt, count: o.count, seed: o.seed, steps: o.steps ?? 25, guidance: o.guidance ?? 5 };
+  // resolution: JSON leaves it out when not given, so the model's own size keeps its old metadata
+  const meta = { model: modelFingerprint(o.model), prompt: o.prompt, count: o.count, seed: o.seed, steps: o.steps ?? 25, guidance: o.guidance ?? 5, resolution: o.resolution };
   const metaFile = path.join(o.out, "metadata.json");
   const files = Array.from({ length: o.count }, (_, i) => path.join(o.out, `${String(i).padStart(4, "0")}.png`));
   if (fs.existsSync(metaFile) && JSON.stringify(JSON.parse(fs.readFileSync(metaFile, "utf8")).settings) === JSON.stringify(meta) && files.every((f) => fs.existsSync(f))) {
@@ -68,7 +78,16 @@ export async function generateClassImages(o: ClassImageOptions): Promise<{ gener
   const batch = o.batch ?? 8;
   const jobs: GenerateJob[] = [];
   for (let s = 0; s < o.count; s += batch) {
-    jobs.push({ prompt: o.prompt, count: Math.min(batch, o.count - s), seed: `${o.seed}/${s}`, steps: meta.steps, guidance: meta.guidance, scheduler: "ddim", spacing: "trailing" });
+    jobs.push({
+      prompt: o.prompt,
+      count: Math.min(batch, o.count - s),
+      seed: `${o.seed}/${s}`,
+      steps: meta.steps,
+      guidance: meta.guidance,
+      scheduler: "ddim",
+      spacing: "trailing",
+      size: o.resolution,
+    });
   }
   const generator = await ImageGenerator.open(o.model, { workers: o.workers });
   try {
@@ -86,10 +105,14 @@ export async function generateClassImages(o: ClassImageOptions): Promise<{ gener
   return { generated: true, files };
 }
 
-/** Latent distributions of a folder of images (resized to the model's resolution if `resize`). */
-export async function encodeFolder(sd: StableDiffusion, dir: string, resize = false): Promise<LatentSet & { shape: [number, number, number] }> {
-  const f = vaeDownscaleFactor(sd.configs.vae);
-  const size = sd.configs.unet.sample_size * f;
+/** Latent distributions of a folder of images at `size` pixels (default: the model's own; resized if `resize`). */
+export async function encodeFolder(
+  sd: StableDiffusion,
+  dir: string,
+  resize = false,
+  size = nativeResolution(sd),
+): Promise<LatentSet & { shape: [number, number, number] }> {
+  latentSide(sd, size);
   const folder = await loadImageFolder(dir, size, { resize });
   const x = tf.tensor4d(folder.data, folder.shape as [number, number, number, number]);
   const d = vaeEncode(sd.vae, sd.configs.vae, x);
@@ -123,6 +146,8 @@ export interface DreamBoothOptions {
   checkpointEvery: number;
   /** resize instance photos of another size (center crop + resize) instead of refusing them */
   resize?: boolean;
+  /** training image side in pixels (default: the model's own); class images are resized to it */
+  resolution?: number;
   /** train from step 0 even where --work holds a checkpoint of this run (the pipeline's stages do) */
   fresh?: boolean;
 }
@@ -145,8 +170,8 @@ export async function dreamboothTrain(o: DreamBoothOptions): Promise<{ seconds: 
   const schedule = resolveScheduleConfig(o.schedule);
   let pool: WorkerPool | undefined;
   try {
-    const instance = await encodeFolder(sd, o.instanceDir, o.resize);
-    const prior = o.classDir ? await encodeFolder(sd, o.classDir, true) : { mean: new Float32Array(0), logvar: new Float32Array(0), count: 0, shape: instance.shape };
+    const instance = await encodeFolder(sd, o.instanceDir, o.resize, o.resolution);
+    const prior = o.classDir ? await encodeFolder(sd, o.classDir, true, o.resolution) : { mean: new Float32Array(0), logvar: new Float32Array(0), count: 0, shape: instance.shape };
     const states = encodePrompts(sd, [o.instancePrompt, o.classPrompt]);
     const sData = (await states.data()) as Float32Array;
     const [, L, D] = states.shape;

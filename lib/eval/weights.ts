@@ -25,6 +25,7 @@ export const DEFAULT_EVALUATOR_DIR = "models/evaluator";
  * under the package root (the first folder above this file with a package.json), so the command
  * works from any directory and from the built `dist/`.
  */
+// reads: models/evaluator
 export function defaultEvaluatorDir(): string {
   if (fs.existsSync(path.join(DEFAULT_EVALUATOR_DIR, CONFIG_FILE))) return DEFAULT_EVALUATOR_DIR;
   for (let d = __dirname; ; d = path.dirname(d)) {

@@ -49,6 +49,8 @@ export interface SampleRunOptions {
   scheduler: SchedulerKind;
   spacing: TimestepSpacing;
   seed: number;
+  /** image side in pixels (default: the model's own) */
+  resolution?: number;
   /** worker threads that sample (default: every core on wasm and cpu, none on a GPU backend); the images are the same bytes for any number */
   workers?: number;
 }
@@ -63,7 +65,17 @@ export async function sampleRun(o: SampleRunOptions): Promise<number> {
   try {
     const progress = new Progress({ label: `samples${generator.workers > 1 ? ` (${generator.workers} workers)` : ""}`, total: o.prompts.length * o.seeds });
     // every image its own noise, the same for every model: seed (run seed, prompt, k)
-    const jobs = o.prompts.map((p) => ({ prompt: p.prompt, count: o.seeds, seed: `${o.seed}/${p.id}`, steps: o.steps, guidance: o.guidance, guidanceRescale: o.guidanceRescale, scheduler: o.scheduler, spacing: o.spacing }));
+    const jobs = o.prompts.map((p) => ({
+      prompt: p.prompt,
+      count: o.seeds,
+      seed: `${o.seed}/${p.id}`,
+      steps: o.steps,
+      guidance: o.guidance,
+      guidanceRescale: o.guidanceRescale,
+      scheduler: o.scheduler,
+      spacing: o.spacing,
+      size: o.resolution,
+    }));
     await generator.run(jobs, async (j, images) => {
       const p = o.prompts[j];
       for (let k = 0; k < o.seeds; k++) {
@@ -169,4 +181,20 @@ export function experimentTable(rows: { name: string; metrics: RunMetrics }[]): 
 /** Every column of the table for one configuration (metric key → estimate), as `report` writes to table.json. */
 export function experimentRow(m: RunMetrics): Record<string, Estimate | null> {
   return Object.fromEntries(COLUMNS.map(([k, , get]) => [k, get(m)]));
+}
+
+/**
+ * The few numbers a reader compares across experiments (`dvc metrics show/diff`), each a mean: identity
+ * (embedding cosine to the instance images), prompt (prompt fidelity), diversity and drift (of the class
+ * prompt's samples), tone (bright minus dark backgrounds' luminance). The breakdowns stay in the full report.
+ */
+export function runHeadline(m: RunMetrics): Record<string, number | null> {
+  const mean = (e: Estimate | null | undefined) => (e ? e.mean : null);
+  return {
+    identity: mean(m.identitySimilarity),
+    prompt: mean(m.promptFidelity),
+    diversity: mean(m.classDiversity),
+    drift: mean(m.classSubjectSimilarity),
+    tone: mean(toneContrast(m)),
+  };
 }

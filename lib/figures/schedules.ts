@@ -1,4 +1,8 @@
-/** paper-figures/schedules: β, ᾱ and SNR for every schedule, with and without zero terminal SNR, plus the numbers. */
+/**
+ * paper-figures/schedules: β, ᾱ and SNR for every schedule, with and without zero terminal SNR, plus the
+ * numbers: schedules.json (every 10th step and the ZT-SNR table) and one CSV per quantity under
+ * schedules/ (every step, a column per schedule) for `dvc plots show`.
+ */
 import * as fs from "fs";
 import * as path from "path";
 import { allScheduleVariants, zeroTerminalSnrEffects } from "../schedules";
@@ -13,7 +17,19 @@ export interface SchedulesFigureOptions {
   timesteps: number;
 }
 
-/** Writes schedules.png (three panels) and schedules.json (the curves every 10th step and the ZT-SNR table). */
+/** The CSV columns' names for a schedule variant: `linear`, `linear_ztsnr`, ... */
+export function variantColumn(v: { kind: string; zeroTerminalSnr: boolean }): string {
+  return `${v.kind.replace(/-/g, "_")}${v.zeroTerminalSnr ? "_ztsnr" : ""}`;
+}
+
+/** The quantities written as CSV for DVC's plots, by file name. */
+export const SCHEDULE_CSVS = { beta: "betas", alpha_bar: "alphasCumprod", snr: "snr" } as const;
+
+/**
+ * Writes schedules.png (three panels), schedules.json (the curves every 10th step and the ZT-SNR table)
+ * and schedules/{beta,alpha_bar,snr}.csv (t from 1 to T, a column per schedule; numbers as JavaScript
+ * prints them, which round-trip).
+ */
 export async function schedulesFigure(o: SchedulesFigureOptions): Promise<string[]> {
   fs.mkdirSync(o.out, { recursive: true });
   const variants = allScheduleVariants({ timesteps: o.timesteps });
@@ -40,5 +56,14 @@ export async function schedulesFigure(o: SchedulesFigureOptions): Promise<string
   };
   const jsonFile = path.join(o.out, "schedules.json");
   writeFileAtomic(jsonFile, JSON.stringify(json) + "\n");
-  return [pngFile, jsonFile];
+  const csvDir = path.join(o.out, "schedules");
+  fs.mkdirSync(csvDir, { recursive: true });
+  const csvFiles = Object.entries(SCHEDULE_CSVS).map(([name, field]) => {
+    const header = ["t", ...variants.map(variantColumn)].join(",");
+    const rows = Array.from({ length: o.timesteps }, (_, i) => [i + 1, ...variants.map((v) => v.schedule[field][i])].join(","));
+    const file = path.join(csvDir, `${name}.csv`);
+    writeFileAtomic(file, [header, ...rows].join("\n") + "\n");
+    return file;
+  });
+  return [pngFile, jsonFile, ...csvFiles];
 }

@@ -13,7 +13,7 @@ import type { Params } from "../models/params";
 import { readWeights, TEXT_ENCODER_IGNORE } from "../io/weights";
 import { ClipTokenizer, clipTokenizer } from "../tokenizer/clip";
 import { unetForward } from "../models/unet";
-import { vaeCurrentName, vaeDecode } from "../models/vae";
+import { vaeCurrentName, vaeDecode, vaeDownscaleFactor } from "../models/vae";
 import { clipTextForward } from "../models/clip-text";
 import { makeSchedule, NoiseSchedule, ScheduleConfig, ScheduleKind } from "../schedules";
 import { guide, sample, SchedulerKind, TimestepSpacing } from "../diffusion/samplers";
@@ -94,6 +94,8 @@ export function encodePrompts(sd: StableDiffusion, prompts: string[]): tf.Tensor
 
 export interface GenerateOptions {
   prompt: string;
+  /** image side in pixels (default: the model's own, the U-Net's sample_size × the VAE's downscale factor) */
+  size?: number;
   negativePrompt?: string;
   /** images to make (each its own noise from the seed) */
   count?: number;
@@ -110,6 +112,25 @@ export interface GenerateOptions {
   onStep?: (i: number, n: number) => void;
 }
 
+/** The model's own image side in pixels: the U-Net's sample_size × the VAE's downscale factor. */
+export function nativeResolution(sd: Pick<StableDiffusion, "configs">): number {
+  return sd.configs.unet.sample_size * vaeDownscaleFactor(sd.configs.vae);
+}
+
+/**
+ * The latent side for an image side in pixels (default: the model's own). The side must divide by the
+ * VAE's downscale factor times the U-Net's (2 per down block but the last); otherwise an error says so.
+ */
+export function latentSide(sd: Pick<StableDiffusion, "configs">, size?: number): number {
+  if (size === undefined) return sd.configs.unet.sample_size;
+  const f = vaeDownscaleFactor(sd.configs.vae);
+  const m = f * 2 ** (sd.configs.unet.down_block_types.length - 1);
+  if (!Number.isInteger(size) || size <= 0 || size % m !== 0) {
+    throw new Error(`image size ${size} px: the model needs a positive multiple of ${m} (its VAE and U-Net downscale by ${m})`);
+  }
+  return size / f;
+}
+
 /** Generates images [count, H, W, 3] in [−1, 1]. */
 export async function generate(sd: StableDiffusion, o: GenerateOptions): Promise<tf.Tensor4D> {
   const n = o.count ?? 1;
@@ -119,7 +140,7 @@ export async function generate(sd: StableDiffusion, o: GenerateOptions): Promise
   const cond = encodePrompts(sd, new Array(n).fill(o.prompt));
   const uncond = w === 1 ? undefined : encodePrompts(sd, new Array(n).fill(o.negativePrompt ?? ""));
   const both = uncond ? tf.concat([uncond, cond], 0) : undefined;
-  const size = sd.configs.unet.sample_size;
+  const size = latentSide(sd, o.size);
   try {
     const latents = await sample({
       schedule,

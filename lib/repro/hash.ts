@@ -6,7 +6,8 @@
  *   that look like text (dvc-objects `fs/utils.py` `istextblock`: first 512 bytes, no NUL, at most
  *   30% bytes outside printable ASCII and \n\r\t\f\b).
  * - A directory: dvc-data `hashfile/build.py` `_build_tree` walks it (skipping `.git`, `.hg` and
- *   `.dvc` as DVC's default ignores; a `.dvcignore` inside is an error), and `hashfile/tree.py`
+ *   `.dvc` as DVC's default ignores, and what the repository's `.dvcignore` ignores (./ignore.ts);
+ *   a `.dvcignore` inside is an error), and `hashfile/tree.py`
  *   `Tree.as_list` lists `{"md5": <file md5>, "relpath": "a/b.png"}` sorted by relpath (Python
  *   string order, i.e. by code point), `Tree.as_bytes` = `json.dumps(list, sort_keys=True)` in UTF-8,
  *   and `Tree.digest` = md5 of those bytes + ".dir". Its size is the sum of the file sizes and
@@ -16,6 +17,7 @@
 import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
+import type { DvcIgnore } from "./ignore";
 
 export type HashName = "md5" | "md5-dos2unix";
 
@@ -94,7 +96,7 @@ export function dirListingJson(entries: DirEntry[]): string {
 }
 
 /** Every file under `dir` (following symlinks), with its posix relpath, as DVC's walk collects them. */
-export function listFiles(dir: string): string[] {
+export function listFiles(dir: string, ignore?: DvcIgnore): string[] {
   const out: string[] = [];
   const walk = (abs: string, rel: string) => {
     for (const e of fs.readdirSync(abs, { withFileTypes: true })) {
@@ -102,6 +104,7 @@ export function listFiles(dir: string): string[] {
       const a = path.join(abs, e.name);
       const r = rel ? `${rel}/${e.name}` : e.name;
       const isDir = e.isDirectory() || (e.isSymbolicLink() && fs.statSync(a).isDirectory());
+      if (ignore?.ignores(a, isDir)) continue;
       if (isDir) walk(a, r);
       else {
         if (e.name === ".dvcignore") throw new Error(`.dvcignore file should not be in collected dir path: '${a}'`);
@@ -113,26 +116,32 @@ export function listFiles(dir: string): string[] {
   return out;
 }
 
-/** The hash of a directory: its `.dir` md5, total size and file count. */
-export function hashDir(dir: string, name: HashName = "md5"): HashInfo {
+/** A directory's files with their md5s, and their total size. */
+export function dirEntries(dir: string, name: HashName = "md5", ignore?: DvcIgnore): { entries: DirEntry[]; size: number } {
   let size = 0;
-  const entries: DirEntry[] = listFiles(dir).map((relpath) => {
+  const entries: DirEntry[] = listFiles(dir, ignore).map((relpath) => {
     const abs = path.join(dir, ...relpath.split("/"));
     size += fs.statSync(abs).size;
     return { relpath, md5: md5File(abs, name) };
   });
+  return { entries, size };
+}
+
+/** The hash of a directory: its `.dir` md5, total size and file count. */
+export function hashDir(dir: string, name: HashName = "md5", ignore?: DvcIgnore): HashInfo {
+  const { entries, size } = dirEntries(dir, name, ignore);
   return { md5: md5(Buffer.from(dirListingJson(entries), "utf8")) + ".dir", size, nfiles: entries.length };
 }
 
 /** The hash of a file or directory, or `undefined` when the path does not exist. */
-export function hashPath(p: string, name: HashName = "md5"): HashInfo | undefined {
+export function hashPath(p: string, name: HashName = "md5", ignore?: DvcIgnore): HashInfo | undefined {
   let st: fs.Stats;
   try {
     st = fs.statSync(p);
   } catch {
     return undefined;
   }
-  if (st.isDirectory()) return hashDir(p, name);
+  if (st.isDirectory()) return hashDir(p, name, ignore);
   const info: HashInfo = { md5: md5File(p, name), size: st.size };
   if (st.mode & 0o100) info.isexec = true;
   return info;

@@ -1,7 +1,8 @@
 /**
- * The project's own dvc.yaml: a valid DAG whose stages each call one `dreambooth` subcommand, read
- * one params.yaml section, and depend on things that exist or that another stage makes; and a
- * change to one parameter reaches exactly the stages that depend on it.
+ * The project's own dvc.yaml: a valid DAG whose stages each call one `bin/dreambooth` subcommand, read
+ * one params.yaml section (and `base`), depend on things that exist or that another stage makes and on
+ * every source file their command can run; and a change to one parameter reaches exactly the stages
+ * that depend on it.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -10,6 +11,10 @@ import * as path from "path";
 import { loadStages } from "./dvcyaml";
 import { buildGraph, Graph } from "./graph";
 import { COMMAND_NAMES } from "../../cli/main";
+import { covers, importClosure } from "./closure";
+import { readLock, stringifyLock } from "./lock";
+import { paramValues } from "./repro";
+import { valueEqual } from "./yaml";
 
 const root = path.resolve(__dirname, "..", "..");
 const stages = loadStages(root);
@@ -23,16 +28,30 @@ function affectedBy(graph: Graph, key: string): string[] {
   return graph.order.filter((n) => hit.has(n)).sort();
 }
 
-test("dvc.yaml is a valid pipeline: no cycle, no overlapping outputs, every stage one dreambooth subcommand", () => {
+/** The CLI subcommand a stage runs (`bin/dreambooth <name> …`), or null. */
+const subcommand = (s: { cmd: string | string[] }) => /^(?:bin\/)?dreambooth ([a-z-]+)/.exec(Array.isArray(s.cmd) ? s.cmd.join(" && ") : s.cmd)?.[1] ?? null;
+
+test("dvc.yaml is a valid pipeline: no cycle, no overlapping outputs, every stage one bin/dreambooth subcommand", () => {
   assert.ok(g.order.length >= 20, `${g.order.length} stages`);
   for (const s of stages) {
-    const cmd = Array.isArray(s.cmd) ? s.cmd.join(" && ") : s.cmd;
-    const m = /^dreambooth ([a-z-]+)/.exec(cmd);
-    assert.ok(m, `${s.name}: cmd must call the dreambooth CLI (${cmd})`);
-    assert.ok(COMMAND_NAMES.includes(m[1]), `${s.name}: unknown subcommand "${m[1]}"`);
+    const sub = subcommand(s);
+    assert.ok(sub && String(s.cmd).startsWith("bin/"), `${s.name}: cmd must call the CLI as bin/dreambooth, which runs from any shell (${s.cmd})`);
+    assert.ok(COMMAND_NAMES.includes(sub), `${s.name}: unknown subcommand "${sub}"`);
     const sections = new Set(s.params.flatMap((p) => p.keys.map((k) => k.split(".")[0])));
-    assert.ok(sections.size <= 1, `${s.name} reads ${[...sections].join(", ")}: a stage reads one params.yaml section`);
+    sections.delete("base");
+    assert.ok(sections.size <= 1, `${s.name} reads ${[...sections].join(", ")}: a stage reads one params.yaml section (and base)`);
   }
+});
+
+test("every stage's deps cover the code its command runs: the command module's whole import closure", () => {
+  const missing: string[] = [];
+  for (const s of stages) {
+    const entry = `cli/commands/${subcommand(s)}.ts`;
+    const { files, data } = importClosure(root, [entry]);
+    const needed = [...files.filter((f) => !f.endsWith(".test.ts")), ...data];
+    for (const f of needed) if (!s.deps.some((d) => covers(d, f))) missing.push(`${s.name}: ${f}`);
+  }
+  assert.deepEqual(missing, [], `dvc.yaml deps miss what the stages run:\n  ${missing.join("\n  ")}`);
 });
 
 test("every dependency exists in the repository, is data/ (data.dvc), or is made by another stage", () => {
@@ -70,4 +89,18 @@ test("changing one parameter reruns exactly the stages that depend on it", () =>
   const cls = affectedBy(g, "class_images.count");
   for (const k of fine) assert.ok(cls.includes(`dreambooth@${k}`), k);
   assert.ok(cls.includes("fig4_class_images") && !cls.includes("schedules"));
+});
+
+test("dvc.lock is written as DVC 3.64 writes it: params in Python's float repr, byte for byte, and current", () => {
+  const text = fs.readFileSync(path.join(root, "dvc.lock"), "utf8");
+  // ruamel writes `5.0e-05` only for YAML 1.1; DVC's YAML 1.2 dumper writes `lr: 5e-05`, `kl_weight: 1e-06`
+  const v11 = text.split("\n").filter((l) => /:\s+-?\d+\.0e[-+]\d+\s*$/.test(l));
+  assert.deepEqual(v11, [], "floats written the YAML 1.1 way");
+  const lock = readLock(root);
+  assert.equal(stringifyLock(lock), text, "dvc.lock round-trips byte for byte through the runner's writer");
+  for (const s of stages) {
+    const locked = lock.get(s.name)?.params;
+    if (!locked) continue;
+    assert.ok(valueEqual(locked, paramValues(root, s)), `${s.name}: dvc.lock's params differ from params.yaml (rerun the stage)`);
+  }
 });

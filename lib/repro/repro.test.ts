@@ -216,7 +216,7 @@ stages:
       params.yaml:
         prepare.seed: 20170428
         prepare.split: 0.2
-        train.lr: 5.0e-06
+        train.lr: 5e-06
         train.scale: 1.0
     outs:
     - path: data/prepared
@@ -246,7 +246,8 @@ stages:
 test("Python float repr, as DVC interpolates and ruamel writes floats", () => {
   // CPython: repr(5e-06) == '5e-06', repr(0.0001) == '0.0001', repr(1e16) == '1e+16', repr(0.1+0.2) == '0.30000000000000004'
   assert.deepEqual([5e-6, 1e-4, 1e16, 0.1 + 0.2, 100, 123.5].map(pyFloatRepr), ["5e-06", "0.0001", "1e+16", "0.30000000000000004", "100.0", "123.5"]);
-  assert.deepEqual([5e-6, 1e16].map(ruamelFloat), ["5.0e-06", "1.0e+16"]);
+  // DVC 3.64 (ruamel, YAML 1.2) writes the repr: `lr: 5e-05`, `kl_weight: 1e-06` in dvc.lock
+  assert.deepEqual([5e-6, 1e16, 5e-5, 1e-6, 0.0007, 1].map(ruamelFloat), ["5e-06", "1e+16", "5e-05", "1e-06", "0.0007", "1.0"]);
 });
 
 test("the DAG: cycles and two stages writing one out are errors; data.dvc sources are verified and updated", async () => {

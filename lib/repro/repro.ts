@@ -12,7 +12,12 @@
  * - a frozen stage never runs: its outs are only verified (`Verifying outputs in frozen stage`).
  *   Unlike DVC, naming a frozen stage as a target together with `--force` runs it anyway;
  * - data sources (`data.dvc`) upstream of a stage are verified and their `.dvc` file updated when
- *   the data changed (`Verifying data sources`), without copying data into a DVC cache.
+ *   the data changed (`Verifying data sources`);
+ * - cached outputs (every out but `cache: false` ones) and data sources are saved in `.dvc/cache` as DVC
+ *   saves them (./cache.ts), also for stages found up to date whose outputs the cache lacks, so that
+ *   `dvc status` on the same repository reports nothing to do;
+ * - directory hashes leave out what the repository's `.dvcignore` ignores (./ignore.ts), as DVC's do;
+ * - a command runs with `sh -c` in the stage's folder and the caller's environment, as under DVC.
  */
 import { spawn } from "child_process";
 import * as fs from "fs";
@@ -20,6 +25,8 @@ import * as path from "path";
 import { DEFAULT_PARAMS_FILE, loadStages, readDataFile, select, Stage } from "./dvcyaml";
 import { buildGraph, isWithin, resolveTargets, upstreamOf } from "./graph";
 import { HashInfo, hashPath } from "./hash";
+import { inCache, saveToCache } from "./cache";
+import { DvcIgnore } from "./ignore";
 import {
   entryHashName,
   Lock,
@@ -67,8 +74,9 @@ export interface ReproResult {
 /** A hash cache for one run: paths are hashed once and forgotten when a stage rewrites them. */
 class Hashes {
   private memo = new Map<string, HashInfo | undefined>();
+  constructor(readonly ignore?: DvcIgnore) {}
   get(abs: string): HashInfo | undefined {
-    if (!this.memo.has(abs)) this.memo.set(abs, hashPath(abs));
+    if (!this.memo.has(abs)) this.memo.set(abs, hashPath(abs, "md5", this.ignore));
     return this.memo.get(abs);
   }
   forget(abs: string): void {
@@ -103,7 +111,7 @@ export function paramValues(root: string, stage: Stage): Record<string, Record<s
 }
 
 /** Why a stage must run, compared with its dvc.lock entry; empty when it is up to date. */
-export function changeReasons(root: string, stage: Stage, locked: LockStage | undefined, hashes = new Hashes()): string[] {
+export function changeReasons(root: string, stage: Stage, locked: LockStage | undefined, hashes = new Hashes(DvcIgnore.load(root))): string[] {
   const reasons: string[] = [];
   if (stage.alwaysChanged) reasons.push("always_changed");
   if (!locked) return [...reasons, "not in dvc.lock"];
@@ -115,7 +123,7 @@ export function changeReasons(root: string, stage: Stage, locked: LockStage | un
     const missing: string[] = [];
     for (const p of paths) {
       const e = byPath.get(p);
-      const h = e && entryHashName(e) === "md5" ? hashes.get(abs(p)) : hashPath(abs(p), e ? entryHashName(e) : "md5");
+      const h = e && entryHashName(e) === "md5" ? hashes.get(abs(p)) : hashPath(abs(p), e ? entryHashName(e) : "md5", hashes.ignore);
       if (!h) missing.push(p);
       else if (!e || !sameHash(e, h)) changed.push(p);
     }
@@ -140,7 +148,7 @@ export function changeReasons(root: string, stage: Stage, locked: LockStage | un
 }
 
 /** Records a stage as dvc.lock stores it: cmd, deps, params, outs (hashed now). */
-export function lockStage(root: string, stage: Stage, hashes = new Hashes()): LockStage {
+export function lockStage(root: string, stage: Stage, hashes = new Hashes(DvcIgnore.load(root))): LockStage {
   const entry = (p: string, kind: string): LockEntry => {
     const h = hashes.get(path.resolve(root, stage.wdir, p));
     if (!h) throw new Error(`stage '${stage.name}': ${kind} '${p}' does not exist`);
@@ -163,11 +171,22 @@ export function dataSourcesFor(root: string, absDep: string): string[] {
   return found;
 }
 
-/** Runs one command with `sh -c` in `cwd`, node_modules/.bin on the PATH; resolves to its exit code. */
-export function runCommand(cmd: string, cwd: string, root: string, stdio: "inherit" | "ignore"): Promise<number> {
-  const env = { ...process.env, PATH: [path.join(root, "node_modules", ".bin"), process.env.PATH ?? ""].join(path.delimiter) };
+/** Saves a stage's cached outputs into `.dvc/cache` where the cache lacks them; returns the objects written. */
+export function cacheOutputs(root: string, stage: Stage, hashes: Hashes): number {
+  let written = 0;
+  for (const o of stage.outs) {
+    if (!o.cache) continue;
+    const abs = path.resolve(root, stage.wdir, o.path);
+    const h = hashes.get(abs);
+    if (h && !inCache(root, h)) written += saveToCache(root, abs, h, hashes.ignore);
+  }
+  return written;
+}
+
+/** Runs one command with `sh -c` in `cwd`, in the caller's environment (as DVC does); resolves to its exit code. */
+export function runCommand(cmd: string, cwd: string, stdio: "inherit" | "ignore"): Promise<number> {
   return new Promise((resolve) => {
-    const child = spawn("sh", ["-c", cmd], { cwd, env, stdio: ["inherit", stdio, stdio] });
+    const child = spawn("sh", ["-c", cmd], { cwd, stdio: ["inherit", stdio, stdio] });
     child.on("error", () => resolve(127));
     child.on("exit", (code, signal) => resolve(code ?? (signal ? 128 + 1 : 1)));
   });
@@ -183,7 +202,7 @@ export async function repro(opts: ReproOptions = {}): Promise<ReproResult> {
   const named = opts.targets?.length ? resolveTargets(g, opts.targets) : [];
   const plan = named.length ? upstreamOf(g, named) : g.order;
   const lock: Lock = readLock(root);
-  const hashes = new Hashes();
+  const hashes = new Hashes(DvcIgnore.load(root));
   const reports: StageReport[] = [];
   const report = (name: string, status: StageStatus, reasons: string[] = []) => reports.push({ name, status, reasons });
 
@@ -195,9 +214,11 @@ export async function repro(opts: ReproOptions = {}): Promise<ReproResult> {
     const outs = readDvcFile(f);
     let changed = false;
     const now = outs.map((o) => {
-      const h = hashes.get(path.resolve(path.dirname(f), o.path));
+      const abs = path.resolve(path.dirname(f), o.path);
+      const h = hashes.get(abs);
       if (!h) throw new Error(`data source '${o.path}' of '${rel}' is missing; restore it (\`dvc pull\` or \`dvc checkout\`) before reproducing`);
       if (entryHashName(o) !== "md5" || !sameHash(o, h)) changed = true;
+      if (!opts.dry && !inCache(root, h)) saveToCache(root, abs, h, hashes.ignore);
       return { ...o, hash: "md5" as const, ...h };
     });
     if (!changed) continue;
@@ -234,6 +255,7 @@ export async function repro(opts: ReproOptions = {}): Promise<ReproResult> {
     const reasons = opts.force ? ["forced"] : changeReasons(root, stage, lock.get(name), hashes);
     if (!reasons.length) {
       log(`Stage '${name}' didn't change, skipping`);
+      if (!opts.dry && cacheOutputs(root, stage, hashes)) log(`Saved the outputs of stage '${name}' to the cache`);
       report(name, "skipped");
       continue;
     }
@@ -257,7 +279,7 @@ export async function repro(opts: ReproOptions = {}): Promise<ReproResult> {
     const cwd = path.resolve(root, stage.wdir);
     for (const c of cmds) {
       log(`> ${c}`);
-      const code = await runCommand(c, cwd, root, stdio);
+      const code = await runCommand(c, cwd, stdio);
       if (code !== 0) {
         log(`ERROR: failed to reproduce '${name}': failed to run: ${c}, exited with ${code}`);
         report(name, "failed", reasons);
@@ -272,6 +294,7 @@ export async function repro(opts: ReproOptions = {}): Promise<ReproResult> {
       return { exitCode: 1, stages: reports };
     }
     lock.set(name, lockStage(root, stage, hashes));
+    cacheOutputs(root, stage, hashes);
     log("Updating lock file 'dvc.lock'");
     writeLock(root, lock);
     report(name, "ran", reasons);
@@ -288,9 +311,10 @@ export function commitStages(root: string, targets: string[], log: (line: string
   const g = buildGraph(root, loadStages(root));
   const names = resolveTargets(g, targets);
   const lock: Lock = readLock(root);
-  const hashes = new Hashes();
+  const hashes = new Hashes(DvcIgnore.load(root));
   for (const name of names) {
     lock.set(name, lockStage(root, g.stages.get(name)!, hashes));
+    cacheOutputs(root, g.stages.get(name)!, hashes);
     log(`Updating lock file 'dvc.lock' for stage '${name}'`);
   }
   writeLock(root, lock);

@@ -4,8 +4,7 @@
  * DVC parses YAML 1.2 with ruamel.yaml and writes dvc.lock / .dvc files with ruamel's round-trip
  * dumper (`dvc/utils/serialize/_yaml.py`: `YAML()`, `default_flow_style = False`). That style is:
  * block collections, sequences not indented under their key (`deps:\n- path: x`), strings quoted
- * with single quotes only when needed (`schema: '2.0'`), and Python's float repr with ".0" put before
- * an exponent that lacks a dot (ruamel `RoundTripRepresenter.represent_float`: `5e-06` → `5.0e-06`).
+ * with single quotes only when needed (`schema: '2.0'`), and floats as Python's repr (`5e-06`).
  *
  * Python keeps int and float apart (`1` vs `1.0`); JavaScript does not. So that a float like `1.0`
  * read from params.yaml is written back as `1.0` (and interpolated as "1.0", Python's `str`), parsing
@@ -67,13 +66,16 @@ export function pyFloatRepr(x: number): string {
   return sign + s;
 }
 
-/** How ruamel writes a float: repr, lower-cased, with ".0" before an exponent that has no dot. */
+/**
+ * How ruamel writes a Python float in YAML 1.2 (DVC's dumper): `repr`, lower-cased (`5e-05`, `0.0007`,
+ * `1.0`). ruamel's `SafeRepresenter.represent_float` puts ".0" before the exponent (`5.0e-05`) only
+ * when it emits YAML 1.1, which DVC does not ask for: DVC 3.64 writes `lr: 5e-05` into dvc.lock.
+ */
 export function ruamelFloat(x: number): string {
   if (Number.isNaN(x)) return ".nan";
   if (x === Infinity) return ".inf";
   if (x === -Infinity) return "-.inf";
-  const v = pyFloatRepr(x).toLowerCase();
-  return !v.includes(".") && v.includes("e") ? v.replace("e", ".0e") : v;
+  return pyFloatRepr(x).toLowerCase();
 }
 
 /** Python's `str()` of a scalar as DVC's `to_str` interpolates it (bools as true/false). */

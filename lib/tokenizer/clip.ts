@@ -80,6 +80,7 @@ export function cleanText(text: string): string {
  * The CLIP merges file (`bpe_simple_vocab_16e6.txt.gz`): $CLIP_BPE_PATH, else the copy shipped in
  * the repository (`assets/clip-bpe/`, MIT licence beside it), else `../shared/data/clip-bpe/`.
  */
+// reads: assets/clip-bpe
 export function defaultMergesPath(): string {
   const env = process.env.CLIP_BPE_PATH;
   if (env) return env;
