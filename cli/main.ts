@@ -20,7 +20,7 @@ import { command as report } from "./commands/report";
 import { command as baseEval } from "./commands/base-eval";
 import { command as evaluatorAccuracy } from "./commands/evaluator-accuracy";
 
-const COMMANDS: Command[] = [schedule, tokenize, data, modelInfo, pretrain, sample, classImages, train, trainEvaluator, evaluatorAccuracy, evaluate, samples, score, report, baseEval, experiment, figure, repro];
+export const COMMANDS: Command[] = [schedule, tokenize, data, modelInfo, pretrain, sample, classImages, train, trainEvaluator, evaluatorAccuracy, evaluate, samples, score, report, baseEval, experiment, figure, repro];
 
 /** The subcommands' names (the pipeline's test checks every dvc.yaml stage calls one of them). */
 export const COMMAND_NAMES = COMMANDS.map((c) => c.name);

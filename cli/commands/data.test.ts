@@ -43,8 +43,9 @@ test("data writes the three splits and the instance images, and reports the coun
 
 test("bad arguments are usage errors that name the flag", async () => {
   await assert.rejects(command.run(["--size", "abc"]), /--size must be a number/);
-  await assert.rejects(command.run(["--size", "4"]), /--size must be in \[8, 1024\]/);
-  await assert.rejects(command.run(["--train", "-1"]), /--train must be in/);
+  await assert.rejects(command.run(["--size", "4"]), /--size must be at least 8 \(got 4\)/);
+  await assert.rejects(command.run(["--train=-1"]), /--train must be at least 0/);
+  await assert.rejects(command.run(["--train", "-1"]), /--train needs a value \(for a value that starts with "-", write --train=-…\)/);
   await assert.rejects(command.run(["--format", "zip"]), /--format must be one of: png, packed/);
   await assert.rejects(command.run(["extra"]), UsageError);
   await assert.rejects(command.run(["--bogus", "1"]), /unknown option --bogus/);

@@ -1,38 +1,30 @@
 /** `dreambooth data`: write the captioned face dataset and the subject's instance images. */
 import path from "path";
-import { Command, int, oneOf, parseArgs, str, UsageError } from "../command";
+import { defineCommand } from "../command";
 import { SPLITS, Split, writeDataset, writeInstanceImages, writePackedDataset } from "../../lib/data";
 
-const usage = `usage: dreambooth data [--out data] [--size 64] [--train N] [--val N] [--test N] [--seed S]
-                      [--format png|packed] [--instance-out <dir> | --no-instance]
-
-Writes the face dataset and the DreamBooth subject:
+export const command = defineCommand({
+  name: "data",
+  summary: "write the captioned face dataset (train/val/test) and the subject's instance images",
+  description: `Writes the face dataset and the DreamBooth subject:
   <out>/faces/{train,val,test}/   numbered PNGs + metadata.jsonl (file, seed, caption, attributes)
                                   (--format packed: <out>/faces/{train,val,test}.pack instead, one file
                                   per split: header + uint8 RGB + JSONL captions)
-  <out>/instance/                 the 5 instance images + metadata.json ("a photo of sks person");
-                                  --instance-out puts them elsewhere, --no-instance skips them
-Defaults: --out data --size 64 --train 2000 --val 200 --test 200 --seed 0 --format png.
-Splits use disjoint face seeds; the same arguments give the same bytes.`;
-
-const FORMATS = ["png", "packed"] as const;
-
-export const command: Command = {
-  name: "data",
-  summary: "write the captioned face dataset (train/val/test) and the subject's instance images",
-  usage,
-  async run(argv) {
-    const args = parseArgs(argv, ["out", "size", "train", "val", "test", "seed", "format", "instance-out"], ["no-instance"]);
-    if (args.positional.length) throw new UsageError(`unexpected argument "${args.positional[0]}"\n${usage}`);
-    const out = str(args, "out", "data")!;
-    const size = int(args, "size", 64)!;
-    const seed = int(args, "seed", 0)!;
-    const format = oneOf(args, "format", FORMATS, "png");
-    if (size < 8 || size > 1024) throw new UsageError(`--size must be in [8, 1024] (got ${size})`);
-    if (seed < 0 || seed > 2 ** 26) throw new UsageError(`--seed must be in [0, 2^26] (got ${seed})`);
-    const counts: Record<Split, number> = { train: int(args, "train", 2000)!, val: int(args, "val", 200)!, test: int(args, "test", 200)! };
-    for (const s of SPLITS) if (counts[s] < 0 || counts[s] > 2 ** 24) throw new UsageError(`--${s} must be in [0, 2^24] (got ${counts[s]})`);
-
+  <out>/instance/                 the 5 instance images + metadata.json ("a photo of sks person")
+Splits use disjoint face seeds; the same arguments give the same bytes.`,
+  options: {
+    out: { type: "string", value: "<folder>", default: "data", help: "where to write" },
+    size: { type: "integer", min: 8, max: 1024, default: 64, help: "image side in pixels" },
+    train: { type: "integer", min: 0, max: 2 ** 24, default: 2000, help: "training faces" },
+    val: { type: "integer", min: 0, max: 2 ** 24, default: 200, help: "validation faces" },
+    test: { type: "integer", min: 0, max: 2 ** 24, default: 200, help: "test faces" },
+    seed: { type: "integer", min: 0, max: 2 ** 26, default: 0, help: "dataset seed" },
+    format: { type: "string", choices: ["png", "packed"], default: "png", help: "one PNG per face, or one packed file per split" },
+    "instance-out": { type: "string", value: "<folder>", help: "where the instance images go (default: <out>/instance)" },
+    "no-instance": { type: "boolean", help: "skip the instance images" },
+  },
+  async run(o) {
+    const counts: Record<Split, number> = { train: o.train, val: o.val, test: o.test };
     const t0 = performance.now();
     const total = SPLITS.reduce((a, s) => a + counts[s], 0);
     let done = 0;
@@ -50,22 +42,22 @@ export const command: Command = {
     for (const split of SPLITS) {
       const n = counts[split];
       if (n === 0) continue;
-      const opts = { count: n, split, size, seed, onProgress: (d: number) => progress(split, d, n) };
-      if (format === "packed") await writePackedDataset(path.join(out, "faces", `${split}.pack`), opts);
-      else await writeDataset(path.join(out, "faces", split), opts);
+      const opts = { count: n, split, size: o.size, seed: o.seed, onProgress: (d: number) => progress(split, d, n) };
+      if (o.format === "packed") await writePackedDataset(path.join(o.out, "faces", `${split}.pack`), opts);
+      else await writeDataset(path.join(o.out, "faces", split), opts);
       done += n;
     }
     if (tty && total > 0) process.stderr.write("\n");
     const facesSeconds = (performance.now() - t0) / 1000;
-    const instanceDir = str(args, "instance-out", path.join(out, "instance"))!;
-    const meta = args.flags.has("no-instance") ? undefined : await writeInstanceImages(instanceDir, size);
+    const instanceDir = o.instanceOut ?? path.join(o.out, "instance");
+    const meta = o.noInstance ? undefined : await writeInstanceImages(instanceDir, o.size);
     const seconds = (performance.now() - t0) / 1000;
     console.log(
-      `wrote ${total} faces (${SPLITS.map((s) => `${s} ${counts[s]}`).join(", ")}) at ${size}×${size} to ${path.join(out, "faces")}` +
+      `wrote ${total} faces (${SPLITS.map((s) => `${s} ${counts[s]}`).join(", ")}) at ${o.size}×${o.size} to ${path.join(o.out, "faces")}` +
         (meta ? ` and ${meta.images.length} instance images to ${instanceDir}` : "") +
         ` in ${seconds.toFixed(1)} s` +
         (total > 0 ? ` (${(total / facesSeconds).toFixed(0)} faces/s)` : ""),
     );
     return 0;
   },
-};
+});

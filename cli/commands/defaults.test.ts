@@ -1,35 +1,59 @@
 /**
- * `dreambooth pretrain` and `dreambooth train` say their defaults are the pipeline's recipe: hold them
- * equal to params.yaml's pretrain and dreambooth sections, key by key, and the prediction type the
- * fine-tuning uses equal to what the committed base model predicts.
+ * The CLI takes the pipeline's defaults from params.yaml: every option that names a params key resolves
+ * to that key's value and prints it in its usage, and every dvc.yaml stage passes those options
+ * explicitly, so a stage never depends on a value DVC does not track for it.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import * as fs from "fs";
 import * as path from "path";
-import { parseYaml } from "../../lib/repro/yaml";
+import { optionDefault, param } from "../command";
+import { COMMANDS } from "../main";
+import { loadStages } from "../../lib/repro/dvcyaml";
 import { readSchedulerConfig } from "../../lib/pipeline/stable-diffusion";
-import { PRETRAIN_DEFAULTS, command as pretrainCommand } from "./pretrain";
-import { DREAMBOOTH_DEFAULTS, command as trainCommand } from "./train";
+import { command as pretrainCommand } from "./pretrain";
+import { command as trainCommand } from "./train";
 
 const root = path.resolve(__dirname, "..", "..");
-const params = parseYaml(fs.readFileSync(path.join(root, "params.yaml"), "utf8"), "params.yaml") as Record<string, Record<string, unknown>>;
 
-test("pretrain's defaults are params.yaml's pretrain section, and its usage prints them", () => {
-  assert.deepEqual(params.pretrain, { ...PRETRAIN_DEFAULTS });
-  for (const [k, v] of [["--steps", PRETRAIN_DEFAULTS.steps], ["--batch", PRETRAIN_DEFAULTS.batch], ["--images", PRETRAIN_DEFAULTS.images], ["--token-table", PRETRAIN_DEFAULTS.token_table]] as const) {
-    assert.match(pretrainCommand.usage, new RegExp(`\\[${k} ${v}\\]`), `usage shows ${k} ${v}`);
+test("options that name a params.yaml key default to its value, and the usage says so", () => {
+  let n = 0;
+  for (const c of COMMANDS) {
+    for (const [name, o] of Object.entries(c.options)) {
+      if (!o.param) continue;
+      n++;
+      const v = param(o.param);
+      assert.equal(optionDefault(o), v);
+      assert.ok(c.usage.replace(/\s+/g, " ").includes(`[default ${v}, params.yaml ${o.param}]`), `${c.name} --${name}: usage shows ${v}`);
+    }
   }
+  assert.ok(n >= 30, `${n} options read params.yaml`);
+  assert.match(trainCommand.usage.replace(/\s+/g, " "), /--lr <x> learning rate .*\[default 0\.00005, params\.yaml dreambooth\.lr\]/);
 });
 
-test("train's defaults are params.yaml's dreambooth section; its prediction is the base model's", () => {
-  const { prediction, ...rest } = params.dreambooth;
-  assert.deepEqual(rest, { ...DREAMBOOTH_DEFAULTS });
+test("every stage passes each option whose default is a params.yaml value (DVC tracks it through the stage)", () => {
+  const byName = new Map(COMMANDS.map((c) => [c.name, c]));
+  const hidden: string[] = [];
+  for (const s of loadStages(root)) {
+    const cmd = String(s.cmd);
+    const c = byName.get(/^bin\/dreambooth ([a-z-]+)/.exec(cmd)![1])!;
+    for (const [name, o] of Object.entries(c.options)) {
+      if (o.param && !new RegExp(`(^| )--${name}( |=|$)`).test(cmd)) hidden.push(`${s.name}: --${name} (${o.param})`);
+    }
+  }
+  assert.deepEqual(hidden, []);
+});
+
+test("the fine-tuning predicts what the committed base model predicts", () => {
+  const prediction = param("dreambooth.prediction");
   assert.equal(prediction, readSchedulerConfig(path.join(root, "models/tiny-sd")).predictionType);
-  assert.equal(params.pretrain.prediction, prediction);
-  assert.match(trainCommand.usage, new RegExp(`\\[--lr ${DREAMBOOTH_DEFAULTS.lr}\\]`));
+  assert.equal(param("pretrain.prediction"), prediction);
 });
 
-test("pretrain rejects a --token-table other than frozen or trained before it starts any work", async () => {
-  await assert.rejects(pretrainCommand.run(["--token-table", "yes", "--data", "/nonexistent/no-data", "--out", "/nonexistent/never-written"]), /--token-table must be one of: frozen, trained \(got "yes"\)/);
+test("a bad value is refused with the values accepted, before any work starts", async () => {
+  const args = ["--data", "/nonexistent/no-data", "--out", "/nonexistent/never-written"];
+  await assert.rejects(pretrainCommand.run(["--token-table", "yes", ...args]), /--token-table must be one of: frozen, trained \(got "yes"\)/);
+  await assert.rejects(trainCommand.run(["--schedule", "linear", "--lr", "fast"]), /--lr must be a number \(got "fast"\)/);
+  await assert.rejects(trainCommand.run(["--lr", "1e-5"]), /--schedule is required/);
+  await assert.rejects(trainCommand.run(["--schedule", "linear", "--steps", "2.5"]), /--steps must be an integer/);
+  await assert.rejects(trainCommand.run(["--schedule", "linear", "--zero-terminal-snr=yes"]), /--zero-terminal-snr takes no value/);
 });

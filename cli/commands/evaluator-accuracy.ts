@@ -1,5 +1,5 @@
 /** `dreambooth evaluator-accuracy`: the committed (or any) evaluator's per-attribute accuracy on held-out renders. */
-import { bool, Command, int, parseArgs, str, UsageError } from "../command";
+import { BACKEND_OPTION, defineCommand } from "../command";
 import { initBackend } from "../../lib/backend";
 import { IDENTITY_ATTRIBUTES } from "../../lib/data/attributes";
 import { attributeAccuracy, DEFAULT_EVALUATOR_DIR, loadEvaluator, renderLabelledFaces } from "../../lib/eval";
@@ -7,13 +7,6 @@ import { wilsonCI } from "../../lib/eval/stats";
 import { disposeParams } from "../../lib/models/init";
 import type { Params } from "../../lib/models/params";
 import type { EvaluatorConfig } from "../../lib/eval/model";
-
-const usage = `usage: dreambooth evaluator-accuracy [--evaluator ${DEFAULT_EVALUATOR_DIR}] [--test 1000] [--seed 0] [--json]
-                                    [--backend wasm|cpu|auto]
-
-Renders the first --test faces of the test split of dataset seed --seed (faces the evaluator never
-trained on) and prints its accuracy on every attribute with a 95 % Wilson interval, and whether each
-identity attribute reaches the 95 % target. --json prints the same as JSON.`;
 
 export interface AccuracyRow {
   attribute: string;
@@ -50,26 +43,29 @@ export function accuracyLines(rows: AccuracyRow[], count: number, seed: number):
   ];
 }
 
-export const command: Command = {
+export const command = defineCommand({
   name: "evaluator-accuracy",
   summary: "print the attribute evaluator's held-out accuracy per attribute, with 95 % intervals",
-  usage,
-  async run(argv) {
-    const args = parseArgs(argv, ["evaluator", "test", "seed", "backend"], ["json"]);
-    if (args.positional.length) throw new UsageError(`unexpected argument "${args.positional[0]}"\n${usage}`);
-    const testN = int(args, "test", 1000)!;
-    const seed = int(args, "seed", 0)!;
-    if (testN < 1) throw new UsageError(`--test must be at least 1 (got ${testN})`);
-    if (seed < 0) throw new UsageError(`--seed must be non-negative (got ${seed})`);
-    await initBackend({ prefer: str(args, "backend"), log: bool(args, "json") ? () => {} : undefined });
-    const ev = loadEvaluator(str(args, "evaluator", DEFAULT_EVALUATOR_DIR)!);
+  description: `Renders the first --test faces of the test split of dataset seed --seed (faces the evaluator never
+trained on) and prints its accuracy on every attribute with a 95 % Wilson interval, and whether each
+identity attribute reaches the 95 % target.`,
+  options: {
+    evaluator: { type: "string", value: "<folder>", default: DEFAULT_EVALUATOR_DIR, help: "the attribute evaluator" },
+    test: { type: "integer", min: 1, default: 1000, help: "held-out faces" },
+    seed: { type: "integer", min: 0, default: 0, help: "dataset seed" },
+    json: { type: "boolean", help: "print JSON" },
+    ...BACKEND_OPTION,
+  },
+  async run(o) {
+    await initBackend({ prefer: o.backend, log: o.json ? () => {} : undefined });
+    const ev = loadEvaluator(o.evaluator);
     try {
-      const rows = await heldOutAccuracy(ev.params, ev.config.model, testN, seed);
-      if (bool(args, "json")) console.log(JSON.stringify({ faces: testN, datasetSeed: seed, split: "test", attributes: rows }, null, 2));
-      else for (const line of accuracyLines(rows, testN, seed)) console.log(line);
+      const rows = await heldOutAccuracy(ev.params, ev.config.model, o.test, o.seed);
+      if (o.json) console.log(JSON.stringify({ faces: o.test, datasetSeed: o.seed, split: "test", attributes: rows }, null, 2));
+      else for (const line of accuracyLines(rows, o.test, o.seed)) console.log(line);
       return 0;
     } finally {
       disposeParams(ev.params);
     }
   },
-};
+});

@@ -6,28 +6,24 @@
  * resumes from its last checkpoint (`dreambooth train` does), and changing one parameter reruns
  * exactly what depends on it.
  */
-import { Command, UsageError } from "../command";
+import { defineCommand } from "../command";
 import { command as repro } from "./repro";
 
 export const EXPERIMENT_TARGET = "report";
 
-const usage = `usage: dreambooth experiment [--dry] [-f|--force] [--builtin]
-
-Runs every configuration of the experiment that is not finished yet — class images, DreamBooth with
-linear, linear + zero terminal SNR, sigmoid, sigmoid + zero terminal SNR and the no-prior reference,
-samples of each and of the base model, their scores — and writes metrics/table.md and table.json.
-Settings come from params.yaml (sections class_images, dreambooth, samples). Finished runs are
-skipped (dvc.lock records them); --dry says what would run and why; --force reruns everything.
-The same as \`dreambooth repro ${EXPERIMENT_TARGET}\` (or \`dvc repro ${EXPERIMENT_TARGET}\`).`;
-
-export const command: Command = {
+export const command = defineCommand({
   name: "experiment",
   summary: "run the four-way experiment (+ base and no-prior rows): resumable, skips finished runs",
-  usage,
-  async run(argv) {
-    for (const a of argv) {
-      if (!["--dry", "-f", "--force", "--builtin"].includes(a)) throw new UsageError(`unknown argument ${a}\n${usage}`);
-    }
+  description: `Runs every configuration of the experiment that is not finished yet (class images, the fine-tunings,
+samples of each and of the base model, their scores) and writes the results. Settings come from
+params.yaml; finished runs are skipped (dvc.lock records them). The same as \`dreambooth repro ${EXPERIMENT_TARGET}\`
+(or \`dvc repro ${EXPERIMENT_TARGET}\`).`,
+  options: {
+    force: { type: "boolean", short: "f", help: "rerun everything" },
+    dry: { type: "boolean", help: "say what would run and why" },
+    builtin: { type: "boolean", help: "use the built-in runner even when dvc is installed" },
+  },
+  async run(_o, _positionals, argv) {
     return repro.run([EXPERIMENT_TARGET, ...argv]);
   },
-};
+});

@@ -1,91 +1,81 @@
 /** `dreambooth pretrain`: train the embedded tiny Stable Diffusion (autoencoder, then text encoder + U-Net). */
 import * as os from "os";
-import { bool, Command, int, num, oneOf, parseArgs, str } from "../command";
+import { BACKEND_OPTION, defineCommand, UsageError } from "../command";
 import { initBackend } from "../../lib/backend";
 import { pretrain } from "../../lib/pretrain/pretrain";
-import { PREDICTION_TYPES, PredictionType } from "../../lib/diffusion/forward";
-import { SCHEDULE_KINDS, ScheduleKind } from "../../lib/schedules";
+import { PREDICTION_TYPES } from "../../lib/diffusion/forward";
+import { SCHEDULE_KINDS } from "../../lib/schedules";
 
-/**
- * The committed model's recipe, named as in params.yaml's pretrain section (a test holds the two equal):
- * the single source of this command's defaults and of its usage text.
- */
-export const PRETRAIN_DEFAULTS = {
-  vae_steps: 2000, vae_batch: 16, vae_crop: 32, vae_lr: 0.002, kl_weight: 1e-6,
-  steps: 2800, batch: 32, lr: 0.0007, warmup: 100, ema: 0.995, images: 12000, caption_dropout: 0.1,
-  prediction: "v_prediction" as PredictionType, token_table: "frozen" as TokenTable, seed: 0,
-};
-export type TokenTable = "frozen" | "trained";
-const TOKEN_TABLES: TokenTable[] = ["frozen", "trained"];
-const D = PRETRAIN_DEFAULTS;
-
-const usage = `usage: dreambooth pretrain [--data datasets/faces] [--out models/tiny-sd] [--work runs/pretrain]
-                          [--vae-steps ${D.vae_steps}] [--vae-batch ${D.vae_batch}] [--vae-crop ${D.vae_crop}] [--vae-lr ${D.vae_lr}] [--kl-weight ${D.kl_weight}]
-                          [--steps ${D.steps}] [--batch ${D.batch}] [--lr ${D.lr}] [--warmup ${D.warmup}] [--caption-dropout ${D.caption_dropout}]
-                          [--ema ${D.ema}] [--schedule linear] [--zero-terminal-snr] [--prediction ${D.prediction}]
-                          [--min-snr-gamma G] [--images ${D.images}] [--token-table ${D.token_table}] [--workers N] [--seed ${D.seed}] [--checkpoint-every 200] [--fp32]
-
-Reads <data>/train.pack and <data>/val.pack (dreambooth data --format packed), trains, and writes a
-diffusers-format folder to --out. Interrupt it any time: a rerun resumes from the last checkpoint
-in --work. The defaults are the committed model's recipe (params.yaml's pretrain section): the paper's
-baseline forward process (linear β 1e-4 … 0.02) with v-prediction. --images N encodes only the first
-N training images for the second stage (each costs an autoencoder forward pass). --vae-crop S trains
-the autoencoder on random S×S crops (a multiple of its downscaling; 0 = whole images): it is
-convolutional, so it still encodes whole images afterwards, and a 32-pixel crop costs a quarter of a
-64-pixel image.
---token-table frozen|trained: frozen keeps the text encoder's 49,408-row token table at its seeded random
-init; trained lets the rows of the words the captions use learn with the rest (with the table frozen, v9's
-text encoder barely told "goggles" from "glasses"; the README gives what training it changed).
---min-snr-gamma G weighs each timestep's loss by min(SNR, G) over its target's scale (Hang et al. 2023,
-"Efficient Diffusion Training via Min-SNR Weighting Strategy"): off by default. With v-prediction its
-weight min(SNR, G)/(SNR + 1) is about SNR at high noise (linear β: 0.007 at t = 700, 0.0003 at 900), the
-timesteps where a caption decides the colours and the layout: in a 250-step test the caption lowered
-the loss at t = 900 by 16 % without it and by 0 % with G = 5, and a 2000-step model trained with G = 5
-followed prompts at chance.`;
-
-export const command: Command = {
+export const command = defineCommand({
   name: "pretrain",
   summary: "pretrain the tiny Stable Diffusion on the face dataset (resumable)",
-  usage,
-  async run(argv) {
-    const a = parseArgs(
-      argv,
-      ["data", "out", "work", "vae-steps", "vae-batch", "vae-lr", "kl-weight", "vae-crop", "steps", "batch", "lr", "warmup", "caption-dropout", "ema", "schedule", "prediction", "workers", "seed", "checkpoint-every", "backend", "images", "min-snr-gamma", "token-table"],
-      ["zero-terminal-snr", "fp32"],
-    );
-    const data = str(a, "data", "datasets/faces")!;
-    const kind = oneOf<ScheduleKind>(a, "schedule", SCHEDULE_KINDS, "linear");
-    const prediction = oneOf<PredictionType>(a, "prediction", PREDICTION_TYPES, D.prediction);
-    const gamma = num(a, "min-snr-gamma");
-    if (gamma !== undefined && !(gamma > 0)) throw new Error(`--min-snr-gamma must be positive (got ${gamma}); leave it out to weigh every timestep equally`);
-    const tokenTable = oneOf<TokenTable>(a, "token-table", TOKEN_TABLES, D.token_table);
-    await initBackend({ prefer: str(a, "backend") });
-    const ema = num(a, "ema", D.ema)!;
+  description: `Reads <data>/train.pack and <data>/val.pack (dreambooth data --format packed), trains the autoencoder
+on random crops, encodes --images training faces with it, trains the text encoder and U-Net together on
+those latents, and writes a diffusers-format folder to --out. Interrupt it any time: a rerun resumes from
+the last checkpoint in --work. The defaults are params.yaml's pretrain section, the embedded model's
+recipe (models/tiny-sd/README.md tells how it was chosen).`,
+  options: {
+    data: { type: "string", value: "<folder>", default: "datasets/faces", help: "the packed face dataset" },
+    out: { type: "string", value: "<folder>", default: "models/tiny-sd", help: "the model folder to write" },
+    work: { type: "string", value: "<folder>", default: "runs/pretrain", help: "checkpoints and logs" },
+    "vae-steps": { type: "integer", min: 0, param: "pretrain.vae_steps", help: "autoencoder steps" },
+    "vae-batch": { type: "integer", min: 1, param: "pretrain.vae_batch", help: "autoencoder batch (crops)" },
+    "vae-crop": { type: "integer", min: 0, param: "pretrain.vae_crop", help: "crop side in pixels (0: whole images)" },
+    "vae-lr": { type: "number", min: 0, param: "pretrain.vae_lr", help: "autoencoder learning rate" },
+    "kl-weight": { type: "number", min: 0, param: "pretrain.kl_weight", help: "weight of the KL term" },
+    steps: { type: "integer", min: 0, param: "pretrain.steps", help: "text encoder + U-Net steps" },
+    batch: { type: "integer", min: 1, param: "pretrain.batch", help: "batch, split over the workers" },
+    lr: { type: "number", min: 0, param: "pretrain.lr", help: "peak learning rate (cosine decay after warm-up)" },
+    warmup: { type: "integer", min: 0, param: "pretrain.warmup", help: "warm-up steps" },
+    ema: { type: "number", min: 0, max: 1, param: "pretrain.ema", help: "EMA decay of the weights written (0: none)" },
+    images: { type: "integer", min: 1, param: "pretrain.images", help: "training faces encoded for the second stage" },
+    "caption-dropout": { type: "number", min: 0, max: 1, param: "pretrain.caption_dropout", help: 'share of captions replaced by ""' },
+    schedule: { type: "string", choices: SCHEDULE_KINDS, default: "linear", help: "the β schedule" },
+    "zero-terminal-snr": { type: "boolean", help: "train with zero terminal SNR" },
+    prediction: { type: "string", choices: PREDICTION_TYPES, param: "pretrain.prediction", help: "what the U-Net predicts" },
+    "min-snr-gamma": { type: "number", min: 0, help: "Min-SNR loss weighting γ (Hang et al. 2023; default: off)" },
+    "token-table": {
+      type: "string",
+      choices: ["frozen", "trained"],
+      param: "pretrain.token_table",
+      help: "frozen: the token embeddings keep their seeded init; trained: the captions' words learn theirs",
+    },
+    workers: { type: "integer", min: 1, help: "worker threads (default: one per core)" },
+    seed: { type: "integer", min: 0, param: "pretrain.seed", help: "seed of the init, the crops, the noise and the batches" },
+    "checkpoint-every": { type: "integer", min: 1, default: 200, help: "steps between checkpoints" },
+    fp32: { type: "boolean", help: "write float32 weights (default: float16)" },
+    ...BACKEND_OPTION,
+  },
+  async run(o) {
+    if (o.minSnrGamma !== undefined && !(o.minSnrGamma > 0)) {
+      throw new UsageError(`--min-snr-gamma must be positive (got ${o.minSnrGamma}); leave it out to weigh every timestep equally`);
+    }
+    await initBackend({ prefer: o.backend });
     const report = await pretrain({
-      out: str(a, "out", "models/tiny-sd")!,
-      work: str(a, "work", "runs/pretrain")!,
-      trainPack: `${data}/train.pack`,
-      valPack: `${data}/val.pack`,
-      vae: { steps: int(a, "vae-steps", D.vae_steps)!, batch: int(a, "vae-batch", D.vae_batch)!, lr: num(a, "vae-lr", D.vae_lr)!, klWeight: num(a, "kl-weight", D.kl_weight)!, crop: int(a, "vae-crop", D.vae_crop)! },
+      out: o.out,
+      work: o.work,
+      trainPack: `${o.data}/train.pack`,
+      valPack: `${o.data}/val.pack`,
+      vae: { steps: o.vaeSteps, batch: o.vaeBatch, lr: o.vaeLr, klWeight: o.klWeight, crop: o.vaeCrop },
       diffusion: {
-        steps: int(a, "steps", D.steps)!,
-        batch: int(a, "batch", D.batch)!,
-        lr: num(a, "lr", D.lr)!,
-        warmupSteps: int(a, "warmup", D.warmup)!,
-        captionDropout: num(a, "caption-dropout", D.caption_dropout)!,
-        emaDecay: ema > 0 ? ema : undefined,
-        schedule: { kind, zeroTerminalSnr: bool(a, "zero-terminal-snr") },
-        predictionType: prediction,
-        minSnrGamma: num(a, "min-snr-gamma"),
-        images: int(a, "images", D.images),
-        trainTokenTable: tokenTable === "trained",
+        steps: o.steps,
+        batch: o.batch,
+        lr: o.lr,
+        warmupSteps: o.warmup,
+        captionDropout: o.captionDropout,
+        emaDecay: o.ema > 0 ? o.ema : undefined,
+        schedule: { kind: o.schedule, zeroTerminalSnr: o.zeroTerminalSnr },
+        predictionType: o.prediction,
+        minSnrGamma: o.minSnrGamma,
+        images: o.images,
+        trainTokenTable: o.tokenTable === "trained",
       },
-      workers: int(a, "workers", os.availableParallelism())!,
-      seed: int(a, "seed", D.seed)!,
-      checkpointEvery: int(a, "checkpoint-every", 200)!,
-      dtype: bool(a, "fp32") ? "F32" : "F16",
+      workers: o.workers ?? os.availableParallelism(),
+      seed: o.seed,
+      checkpointEvery: o.checkpointEvery,
+      dtype: o.fp32 ? "F32" : "F16",
     });
     console.log(JSON.stringify(report, null, 2));
     return 0;
   },
-};
+});

@@ -39,7 +39,7 @@ test("experiment is the report stage of the pipeline with all it depends on, and
   } finally {
     process.env.PATH = saved;
   }
-  await assert.rejects(experiment.run(["linear"]), /unknown argument linear/);
+  await assert.rejects(experiment.run(["linear"]), /unexpected argument "linear"/);
   // the target reaches every fine-tuning, sampling and scoring stage of the real dvc.yaml
   const root = path.resolve(__dirname, "..", "..");
   const up = new Set(upstreamOf(buildGraph(root, loadStages(root)), [EXPERIMENT_TARGET]));

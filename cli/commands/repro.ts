@@ -6,22 +6,10 @@
 import { spawnSync } from "child_process";
 import * as fs from "fs";
 import * as path from "path";
-import { Command, UsageError } from "../command";
+import { defineCommand, UsageError } from "../command";
 import { commitStages, readDvcFile, repro } from "../../lib/repro";
 import { hashPath } from "../../lib/repro/hash";
 import { writeInstanceImages } from "../../lib/data/subject";
-
-const usage = `usage: dreambooth repro [<stage> ...] [-f|--force] [--dry] [--builtin]
-       dreambooth repro --commit <stage> ...
-
-Runs the stages of dvc.yaml whose cmd, deps, params or outs changed since dvc.lock, in dependency
-order, and updates dvc.lock. With stage names, only those stages and what they depend on.
-  -f, --force   run the stages even if nothing changed (a frozen stage only when named)
-  --dry         print what would run and why; run nothing
-  --builtin     use the built-in runner even when dvc is installed
-  --commit      record the named stages' current deps, params and outs in dvc.lock without running
-                them (\`dvc commit\`: after finishing an output by hand)
-If dvc is on the PATH, this runs \`dvc repro\` with the same arguments.`;
 
 /** Finds an executable on the PATH. */
 export function onPath(name: string, envPath = process.env.PATH ?? ""): string | undefined {
@@ -62,29 +50,22 @@ export async function restoreDefaultData(root: string, log: (l: string) => void 
   log(`data/ was missing: regenerated the default subject's instance images (md5 ${h.md5} matches data.dvc)`);
 }
 
-export const command: Command = {
+export const command = defineCommand({
   name: "repro",
   summary: "reproduce the dvc.yaml pipeline (runs `dvc repro` when dvc is installed)",
-  usage,
-  async run(argv) {
-    const targets: string[] = [];
-    let force = false;
-    let dry = false;
-    let builtin = false;
-    let commit = false;
-    for (const a of argv) {
-      if (a === "--commit") {
-        commit = true;
-        continue;
-      }
-      if (a === "-f" || a === "--force") force = true;
-      else if (a === "--dry") dry = true;
-      else if (a === "--builtin") builtin = true;
-      else if (a.startsWith("-")) throw new UsageError(`unknown option ${a}; known: -f/--force, --dry, --builtin, --commit`);
-      else targets.push(a);
-    }
-    const dvc = builtin ? undefined : onPath("dvc");
-    if (commit) {
+  description: `Runs the stages of dvc.yaml whose cmd, deps, params or outs changed since dvc.lock, in dependency
+order, updates dvc.lock and saves the outputs in DVC's cache (.dvc/cache). With stage names, only those
+stages and what they depend on. When dvc is on the PATH this runs \`dvc repro\` with the same arguments.`,
+  positionals: { name: "[<stage> ...]", help: "stages (or foreach groups) to reproduce, with what they depend on", count: "many" },
+  options: {
+    force: { type: "boolean", short: "f", help: "run the stages even if nothing changed (a frozen stage only when named)" },
+    dry: { type: "boolean", help: "print what would run and why; run nothing" },
+    builtin: { type: "boolean", help: "use the built-in runner even when dvc is installed" },
+    commit: { type: "boolean", help: "record the named stages' deps, params and outs without running them (dvc commit)" },
+  },
+  async run(o, targets, argv) {
+    const dvc = o.builtin ? undefined : onPath("dvc");
+    if (o.commit) {
       if (!targets.length) throw new UsageError("--commit needs the stages to record, e.g. `repro --commit pretrain`");
       if (dvc) {
         console.log(`dvc found at ${dvc}: running \`dvc commit -f ${targets.join(" ")}\``);
@@ -96,16 +77,15 @@ export const command: Command = {
     if (dvc) {
       const args = ["repro", ...argv.filter((a) => a !== "--builtin")];
       console.log(`dvc found at ${dvc}: running \`dvc ${args.join(" ")}\``);
-      const r = spawnSync(dvc, args, { stdio: "inherit" });
-      return r.status ?? 1;
+      return spawnSync(dvc, args, { stdio: "inherit" }).status ?? 1;
     }
     try {
       await restoreDefaultData(process.cwd());
-      const res = await repro({ root: process.cwd(), targets, force, dry });
+      const res = await repro({ root: process.cwd(), targets, force: o.force, dry: o.dry });
       return res.exitCode;
     } catch (e) {
       console.error(`ERROR: ${(e as Error).message}`);
       return 1;
     }
   },
-};
+});

@@ -1,57 +1,58 @@
 /** `dreambooth sample`: text-to-image with a diffusers-format folder (the embedded tiny model by default). */
 import * as fs from "fs";
 import * as path from "path";
-import { Command, int, num, oneOf, parseArgs, str, UsageError, DEFAULT_MODEL } from "../command";
+import { BACKEND_OPTION, defineCommand, UsageError } from "../command";
 import { initBackend } from "../../lib/backend";
 import { loadStableDiffusion, generate, toPng } from "../../lib/pipeline/stable-diffusion";
-import { SCHEDULERS, SchedulerKind, TIMESTEP_SPACINGS, TimestepSpacing } from "../../lib/diffusion/samplers";
+import { SCHEDULERS, TIMESTEP_SPACINGS } from "../../lib/diffusion/samplers";
 import { writeFileAtomic } from "../../lib/io/atomic";
 import { Progress } from "../../lib/train/progress";
 
-
-const usage = `usage: dreambooth sample --prompt "<text>" [--model ${DEFAULT_MODEL}] [--seed 0] [--count 1]
-                        [--scheduler ${SCHEDULERS.join("|")}] [--steps 50] [--spacing ${TIMESTEP_SPACINGS.join("|")}]
-                        [--guidance 7.5] [--guidance-rescale 0] [--negative-prompt ""] [--out sample.png]
-                        [--backend wasm|cpu|tensorflow]
-
-Writes --out (with --count > 1: <out>-0.png, <out>-1.png, …). The schedule and prediction type come
-from the model folder's scheduler/scheduler_config.json.`;
-
-export const command: Command = {
+export const command = defineCommand({
   name: "sample",
   summary: "generate images from a prompt with a diffusers-format model folder",
-  usage,
-  async run(argv) {
-    const a = parseArgs(argv, ["model", "prompt", "negative-prompt", "seed", "count", "scheduler", "steps", "spacing", "guidance", "guidance-rescale", "out", "backend", "eta"]);
-    const prompt = str(a, "prompt");
-    if (!prompt) throw new UsageError(`--prompt is required\n${usage}`);
-    const model = str(a, "model", DEFAULT_MODEL)!;
-    if (!fs.existsSync(model)) throw new UsageError(`model folder ${model} not found: pass --model <diffusers folder> (the embedded model is ${DEFAULT_MODEL})`);
-    const scheduler = oneOf<SchedulerKind>(a, "scheduler", SCHEDULERS, "ddim");
-    const spacing = oneOf<TimestepSpacing>(a, "spacing", TIMESTEP_SPACINGS, "trailing");
-    const count = int(a, "count", 1)!;
-    const out = str(a, "out", "sample.png")!;
-    await initBackend({ prefer: str(a, "backend") });
-    const sd = loadStableDiffusion(model);
+  description: `Writes --out (with --count > 1: <out>-0.png, <out>-1.png, …). The schedule and prediction type come
+from the model folder's scheduler/scheduler_config.json.`,
+  options: {
+    prompt: { type: "string", required: true, value: '"<text>"', help: "what to draw" },
+    "negative-prompt": { type: "string", default: "", help: "what to steer away from (classifier-free guidance)" },
+    model: { type: "string", value: "<folder>", param: "base.model", help: "a diffusers Stable Diffusion 1.x folder" },
+    seed: { type: "integer", min: 0, default: 0, help: "noise seed" },
+    count: { type: "integer", min: 1, default: 1, help: "images" },
+    scheduler: { type: "string", choices: SCHEDULERS, default: "ddim", help: "sampler" },
+    steps: { type: "integer", min: 1, default: 50, help: "sampling steps" },
+    spacing: { type: "string", choices: TIMESTEP_SPACINGS, default: "trailing", help: "which timesteps the steps visit" },
+    guidance: { type: "number", default: 7.5, help: "classifier-free guidance scale" },
+    "guidance-rescale": { type: "number", min: 0, max: 1, default: 0, help: "rescale the guided prediction's std (Lin et al. 2023)" },
+    eta: { type: "number", min: 0, help: "DDIM η (0: deterministic)" },
+    resolution: { type: "integer", min: 8, value: "<px>", help: "image side (default: the model's own)" },
+    out: { type: "string", value: "<file.png>", default: "sample.png", help: "where to write" },
+    ...BACKEND_OPTION,
+  },
+  async run(o) {
+    if (!fs.existsSync(o.model)) throw new UsageError(`model folder ${o.model} not found: pass --model <diffusers folder>`);
+    await initBackend({ prefer: o.backend });
+    const sd = loadStableDiffusion(o.model);
     try {
       const t0 = Date.now();
       let progress: Progress | undefined;
       const images = await generate(sd, {
-        prompt,
-        negativePrompt: str(a, "negative-prompt", ""),
-        count,
-        seed: int(a, "seed", 0)!,
-        scheduler,
-        steps: int(a, "steps", 50),
-        spacing,
-        guidance: num(a, "guidance", 7.5),
-        guidanceRescale: num(a, "guidance-rescale", 0),
-        eta: num(a, "eta"),
+        prompt: o.prompt,
+        negativePrompt: o.negativePrompt,
+        count: o.count,
+        seed: o.seed,
+        scheduler: o.scheduler,
+        steps: o.steps,
+        spacing: o.spacing,
+        guidance: o.guidance,
+        guidanceRescale: o.guidanceRescale,
+        eta: o.eta,
+        size: o.resolution,
         onStep: (i, n) => (progress ??= new Progress({ label: "sampling", total: n })).tick(i),
       });
       const files: string[] = [];
-      for (let i = 0; i < count; i++) {
-        const file = count === 1 ? out : out.replace(/(\.png)?$/, `-${i}.png`);
+      for (let i = 0; i < o.count; i++) {
+        const file = o.count === 1 ? o.out : o.out.replace(/(\.png)?$/, `-${i}.png`);
         fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true });
         writeFileAtomic(file, await toPng(images, i));
         files.push(file);
@@ -63,4 +64,4 @@ export const command: Command = {
       sd.dispose();
     }
   },
-};
+});

@@ -47,7 +47,7 @@ test("dreambooth schedule: options reach the library; bad input is a one-line er
   assert.match(bad.err, /betaEnd \(0.001\) < betaStart \(0.02\)/);
   const unknown = await capture(["schedule", "--kind", "wavy"]);
   assert.equal(unknown.code, 2);
-  assert.match(unknown.err, /use one of linear, scaled_linear, cosine, sigmoid, sigmoid-chen/);
+  assert.match(unknown.err, /--kind must be one of: linear, scaled_linear, cosine, sigmoid, sigmoid-chen \(got "wavy"\)/);
   const missing = await capture(["schedule"]);
   assert.equal(missing.code, 2);
   assert.match(missing.err, /--kind is required/);

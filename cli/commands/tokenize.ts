@@ -1,35 +1,26 @@
 /** `dreambooth tokenize`: the 77 CLIP token ids Stable Diffusion 1.x feeds its text encoder. */
-import { Command, bool, parseArgs, str, UsageError } from "../command";
+import { defineCommand } from "../command";
 import { ClipTokenizer } from "../../lib/tokenizer";
 
-const usage = `usage: dreambooth tokenize "<text>" [--json] [--tokens] [--tokenizer <dir>]
-
-Prints the 77 ids: <|startoftext|> (49406), the BPE pieces, <|endoftext|> (49407), padding (49407).
-  --json             print the ids as a JSON array
-  --tokens           also print the BPE pieces, one "id piece" per line
-  --tokenizer <dir>  a diffusers model folder (or its tokenizer/ folder) with vocab.json + merges.txt;
-                     default: CLIP's bpe_simple_vocab_16e6.txt.gz ($CLIP_BPE_PATH overrides its location)`;
-
-export const command: Command = {
+export const command = defineCommand({
   name: "tokenize",
   summary: "print the CLIP token ids of a prompt (77, padded)",
-  usage,
-  async run(argv) {
-    const args = parseArgs(argv, ["tokenizer"], ["json", "tokens"]);
-    if (args.positional.length !== 1) throw new UsageError(`expected one quoted text, got ${args.positional.length} arguments\n${usage}`);
-    const text = args.positional[0];
-    const dir = str(args, "tokenizer");
-    const tok = dir ? ClipTokenizer.fromFolder(dir) : ClipTokenizer.fromMergesGz();
+  description: "Prints the 77 ids: <|startoftext|> (49406), the BPE pieces, <|endoftext|> (49407), padding (49407).",
+  positionals: { name: '"<text>"', help: "the prompt, quoted", count: "one" },
+  options: {
+    json: { type: "boolean", help: "print the ids as a JSON array" },
+    tokens: { type: "boolean", help: 'also print the BPE pieces, one "id piece" per line (to stderr)' },
+    tokenizer: {
+      type: "string",
+      value: "<folder>",
+      help: "a diffusers model folder (or its tokenizer/) with vocab.json + merges.txt (default: CLIP's merges, $CLIP_BPE_PATH)",
+    },
+  },
+  async run(o, [text]) {
+    const tok = o.tokenizer ? ClipTokenizer.fromFolder(o.tokenizer) : ClipTokenizer.fromMergesGz();
     const ids = tok.encode(text);
-    if (bool(args, "json")) {
-      process.stdout.write(JSON.stringify(ids) + "\n");
-    } else {
-      process.stdout.write(ids.join(" ") + "\n");
-    }
-    if (bool(args, "tokens")) {
-      const pieces = tok.tokenize(text);
-      for (const p of pieces) process.stderr.write(`${tok.encoder.get(p)} ${p}\n`);
-    }
+    process.stdout.write((o.json ? JSON.stringify(ids) : ids.join(" ")) + "\n");
+    if (o.tokens) for (const p of tok.tokenize(text)) process.stderr.write(`${tok.encoder.get(p)} ${p}\n`);
     return 0;
   },
-};
+});

@@ -1,6 +1,6 @@
 /** `dreambooth train-evaluator`: train the attribute evaluator on face renders and report held-out accuracy. */
 import path from "path";
-import { Command, int, num, parseArgs, str, UsageError } from "../command";
+import { BACKEND_OPTION, defineCommand, UsageError } from "../command";
 import { initBackend } from "../../lib/backend";
 import {
   DEFAULT_EVALUATOR_CONFIG, DEFAULT_EVALUATOR_DIR, DEFAULT_TRAIN_CONFIG, renderLabelledFaces, saveEvaluator, trainEvaluator,
@@ -9,36 +9,28 @@ import { disposeParams } from "../../lib/models/init";
 import { accuracyLines, heldOutAccuracy } from "./evaluator-accuracy";
 
 const D = DEFAULT_TRAIN_CONFIG;
-const usage = `usage: dreambooth train-evaluator [--out ${DEFAULT_EVALUATOR_DIR}] [--train N] [--test N] [--steps N] [--pairs N]
-                                 [--lr X] [--seed S] [--backend wasm|cpu|auto]
-
-Trains the attribute evaluator (one softmax head per face attribute, and an identity embedding) on
-N faces of the train split, each rendered twice (a new pose, background, brightness and expression:
-the identity's "twin"), then prints per-attribute accuracy on the first --test faces of the test split.
-Writes <out>/evaluator.safetensors (float16), <out>/config.json (network, training config, this
-command, accuracies) and <out>/training-log.jsonl, each atomically.
-Defaults: --train 20000 --test 1000 --steps ${D.steps} --pairs ${D.pairs} --lr ${D.lr} --seed ${D.seed}.`;
-
-export const command: Command = {
+export const command = defineCommand({
   name: "train-evaluator",
   summary: "train the attribute evaluator (attribute heads + identity embedding) and report held-out accuracy",
-  usage,
-  async run(argv) {
-    const args = parseArgs(argv, ["out", "train", "test", "steps", "pairs", "lr", "seed", "backend"]);
-    if (args.positional.length) throw new UsageError(`unexpected argument "${args.positional[0]}"\n${usage}`);
-    const out = str(args, "out", DEFAULT_EVALUATOR_DIR)!;
-    const trainN = int(args, "train", 20000)!;
-    const testN = int(args, "test", 1000)!;
-    const steps = int(args, "steps", D.steps)!;
-    const pairs = int(args, "pairs", D.pairs)!;
-    const lr = num(args, "lr", D.lr)!;
-    const seed = int(args, "seed", D.seed)!;
-    for (const [k, v, lo] of [["train", trainN, pairs], ["test", testN, 1], ["steps", steps, 1], ["pairs", pairs, 2]] as const) {
-      if (v < lo) throw new UsageError(`--${k} must be at least ${lo} (got ${v})`);
-    }
-    if (!(lr > 0)) throw new UsageError(`--lr must be positive (got ${lr})`);
-    if (seed < 0 || seed > 2 ** 26) throw new UsageError(`--seed must be in [0, 2^26] (got ${seed})`);
-    const backend = await initBackend({ prefer: str(args, "backend") });
+  description: `Trains the attribute evaluator (one softmax head per face attribute, and an identity embedding) on
+--train faces of the train split, each rendered twice (a new pose, background, brightness and expression:
+the identity's "twin"), then prints per-attribute accuracy on the first --test faces of the test split.
+Writes <out>/evaluator.safetensors (float16), <out>/config.json (network, training config, this command,
+accuracies) and <out>/training-log.jsonl, each atomically.`,
+  options: {
+    out: { type: "string", value: "<folder>", default: DEFAULT_EVALUATOR_DIR, help: "where the evaluator goes" },
+    train: { type: "integer", min: 2, default: 20000, help: "training faces" },
+    test: { type: "integer", min: 1, default: 1000, help: "held-out faces" },
+    steps: { type: "integer", min: 1, default: D.steps, help: "optimizer steps" },
+    pairs: { type: "integer", min: 2, default: D.pairs, help: "twin pairs per batch" },
+    lr: { type: "number", min: 0, default: D.lr, help: "learning rate" },
+    seed: { type: "integer", min: 0, max: 2 ** 26, default: D.seed, help: "dataset and init seed" },
+    ...BACKEND_OPTION,
+  },
+  async run(o, _positionals, argv) {
+    const { out, train: trainN, test: testN, steps, pairs, lr, seed } = o;
+    if (trainN < pairs) throw new UsageError(`--train must be at least --pairs (${pairs}), got ${trainN}`);
+    const backend = await initBackend({ prefer: o.backend });
 
     const t0 = performance.now();
     const faces = await renderLabelledFaces({ split: "train", count: trainN, seed, twins: true });
@@ -76,4 +68,4 @@ export const command: Command = {
     }
     return 0;
   },
-};
+});

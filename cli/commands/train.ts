@@ -1,89 +1,88 @@
 /** `dreambooth train`: DreamBooth fine-tuning of the U-Net with prior preservation, for one forward process. */
 import * as os from "os";
-import { bool, Command, int, num, oneOf, parseArgs, str, UsageError, DEFAULT_MODEL } from "../command";
+import { BACKEND_OPTION, defineCommand } from "../command";
 import { initBackend } from "../../lib/backend";
 import { dreamboothTrain } from "../../lib/dreambooth/train";
-import { CLASS_PROMPT, INSTANCE_PROMPT } from "../../lib/data/subject";
-import { PREDICTION_TYPES, PredictionType } from "../../lib/diffusion/forward";
-import { SCHEDULE_KINDS, ScheduleKind } from "../../lib/schedules";
+import { PREDICTION_TYPES } from "../../lib/diffusion/forward";
+import { SCHEDULE_KINDS } from "../../lib/schedules";
 import { readSchedulerConfig } from "../../lib/pipeline/stable-diffusion";
 
-/**
- * The pipeline's fine-tuning recipe, named as in params.yaml's dreambooth section (a test holds the two
- * equal; the prediction type defaults to the base model's own): this command's defaults and usage text.
- */
-export const DREAMBOOTH_DEFAULTS = {
-  instance_prompt: INSTANCE_PROMPT, class_prompt: CLASS_PROMPT, prior_weight: 1, steps: 200, lr: 0.00005,
-  instances_per_batch: 2, class_per_batch: 2, seed: 0,
-};
-const D = DREAMBOOTH_DEFAULTS;
-
-const usage = `usage: dreambooth train --schedule <${SCHEDULE_KINDS.join("|")}> [--zero-terminal-snr]
-                       [--model ${DEFAULT_MODEL}] [--instance data] [--class-dir runs/class-images | --no-prior]
-                       [--instance-prompt "${D.instance_prompt}"] [--class-prompt "${D.class_prompt}"] [--prior-weight ${D.prior_weight}]
-                       [--prediction epsilon|v_prediction|sample (default: the base model's)] [--min-snr-gamma γ] [--offset-noise s]
-                       [--steps ${D.steps}] [--lr ${D.lr}] [--instances-per-batch ${D.instances_per_batch}] [--class-per-batch ${D.class_per_batch}]
-                       [--out runs/dreambooth/<name>/model] [--work runs/dreambooth/<name>] [--resize] [--resolution px]
-                       [--workers N (0: in this process, the default on a GPU backend)] [--seed ${D.seed}]
-                       [--checkpoint-every 100] [--fresh] [--backend …]
-
-Fine-tunes the U-Net only (the paper's setting). The paper's learning rate is 5e-6 for SD 1.x; the
-tiny embedded model, trained from scratch on far less data, needs a larger one (${D.lr} by default, for
-${D.steps} steps: params.yaml's dreambooth section; at 1e-4, or 400 steps, it binds the subject to the exact
-instance prompt).
-Resumes from --work's last checkpoint when interrupted, if that checkpoint started from the same base
-model, settings and training images (otherwise it is moved to checkpoints.stale and training starts
-over). --fresh always starts over: the pipeline's stages use it, so that a stage rerun for changed code
-trains anew instead of resuming the finished run that the old code made.`;
-
-export const command: Command = {
+export const command = defineCommand({
   name: "train",
   summary: "DreamBooth fine-tuning (U-Net, prior preservation) for one noise-scheduler setting",
-  usage,
-  async run(argv) {
-    const a = parseArgs(
-      argv,
-      ["schedule", "model", "instance", "class-dir", "instance-prompt", "class-prompt", "prior-weight", "prediction", "min-snr-gamma", "offset-noise", "steps", "lr", "instances-per-batch", "class-per-batch", "out", "work", "workers", "seed", "checkpoint-every", "resolution", "backend"],
-      ["zero-terminal-snr", "no-prior", "resize", "fresh"],
-    );
-    const kind = str(a, "schedule") as ScheduleKind;
-    if (!kind || !SCHEDULE_KINDS.includes(kind)) throw new UsageError(`--schedule is required: one of ${SCHEDULE_KINDS.join(", ")}`);
-    const model = str(a, "model", DEFAULT_MODEL)!;
+  description: `Fine-tunes the U-Net only (the paper's setting), under the forward process that --schedule and
+--zero-terminal-snr give. Resumes from --work's last checkpoint when interrupted, if that checkpoint
+started from the same base model, settings and training images (otherwise it is moved to
+checkpoints.stale and training starts over); --fresh always starts over (the pipeline's stages use it,
+so a stage rerun for changed code trains anew).`,
+  options: {
+    schedule: { type: "string", choices: SCHEDULE_KINDS, required: true, help: "the β schedule of the forward process" },
+    "zero-terminal-snr": { type: "boolean", help: "rescale it to SNR_T = 0 (the paper's Algorithm 1)" },
+    model: { type: "string", value: "<folder>", param: "base.model", help: "the base model (diffusers folder)" },
+    instance: { type: "string", value: "<folder>", default: "data", help: "the subject's photos" },
+    "class-dir": { type: "string", value: "<folder>", default: "runs/class-images", help: "class images (prior preservation)" },
+    "no-prior": { type: "boolean", help: "train without prior preservation" },
+    "instance-prompt": { type: "string", value: '"<text>"', param: "dreambooth.instance_prompt", help: "the subject's prompt" },
+    "class-prompt": { type: "string", value: '"<text>"', param: "dreambooth.class_prompt", help: "the class prompt" },
+    "prior-weight": { type: "number", min: 0, param: "dreambooth.prior_weight", help: "weight of the prior-preservation loss" },
+    prediction: {
+      type: "string",
+      choices: PREDICTION_TYPES,
+      help: "what the U-Net predicts (default: the base model's, from its scheduler config)",
+    },
+    "min-snr-gamma": { type: "number", min: 0, help: "Min-SNR loss weighting γ (Hang et al. 2023; default: off)" },
+    "offset-noise": { type: "number", min: 0, help: "offset noise strength (default: off)" },
+    steps: { type: "integer", min: 1, param: "dreambooth.steps", help: "optimizer steps" },
+    lr: { type: "number", min: 0, param: "dreambooth.lr", help: "learning rate (the paper: 5e-6 on SD 1.5)" },
+    "instances-per-batch": { type: "integer", min: 1, param: "dreambooth.instances_per_batch", help: "instance images per batch" },
+    "class-per-batch": { type: "integer", min: 0, param: "dreambooth.class_per_batch", help: "class images per batch" },
+    resolution: { type: "integer", min: 8, value: "<px>", help: "training image side (default: the model's own)" },
+    resize: { type: "boolean", help: "center-crop and resize instance photos of another size instead of refusing them" },
+    out: { type: "string", value: "<folder>", help: "the fine-tuned model (default: <work>/model)" },
+    work: { type: "string", value: "<folder>", help: "checkpoints and log.csv (default: runs/dreambooth/<configuration>)" },
+    workers: { type: "integer", min: 0, help: "worker threads (default: every core on wasm and cpu; 0: this process, a GPU's default)" },
+    seed: { type: "integer", min: 0, param: "dreambooth.seed", help: "moves the noise, the timesteps and the batch order" },
+    "checkpoint-every": { type: "integer", min: 1, default: 100, help: "steps between checkpoints" },
+    fresh: { type: "boolean", help: "start from step 0 even where --work holds a checkpoint" },
+    ...BACKEND_OPTION,
+  },
+  async run(o) {
     // default: what the base model was trained to predict (its scheduler config); another type is allowed
     // (SD 2.x-style v-prediction on an SD 1.x base) but the fine-tuning then has to relearn its output
-    const basePrediction = readSchedulerConfig(model).predictionType;
-    const prediction = oneOf<PredictionType>(a, "prediction", PREDICTION_TYPES, basePrediction);
-    if (prediction !== basePrediction) console.error(`note: ${model} predicts ${basePrediction}; fine-tuning it to predict ${prediction} (it has to relearn its output)`);
-    const zt = bool(a, "zero-terminal-snr");
-    const name = `${kind}${zt ? "-ztsnr" : ""}${bool(a, "no-prior") ? "-noprior" : ""}`;
-    const work = str(a, "work", `runs/dreambooth/${name}`)!;
-    const backend = await initBackend({ prefer: str(a, "backend") });
+    const basePrediction = readSchedulerConfig(o.model).predictionType;
+    const prediction = o.prediction ?? basePrediction;
+    if (prediction !== basePrediction) {
+      console.error(`note: ${o.model} predicts ${basePrediction}; fine-tuning it to predict ${prediction} (it has to relearn its output)`);
+    }
+    const name = `${o.schedule}${o.zeroTerminalSnr ? "-ztsnr" : ""}${o.noPrior ? "-noprior" : ""}`;
+    const work = o.work ?? `runs/dreambooth/${name}`;
+    const backend = await initBackend({ prefer: o.backend });
     const r = await dreamboothTrain({
-      model,
-      instanceDir: str(a, "instance", "data")!,
-      instancePrompt: str(a, "instance-prompt", D.instance_prompt)!,
-      classDir: bool(a, "no-prior") ? undefined : str(a, "class-dir", "runs/class-images"),
-      classPrompt: str(a, "class-prompt", D.class_prompt)!,
-      priorWeight: num(a, "prior-weight", D.prior_weight)!,
-      out: str(a, "out", `${work}/model`)!,
+      model: o.model,
+      instanceDir: o.instance,
+      instancePrompt: o.instancePrompt,
+      classDir: o.noPrior ? undefined : o.classDir,
+      classPrompt: o.classPrompt,
+      priorWeight: o.priorWeight,
+      out: o.out ?? `${work}/model`,
       work,
-      schedule: { kind, zeroTerminalSnr: zt },
+      schedule: { kind: o.schedule, zeroTerminalSnr: o.zeroTerminalSnr },
       predictionType: prediction,
-      minSnrGamma: num(a, "min-snr-gamma"),
-      offsetNoise: num(a, "offset-noise"),
-      steps: int(a, "steps", D.steps)!,
-      lr: num(a, "lr", D.lr)!,
-      instancesPerBatch: int(a, "instances-per-batch", D.instances_per_batch)!,
-      classPerBatch: int(a, "class-per-batch", D.class_per_batch)!,
+      minSnrGamma: o.minSnrGamma,
+      offsetNoise: o.offsetNoise,
+      steps: o.steps,
+      lr: o.lr,
+      instancesPerBatch: o.instancesPerBatch,
+      classPerBatch: o.classPerBatch,
       // a GPU backend trains in this process; wasm gets one worker thread per core
-      workers: int(a, "workers", ["wasm", "cpu"].includes(backend.name) ? os.availableParallelism() : 0)!,
-      seed: int(a, "seed", D.seed)!,
-      checkpointEvery: int(a, "checkpoint-every", 100)!,
-      resize: bool(a, "resize"),
-      resolution: int(a, "resolution"),
-      fresh: bool(a, "fresh"),
+      workers: o.workers ?? (["wasm", "cpu"].includes(backend.name) ? os.availableParallelism() : 0),
+      seed: o.seed,
+      checkpointEvery: o.checkpointEvery,
+      resize: o.resize,
+      resolution: o.resolution,
+      fresh: o.fresh,
     });
     console.log(JSON.stringify(r));
     return 0;
   },
-};
+});
