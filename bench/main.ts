@@ -20,7 +20,7 @@ import { AdamW, clipByGlobalNorm, Ema } from "../lib/train/optim";
 import type { Params } from "../lib/models/params";
 import { splitRange, type ParallelTask } from "../lib/parallel/task";
 import { poolSource } from "../lib/train/trainer";
-import * as probe from "../lib/parallel/probe-task";
+import * as probe from "../lib/parallel/fixtures/probe-task";
 import { gflops, median, spread, timeAsync, timeOp, type Timing } from "./timing";
 
 const QUICK = process.env.BENCH_QUICK === "1";
@@ -179,7 +179,7 @@ function probeSubject(batch: number): StepSubject {
   const probeCfg: probe.ProbeConfig = { seed: 0, batch, size: 32, channels: 4, width: 64 };
   return {
     name: `conv+attention probe (${batch}×32×32, width 64)`,
-    module: path.join(__dirname, "..", "lib", "parallel", `probe-task${ext}`),
+    module: path.join(__dirname, "..", "lib", "parallel", "fixtures", `probe-task${ext}`),
     config: probeCfg,
     batch,
     trainFlops: 3 * probe.probeForwardFlops(probeCfg),

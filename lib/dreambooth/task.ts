@@ -19,8 +19,8 @@ import type { StepShard } from "../train/trainer";
 import { rng, Seed } from "../random";
 import { makeSchedule, ScheduleConfig } from "../schedules";
 import type { PredictionType } from "../diffusion/forward";
-import { diffusionLoss, withOffsetNoise } from "../train/diffusion-loss";
-import { perSampleNoise } from "../pretrain/vae-task";
+import { diffusionLoss, withOffsetNoise } from "../diffusion/loss";
+import { perSampleNoise } from "../diffusion/noise";
 
 /** Latent distributions of a set of images: mean and log-variance [n, h, w, c], flat. */
 export interface LatentSet {

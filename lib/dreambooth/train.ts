@@ -26,7 +26,7 @@ import type { Seed } from "../random";
 import { resolveScheduleConfig, ScheduleConfig } from "../schedules";
 import type { PredictionType } from "../diffusion/forward";
 import { makeDreamBoothLoss, type DreamBoothTaskConfig, type LatentSet } from "./task";
-import { writeComponent, writePipelineFiles } from "../pretrain/folder";
+import { writeComponent, writePipelineFiles } from "../models/folder";
 import { writeFileAtomic } from "../io/atomic";
 import { Progress } from "../train/progress";
 

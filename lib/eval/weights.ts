@@ -8,9 +8,9 @@
  */
 import fs from "fs";
 import path from "path";
-import { readWeights, writeWeights } from "../io/weights";
+import { readWeights, writeWeights } from "../models/weights";
 import { writeFileAtomic } from "../io/atomic";
-import { arraysFromParamsAsync, paramsFromArrays } from "../io/variables";
+import { arraysFromParamsAsync, paramsFromArrays } from "../models/variables";
 import { Params } from "../models/params";
 import { EvaluatorConfig, evaluatorSpecs, checkConfig } from "./model";
 

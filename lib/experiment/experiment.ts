@@ -13,7 +13,7 @@ import { loadEvaluator } from "../eval/weights";
 import type { Estimate } from "../eval/stats";
 import type { SchedulerKind, TimestepSpacing } from "../diffusion/samplers";
 import { Progress } from "../train/progress";
-import { formatEstimate, toneContrast } from "./findings";
+import { formatEstimate, toneContrast, type RunMetrics } from "./run-metrics";
 
 export type PromptRole = "identity" | "attribute" | "class";
 
@@ -95,21 +95,7 @@ export async function sampleRun(o: SampleRunOptions): Promise<number> {
   return n;
 }
 
-export interface RunMetrics {
-  /** identity fidelity over the identity and attribute prompts */
-  identitySimilarity: Estimate | null;
-  identityAgreement: Estimate | null;
-  /** prompt fidelity over the attribute prompts */
-  promptFidelity: Estimate | null;
-  /** diversity of the class-prompt samples (language drift: lower = the class collapsed onto the subject) */
-  classDiversity: Estimate | null;
-  /** identity similarity of the class-prompt samples to the subject (drift: higher = class became the subject) */
-  classSubjectSimilarity: Estimate | null;
-  /** mean-luminance spread (5th–95th percentile) over all samples: zero terminal SNR should widen it */
-  luminanceRange: Estimate;
-  luminanceMean: Estimate;
-  byPrompt: Record<string, MetricsReport["metrics"]>;
-}
+export type { RunMetrics } from "./run-metrics";
 
 async function subsetMetrics(imageSets: Map<string, ImageSet>, evaluator: Evaluator, ids: string[], prompts: Record<string, string>, subject: Awaited<ReturnType<typeof readSubject>>): Promise<MetricsReport | null> {
   const sets = ids.map((id) => imageSets.get(id)!);

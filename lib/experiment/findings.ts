@@ -6,7 +6,9 @@
  * "this many seeds cannot tell", never "equal".
  */
 import type { Estimate } from "../eval/stats";
-import type { RunMetrics } from "./experiment";
+import { formatEstimate, toneContrast, type RunMetrics } from "./run-metrics";
+
+export { formatEstimate, toneContrast } from "./run-metrics";
 
 export type Verdict = "higher" | "lower" | "not resolved";
 
@@ -35,22 +37,6 @@ export const CONFIG_NAMES = {
   sigmoidZt: "sigmoid+ztsnr",
   noPrior: "sigmoid+ztsnr,no-prior",
 } as const;
-
-/** "mean [low, high]" to 3 decimals; "—" for a missing estimate (the table's and the findings' format). */
-export const formatEstimate = (e: Estimate | null): string => (e ? `${e.mean.toFixed(3)} [${e.ci95[0].toFixed(3)}, ${e.ci95[1].toFixed(3)}]` : "—");
-const fmt = formatEstimate;
-
-/**
- * Tone contrast of one run: mean luma of its "very bright background" samples minus that of its
- * "very dark background" samples (prompt ids "bright" and "dark"), with a conservative interval
- * (difference of the interval ends). Zero terminal SNR is claimed to widen it (Lin et al. 2023, sec. 3).
- */
-export function toneContrast(m: RunMetrics): Estimate | null {
-  const b = m.byPrompt?.bright?.luminanceMean;
-  const d = m.byPrompt?.dark?.luminanceMean;
-  if (!b || !d) return null;
-  return { mean: b.mean - d.mean, ci95: [b.ci95[0] - d.ci95[1], b.ci95[1] - d.ci95[0]], n: Math.min(b.n, d.n), method: b.method };
-}
 
 type Metric = { key: string; label: string; get: (m: RunMetrics) => Estimate | null };
 const METRICS: Record<string, Metric> = {
@@ -86,7 +72,7 @@ export function experimentFindings(rows: Record<string, RunMetrics>): Finding[] 
       verdict,
       a: { name: a, estimate: ea },
       b: { name: b, estimate: eb },
-      sentence: `${why} — ${metric.label}: ${a} ${fmt(ea)} vs ${b} ${fmt(eb)}: ${said}.`,
+      sentence: `${why} — ${metric.label}: ${a} ${formatEstimate(ea)} vs ${b} ${formatEstimate(eb)}: ${said}.`,
     });
   };
   for (const c of [N.linear, N.linearZt, N.sigmoid, N.sigmoidZt]) add(METRICS.identity, c, N.base, "subject learnt? (fine-tuned vs base)");

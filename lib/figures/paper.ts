@@ -8,7 +8,7 @@ import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs-core";
 import { diagramPng } from "./diagram";
-import { loadComponentConfigs, componentParamCounts } from "../models/pipeline";
+import { loadComponentConfigs, componentParamCounts } from "../models/components";
 import { vaeDownscaleFactor } from "../models/vae";
 import { readSchedulerConfig } from "../pipeline/stable-diffusion";
 import { imageGrid, GridImage, svgToPng } from "../plot/render";

@@ -16,7 +16,6 @@ import * as fs from "fs";
 import * as os from "os";
 import { writeFileAtomic } from "./atomic";
 import { decodeBFloat16, decodeFloat16, encodeFloat16, OverflowMode } from "./float16";
-import { numel } from "./layout";
 
 /** Every dtype of the format, with its size in bytes (safetensors `Dtype`). */
 export const DTYPE_SIZES = {
@@ -404,4 +403,11 @@ export function encodeSafetensors(tensors: Map<string, TensorToWrite>, opts: Wri
 /** Writes a safetensors file atomically (temp file, fsync, rename). */
 export function writeSafetensors(file: string, tensors: Map<string, TensorToWrite>, opts: WriteOptions = {}): void {
   writeFileAtomic(file, serializeSafetensors(tensors, opts).chunks);
+}
+
+/** Elements in a tensor of this shape. */
+export function numel(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
 }

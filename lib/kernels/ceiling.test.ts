@@ -6,7 +6,7 @@ import { matmulCeiling } from "./ceiling";
 import { diffusionTrainFlopsPerSample } from "../pretrain/pretrain";
 import { shippedRawConfigs } from "../models/configs";
 import { parseUNetConfig } from "../models/config";
-import { unetForwardFlops } from "../models/pipeline";
+import { unetForwardFlops } from "../models/components";
 
 test("the matMul ceiling is a finite positive rate and leaks nothing", async () => {
   await initBackend({ prefer: "wasm", log: () => {} });

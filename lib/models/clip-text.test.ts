@@ -6,7 +6,7 @@ import { causalMask, clipTextForward, clipTextParamSpecs } from "./clip-text";
 import { shippedConfigs } from "./configs";
 import { disposeParams, initParams } from "./init";
 import { torchShape } from "./params";
-import { hashTensor, testValues, trainStep } from "./testing";
+import { hashTensor, testValues, trainStep } from "./fixtures/testing";
 
 before(async () => {
   await tf.setBackend("cpu");

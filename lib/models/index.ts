@@ -7,4 +7,7 @@ export * from "./layers";
 export * from "./unet";
 export * from "./vae";
 export * from "./clip-text";
-export * from "./pipeline";
+export * from "./components";
+export * from "./layout";
+export * from "./weights";
+export * from "./variables";

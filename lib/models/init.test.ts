@@ -4,7 +4,7 @@ import assert from "node:assert/strict";
 import { before, test } from "node:test";
 import { checkParams, disposeParams, fanIn, initKind, initParams, initValues, paramsFromValues, zeroParams } from "./init";
 import { ParamSpec } from "./params";
-import { hashParams } from "./testing";
+import { hashParams } from "./fixtures/testing";
 
 before(async () => {
   await tf.setBackend("cpu");

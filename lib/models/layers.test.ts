@@ -22,7 +22,7 @@ import {
   upsampleNearest2x,
 } from "./layers";
 import { Params } from "./params";
-import { testValues } from "./testing";
+import { testValues } from "./fixtures/testing";
 
 before(async () => {
   await tf.setBackend("cpu");

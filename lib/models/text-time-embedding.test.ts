@@ -8,9 +8,9 @@ import { shippedRawConfigs } from "./configs";
 import { disposeParams, initKind, initParams, initValues } from "./init";
 import { measureFlops } from "./layers";
 import { countParams, ParamSpec, Params, torchShape } from "./params";
-import { unetForwardFlops } from "./pipeline";
+import { unetForwardFlops } from "./components";
 import { SpecBuilder } from "./spec-builder";
-import { hashTensor, testValues } from "./testing";
+import { hashTensor, testValues } from "./fixtures/testing";
 import { attentionPooling, attentionPoolingSpecs, textTimeEmbedding, textTimeEmbeddingSpecs, unetForward, unetParamSpecs, unetTimeEmbedDim } from "./unet";
 
 before(async () => {

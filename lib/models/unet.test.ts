@@ -7,8 +7,8 @@ import { shippedConfigs, shippedRawConfigs } from "./configs";
 import { disposeParams, initParams } from "./init";
 import { measureFlops } from "./layers";
 import { torchShape } from "./params";
-import { unetForwardFlops } from "./pipeline";
-import { hashTensor, testValues, trainStep } from "./testing";
+import { unetForwardFlops } from "./components";
+import { hashTensor, testValues, trainStep } from "./fixtures/testing";
 import { unetForward, unetParamSpecs } from "./unet";
 
 before(async () => {

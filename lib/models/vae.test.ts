@@ -6,7 +6,7 @@ import { parseVaeConfig } from "./config";
 import { shippedConfigs, shippedRawConfigs } from "./configs";
 import { disposeParams, initParams } from "./init";
 import { countParams, torchShape } from "./params";
-import { hashTensor, testValues, trainStep } from "./testing";
+import { hashTensor, testValues, trainStep } from "./fixtures/testing";
 import {
   disposeDistribution,
   modeLatents,

@@ -4,10 +4,10 @@ import * as path from "path";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../backend";
 import { dataParallelStep, WorkerPool } from "./pool";
-import { setup, ProbeConfig } from "./probe-task";
+import { setup, ProbeConfig } from "./fixtures/probe-task";
 import { averageShards, splitRange, weightedSum } from "./task";
 
-const MODULE = path.join(__dirname, "probe-task.ts");
+const MODULE = path.join(__dirname, "fixtures", "probe-task.ts");
 const CONFIG: ProbeConfig = { seed: 3, batch: 5, size: 8, channels: 4, width: 16 };
 
 test("splitRange: contiguous, covers the batch, first shards one larger", () => {

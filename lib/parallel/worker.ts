@@ -5,7 +5,7 @@
 import { parentPort, workerData } from "worker_threads";
 import { initBackend } from "../backend";
 import { weightedSum, type ParallelTask, type TaskSetup } from "./task";
-import { adamwCoefficients, clipAdamwEmaElements } from "../train/optim";
+import { adamwCoefficients, clipAdamwEmaElements } from "../kernels/adamw";
 
 export interface WorkerInit {
   module: string;
@@ -90,7 +90,7 @@ class Shared {
   }
 
   /**
-   * Clip, AdamW and EMA over this worker's range in one pass of lib/train/optim's fused loop (the
+   * Clip, AdamW and EMA over this worker's range in one pass of lib/kernels/adamw's fused loop (the
    * arithmetic of its separate element loops, clipping as a float32 multiply like tf.mul), so a shared
    * update gives the bytes the main-thread optimizer gives.
    */

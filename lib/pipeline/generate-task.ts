@@ -4,8 +4,17 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { ParallelTask } from "../parallel/task";
-import { generate, loadStableDiffusion } from "./stable-diffusion";
-import type { GenerateJob, ImageBatch } from "./generator";
+import { generate, GenerateOptions, loadStableDiffusion } from "./stable-diffusion";
+
+/** What a job may say: `generate`'s options that survive being sent to a worker (no callbacks, no schedule object). */
+export type GenerateJob = Omit<GenerateOptions, "onStep" | "schedule">;
+
+/** Images [n, H, W, 3] in [−1, 1], as raw floats. */
+export interface ImageBatch {
+  data: Float32Array;
+  shape: [number, number, number, number];
+}
+
 
 export function setup(config: { model: string }): ParallelTask {
   const sd = loadStableDiffusion(config.model);

@@ -8,16 +8,10 @@ import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs-core";
 import { WorkerPool } from "../parallel/pool";
-import { generate, GenerateOptions, loadStableDiffusion } from "./stable-diffusion";
+import { generate, loadStableDiffusion } from "./stable-diffusion";
+import type { GenerateJob, ImageBatch } from "./generate-task";
 
-/** What a job may say: `generate`'s options that survive being sent to a worker (no callbacks, no schedule object). */
-export type GenerateJob = Omit<GenerateOptions, "onStep" | "schedule">;
-
-/** Images [n, H, W, 3] in [−1, 1], as raw floats. */
-export interface ImageBatch {
-  data: Float32Array;
-  shape: [number, number, number, number];
-}
+export type { GenerateJob, ImageBatch } from "./generate-task";
 
 /** Worker threads by default: every core on the host backends, none (this process) on the others. */
 export function defaultGeneratorWorkers(): number {

@@ -19,8 +19,8 @@ import type { StepShard } from "../train/trainer";
 import { deriveSeed, rng, Seed } from "../random";
 import { makeSchedule, ScheduleConfig } from "../schedules";
 import type { PredictionType } from "../diffusion/forward";
-import { diffusionLoss } from "../train/diffusion-loss";
-import { perSampleNoise } from "./vae-task";
+import { diffusionLoss } from "../diffusion/loss";
+import { perSampleNoise } from "../diffusion/noise";
 
 export interface DiffusionTaskConfig {
   /** safetensors with "mean" and "logvar" [N, h, w, c] (unscaled) and "input_ids" [N, 77] (as F32) */

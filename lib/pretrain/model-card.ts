@@ -7,9 +7,9 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { loadComponentConfigs, componentParamCounts } from "../models/pipeline";
+import { loadComponentConfigs, componentParamCounts } from "../models/components";
 import { vaeDownscaleFactor } from "../models/vae";
-import type { PretrainOptions, PretrainReport } from "./pretrain";
+import type { PretrainOptions, PretrainReport } from "./types";
 
 const m = (n: number) => `${(n / 1e6).toFixed(2)} M`;
 const mins = (s: number) => `${(s / 60).toFixed(1)} min`;

@@ -4,7 +4,6 @@
  * once, the text encoder and U-Net together on latents, with caption dropout for classifier-free
  * guidance, on the paper's baseline schedule (linear β 1e-4 … 0.02, ε-prediction, as SD 1.x).
  */
-import { createHash } from "crypto";
 import * as fs from "fs";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs-core";
@@ -21,77 +20,20 @@ import { clipTokenizer } from "../tokenizer/clip";
 import { resolveScheduleConfig, ScheduleConfig } from "../schedules";
 import type { PredictionType } from "../diffusion/forward";
 import { DiffusionTaskConfig, LatentCache, pretrainSpecs, readLatentCache, TOKEN_TABLE } from "./diffusion-task";
-import { writeComponent, writePipelineFiles, writeTokenizerFolder } from "./folder";
+import { writeComponent, writePipelineFiles, writeTokenizerFolder } from "../models/folder";
 import { writeModelCard } from "./model-card";
+import type { PretrainOptions, PretrainReport } from "./types";
+import { encodeDataset, latentStandardDeviation, reconstructionPsnr } from "./autoencoder";
+import { fileSha256 } from "../io/sha256";
 import { shippedRawConfigs } from "../models/configs";
 import type { Seed } from "../random";
 import { writeFileAtomic } from "../io/atomic";
 import { matmulCeiling } from "../kernels/ceiling";
 import { clipTextForward, clipTextParamSpecs } from "../models/clip-text";
 import { measureFlops } from "../models/layers";
-import { unetForwardFlops } from "../models/pipeline";
+import { unetForwardFlops } from "../models/components";
 
 const ext = __filename.endsWith(".ts") ? ".ts" : ".js";
-const taskModule = (name: string) => path.join(__dirname, name + ext);
-
-export interface PretrainOptions {
-  /** the model folder written at the end (diffusers layout) */
-  out: string;
-  /** run folder: checkpoints, logs, latent cache */
-  work: string;
-  trainPack: string;
-  valPack: string;
-  /** raw diffusers configs; default the shipped "tiny" */
-  configs?: { unet: unknown; vae: unknown; text_encoder: unknown };
-  /** crop: train on random square crops of this side (0: whole images; see VaeTaskConfig.crop) */
-  vae: { steps: number; batch: number; lr: number; klWeight: number; crop?: number };
-  diffusion: {
-    steps: number;
-    batch: number;
-    lr: number;
-    warmupSteps: number;
-    captionDropout: number;
-    emaDecay?: number;
-    schedule: ScheduleConfig;
-    predictionType: PredictionType;
-    /** min-SNR-γ loss weighting (Hang et al. 2023); undefined = uniform */
-    minSnrGamma?: number;
-    /** encode only the first N training images for this stage (encoding costs a forward pass each) */
-    images?: number;
-    /** train the 49,408-row token table too (default: frozen at its seeded init; see DiffusionTaskConfig) */
-    trainTokenTable?: boolean;
-  };
-  workers: number;
-  seed: Seed;
-  checkpointEvery: number;
-  /** weights' dtype in the final folder */
-  dtype: "F32" | "F16";
-}
-
-export interface PretrainReport {
-  /** training time of each stage from its log.csv, summed over interrupted and resumed runs */
-  vaeTrainingSeconds?: number;
-  diffusionTrainingSeconds?: number;
-  vaeSeconds: number;
-  encodeSeconds: number;
-  diffusionSeconds: number;
-  totalSeconds: number;
-  vaeSamplesPerSecond: number;
-  diffusionSamplesPerSecond: number;
-  vaeFinalLoss: number;
-  diffusionFinalLoss: number;
-  valPsnr: number;
-  /** FLOPs of one training sample of the second stage: 3 × the forward FLOPs of the U-Net and the text encoder */
-  diffusionFlopsPerSample?: number;
-  /**
-   * one thread's matMul ceiling (lib/kernels/ceiling) on the main thread: the best of the measurements
-   * in `matmulCeilingRuns` (a ceiling is what the kernel can do; one taken at the end of a run was seen
-   * at 12 GFLOP/s against 31 in a fresh process a minute later)
-   */
-  matmulCeilingGflops?: number;
-  /** each measurement of the ceiling, and when it was taken ("before training", "after training") */
-  matmulCeilingRuns?: { gflops: number; when: string }[];
-}
 
 /** Training FLOPs per sample of the text encoder + U-Net stage: 3 × forward (backward ≈ 2 × forward). */
 export function diffusionTrainFlopsPerSample(raw: { unet: unknown; text_encoder: unknown }, latentSide: number): number {
@@ -105,21 +47,6 @@ export function diffusionTrainFlopsPerSample(raw: { unet: unknown; text_encoder:
   } finally {
     disposeParams(params);
   }
-}
-
-/** Standard deviation of z ~ q(z|x) over a latent cache: sqrt(Var(μ) + E[σ²]) (law of total variance). */
-export function latentStandardDeviation(c: LatentCache): number {
-  let sum = 0;
-  let sq = 0;
-  let v = 0;
-  for (let i = 0; i < c.mean.length; i++) {
-    sum += c.mean[i];
-    sq += c.mean[i] * c.mean[i];
-    v += Math.exp(c.logvar[i]);
-  }
-  const n = c.mean.length;
-  const m = sum / n;
-  return Math.sqrt(sq / n - m * m + v / n);
 }
 
 /**
@@ -140,83 +67,7 @@ export function logTrainingSeconds(file: string): number {
   return total + last;
 }
 
-/** PSNR of x ∈ [−1, 1] against y: 10·log10(2² / MSE). */
-export function psnr(mse: number): number {
-  return 10 * Math.log10(4 / mse);
-}
-
-/** Mean reconstruction PSNR (through the mean latent) over a packed split. */
-export async function reconstructionPsnr(params: Params, rawVae: unknown, packFile: string, limit = 256, batch = 16): Promise<number> {
-  const config = parseVaeConfig(rawVae);
-  const pack = readPackedDataset(packFile);
-  const n = Math.min(limit, pack.count);
-  let total = 0;
-  for (let s = 0; s < n; s += batch) {
-    const idx = Array.from({ length: Math.min(batch, n - s) }, (_, i) => s + i);
-    const b = packedBatch(pack, idx);
-    const mses = tf.tidy(() => {
-      const x = tf.tensor4d(b.data, b.shape);
-      const { mean } = vaeEncode(params, config, x);
-      const y = tf.clipByValue(vaeDecode(params, config, mean), -1, 1);
-      return tf.mean(tf.squaredDifference(x, y), [1, 2, 3]);
-    });
-    for (const m of await mses.data()) total += psnr(m);
-    mses.dispose();
-  }
-  return total / n;
-}
-
-/** sha256 of a file, read in 64 MiB pieces (a packed training split is hundreds of MB). */
-export function fileSha256(file: string): string {
-  const h = createHash("sha256");
-  const fd = fs.openSync(file, "r");
-  try {
-    const buf = Buffer.alloc(64 << 20);
-    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
-  } finally {
-    fs.closeSync(fd);
-  }
-  return h.digest("hex");
-}
-
-/** Encodes a packed split once: latent mean and log-variance, and the caption ids, to safetensors. */
-export async function encodeDataset(params: Params, rawVae: unknown, packFile: string, outFile: string, batch = 32, limit = Infinity): Promise<number> {
-  const config = parseVaeConfig(rawVae);
-  const full = readPackedDataset(packFile);
-  const pack = { ...full, count: Math.min(limit, full.count), records: full.records.slice(0, Math.min(limit, full.count)) };
-  const tok = clipTokenizer();
-  const means: Float32Array[] = [];
-  const logvars: Float32Array[] = [];
-  let latentShape: number[] = [];
-  for (let s = 0; s < pack.count; s += batch) {
-    const idx = Array.from({ length: Math.min(batch, pack.count - s) }, (_, i) => s + i);
-    const b = packedBatch(pack, idx);
-    const x = tf.tensor4d(b.data, b.shape);
-    const d = vaeEncode(params, config, x);
-    latentShape = d.mean.shape.slice(1);
-    means.push((await d.mean.data()) as Float32Array);
-    logvars.push((await d.logvar.data()) as Float32Array);
-    tf.dispose([x, d.mean, d.logvar]);
-  }
-  const cat = (a: Float32Array[]) => {
-    const out = new Float32Array(a.reduce((n, x) => n + x.length, 0));
-    let o = 0;
-    for (const x of a) (out.set(x, o), (o += x.length));
-    return out;
-  };
-  const ids = new Float32Array(pack.count * 77);
-  pack.records.forEach((r, i) => ids.set(tok.encode(r.caption), i * 77));
-  writeSafetensors(
-    outFile,
-    new Map([
-      ["mean", { shape: [pack.count, ...latentShape], data: cat(means) }],
-      ["logvar", { shape: [pack.count, ...latentShape], data: cat(logvars) }],
-      ["input_ids", { shape: [pack.count, 77], data: ids }],
-    ]),
-    { metadata: { source_sha256: fileSha256(packFile), images: String(pack.count) } },
-  );
-  return pack.count;
-}
+export type { PretrainOptions, PretrainReport } from "./types";
 
 export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
   const t0 = Date.now();
@@ -239,7 +90,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
   const vaeSpecs = vaeParamSpecs(vaeConfig);
   const vae = initParams(vaeSpecs, 1);
   const vaeRun = path.join(o.work, "vae");
-  let pool = await WorkerPool.start({ module: taskModule("vae-task"), size: o.workers, config: { packFile: path.resolve(o.trainPack), vae: raw.vae, klWeight: o.vae.klWeight, seed: o.seed, crop } });
+  let pool = await WorkerPool.start({ module: path.join(__dirname, "vae-task" + ext), size: o.workers, config: { packFile: path.resolve(o.trainPack), vae: raw.vae, klWeight: o.vae.klWeight, seed: o.seed, crop } });
   let vaeResult;
   try {
     vaeResult = await trainLoop({
@@ -318,7 +169,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
     frozenTextParams: frozen,
     textEncoderInitSeed: TE_SEED,
   };
-  pool = await WorkerPool.start({ module: taskModule("diffusion-task"), size: o.workers, config: taskConfig });
+  pool = await WorkerPool.start({ module: path.join(__dirname, "diffusion-task" + ext), size: o.workers, config: taskConfig });
   let diff;
   try {
     diff = await trainLoop({

@@ -5,6 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "../kernels";
+import { perSampleNoise } from "../diffusion/noise";
 import { parseVaeConfig, VaeConfig } from "../models/config";
 import { vaeDecode, vaeDownscaleFactor, vaeEncode, vaeParamSpecs } from "../models/vae";
 import { zeroParams } from "../models/init";
@@ -49,10 +50,6 @@ export function cropBatch(x: tf.Tensor4D, crop: number, seed: Seed, step: number
   );
 }
 
-/** Per-sample latent noise, derived from (seed, step, sample index): independent of how the batch is split. */
-export function perSampleNoise(shape: [number, number, number], seed: Seed, label: string, step: number, samples: number[]): tf.Tensor4D {
-  return tf.tidy(() => tf.concat(samples.map((s) => tf.randomNormal([1, ...shape], 0, 1, "float32", deriveSeed(seed, label, step, s))), 0) as tf.Tensor4D);
-}
 
 /** Loss of one batch (call inside tf.variableGrads). */
 export function vaeLoss(params: Params, config: VaeConfig, images: tf.Tensor4D, noise: tf.Tensor4D, klWeight: number): tf.Scalar {

@@ -34,8 +34,11 @@ export function resolveLocal(fromFile: string, spec: string): string | undefined
   return candidates.find((c) => fs.existsSync(c) && fs.statSync(c).isFile());
 }
 
-/** The module specifiers a TypeScript source file loads at run time. */
-export function runtimeSpecifiers(file: string, text = fs.readFileSync(file, "utf8")): string[] {
+/**
+ * The module specifiers a TypeScript source file loads at run time (with `types`, also those it imports
+ * only for their types, which the compiler erases).
+ */
+export function runtimeSpecifiers(file: string, text = fs.readFileSync(file, "utf8"), types = false): string[] {
   const sf = ts.createSourceFile(file, text, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
   const specs: string[] = [];
   const literal = (n: ts.Node | undefined) => (n && ts.isStringLiteralLike(n) ? n.text : undefined);
@@ -52,13 +55,13 @@ export function runtimeSpecifiers(file: string, text = fs.readFileSync(file, "ut
     if (ts.isImportDeclaration(n)) {
       const typeOnly = n.importClause?.isTypeOnly === true;
       const s = literal(n.moduleSpecifier);
-      if (s && !typeOnly) specs.push(s);
+      if (s && (types || !typeOnly)) specs.push(s);
     } else if (ts.isExportDeclaration(n)) {
       const s = literal(n.moduleSpecifier);
-      if (s && !n.isTypeOnly) specs.push(s);
+      if (s && (types || !n.isTypeOnly)) specs.push(s);
     } else if (ts.isImportEqualsDeclaration(n) && ts.isExternalModuleReference(n.moduleReference)) {
       const s = literal(n.moduleReference.expression);
-      if (s && !n.isTypeOnly) specs.push(s);
+      if (s && (types || !n.isTypeOnly)) specs.push(s);
     } else if (ts.isCallExpression(n)) {
       const callee = n.expression;
       const isRequire = ts.isIdentifier(callee) && callee.text === "require";

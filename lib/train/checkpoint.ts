@@ -9,7 +9,7 @@ import * as path from "path";
 import * as tf from "@tensorflow/tfjs-core";
 import type { ParamSpec, Params } from "../models/params";
 import { readSafetensors, writeSafetensors, TensorToWrite } from "../io/safetensors";
-import { writeWeights, readWeights } from "../io/weights";
+import { writeWeights, readWeights } from "../models/weights";
 import { writeFileAtomic } from "../io/atomic";
 import type { AdamW, Ema } from "./optim";
 

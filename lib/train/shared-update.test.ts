@@ -9,9 +9,9 @@ import { WorkerPool } from "../parallel/pool";
 import type { ParamSpec, Params } from "../models/params";
 import { poolSource, trainLoop } from "./trainer";
 import { NonFiniteError } from "./optim";
-import { initialWeights, MLP_PARAMS, MlpTaskConfig } from "./mlp-task";
+import { initialWeights, MLP_PARAMS, MlpTaskConfig } from "./fixtures/mlp-task";
 
-const MODULE = path.join(__dirname, "mlp-task.ts");
+const MODULE = path.join(__dirname, "fixtures", "mlp-task.ts");
 const CFG: MlpTaskConfig = { seed: 5, samples: 48, inputs: 6, hidden: 40, nanAtStep: -1 };
 const specs: ParamSpec[] = MLP_PARAMS(CFG).map((p) => ({ name: p.name, shape: p.shape, layout: "same" }));
 

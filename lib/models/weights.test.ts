@@ -3,10 +3,10 @@ import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as os from "os";
 import * as path from "path";
-import { ParamSpec } from "../models/params";
-import { readSafetensors, TensorToWrite, writeSafetensors } from "./safetensors";
+import { ParamSpec } from "./params";
+import { readSafetensors, TensorToWrite, writeSafetensors } from "../io/safetensors";
 import { readWeights, resolveWeightFiles, TEXT_ENCODER_IGNORE, writeWeights } from "./weights";
-import { vaeCurrentName } from "../models/vae";
+import { vaeCurrentName } from "./vae";
 
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "weights-"));
 process.on("exit", () => fs.rmSync(tmp, { recursive: true, force: true }));

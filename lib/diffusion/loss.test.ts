@@ -3,9 +3,9 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { makeSchedule } from "../schedules";
-import { diffusionLoss, minSnrWeights, withOffsetNoise } from "./diffusion-loss";
+import { diffusionLoss, minSnrWeights, withOffsetNoise } from "./loss";
 import { randomNormal } from "../random";
-import { PREDICTION_TYPES } from "../diffusion/forward";
+import { PREDICTION_TYPES } from "./forward";
 
 test.before(async () => {
   await tf.setBackend("cpu");

@@ -7,7 +7,7 @@ import { clipTextParamSpecs } from "./clip-text";
 import { ConfigError, parseClipTextConfig, parseUNetConfig, parseVaeConfig } from "./config";
 import { shippedConfigs, shippedRawConfigs } from "./configs";
 import { countParams } from "./params";
-import { componentParamCounts, loadComponentConfigs, unetForwardFlops } from "./pipeline";
+import { componentParamCounts, loadComponentConfigs, unetForwardFlops } from "./components";
 import { unetParamSpecs } from "./unet";
 import { vaeParamSpecs } from "./vae";
 

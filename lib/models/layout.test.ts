@@ -2,7 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
-import { ParamSpec, torchShape } from "../models/params";
+import { ParamSpec, torchShape } from "./params";
 import { checkSpec, tfjsToTorch, torchToTfjs, transpose2d } from "./layout";
 
 const conv: ParamSpec = { name: "conv.weight", shape: [3, 2, 4, 5], layout: "conv2d" }; // tfjs [kh, kw, in, out]

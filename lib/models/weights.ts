@@ -10,10 +10,10 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { ParamSpec, torchShape } from "../models/params";
+import { ParamSpec, torchShape } from "./params";
 import { checkSpec, numel, tfjsToTorch, torchToTfjs } from "./layout";
-import { FLOAT_DTYPES, SafetensorsFile, TensorInfo, TensorToWrite, WriteDtype, writeSafetensors } from "./safetensors";
-import { OverflowMode } from "./float16";
+import { FLOAT_DTYPES, SafetensorsFile, TensorInfo, TensorToWrite, WriteDtype, writeSafetensors } from "../io/safetensors";
+import { OverflowMode } from "../io/float16";
 
 /** Buffers that transformers' CLIPTextModel saves but that are not parameters. */
 export const TEXT_ENCODER_IGNORE: readonly string[] = ["text_model.embeddings.position_ids"];

@@ -4,7 +4,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { NoiseSchedule } from "../schedules";
-import { addNoise, PredictionType, trainingTarget } from "../diffusion/forward";
+import { addNoise, PredictionType, trainingTarget } from "./forward";
 
 export interface DiffusionLossOptions {
   schedule: NoiseSchedule;

@@ -3,8 +3,8 @@ import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-backend-wasm";
-import { ParamSpec } from "../models/params";
-import { Params } from "../models/params";
+import { ParamSpec } from "./params";
+import { Params } from "./params";
 import { arraysFromParams, arraysFromParamsAsync, paramsFromArrays } from "./variables";
 
 const disposeParams = (p: Params) => p.forEach((v) => v.dispose());

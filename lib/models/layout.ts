@@ -6,13 +6,10 @@
  *   linear: torch [out, in]          ↔  tfjs [in, out]           (torch.nn.Linear computes x Wᵀ; tf.matMul(x, W))
  *   same:   identical
  */
-import { ParamSpec, TorchLayout } from "../models/params";
+import { numel } from "../io/safetensors";
+import { ParamSpec, TorchLayout } from "./params";
 
-export function numel(shape: readonly number[]): number {
-  let n = 1;
-  for (const d of shape) n *= d;
-  return n;
-}
+export { numel };
 
 function checkLength(data: ArrayLike<number>, shape: readonly number[], what: string): void {
   if (data.length !== numel(shape)) {

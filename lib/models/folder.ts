@@ -5,8 +5,8 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import type { ParamSpec, Params } from "../models/params";
-import { writeWeights } from "../io/weights";
+import type { ParamSpec, Params } from "./params";
+import { writeWeights } from "./weights";
 import { writeFileAtomic } from "../io/atomic";
 import type { ClipTokenizer } from "../tokenizer/clip";
 import type { ResolvedScheduleConfig } from "../schedules";

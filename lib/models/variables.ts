@@ -2,7 +2,7 @@
  * Plain arrays (what readWeights returns, tfjs layout) ↔ live tf.Variables (a model's Params).
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { ParamSpec, Params } from "../models/params";
+import { ParamSpec, Params } from "./params";
 import { numel } from "./layout";
 
 export interface ParamsFromArraysOptions {
