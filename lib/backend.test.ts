@@ -12,6 +12,9 @@ function installed(pkg: string): boolean {
   }
 }
 
+/** The webgpu backend needs both the Dawn bindings and tfjs' backend package. */
+const webgpuInstalled = () => installed("webgpu") && installed("@tensorflow/tfjs-backend-webgpu");
+
 test("prefer overrides the default: cpu, then wasm", async () => {
   const lines: string[] = [];
   const cpu = await initBackend({ prefer: "cpu", log: (l) => lines.push(l) });
@@ -45,12 +48,26 @@ test("auto picks the first available backend and says why the others were skippe
   try {
     const lines: string[] = [];
     const info = await initBackend({ prefer: "auto", log: (l) => lines.push(l) });
-    if (!installed("@tensorflow/tfjs-node-gpu") && !installed("@tensorflow/tfjs-node") && !installed("webgpu")) {
+    if (!installed("@tensorflow/tfjs-node-gpu") && !installed("@tensorflow/tfjs-node") && !webgpuInstalled()) {
       assert.equal(info.name, "wasm");
       assert.equal(lines.at(-1), "backend: wasm (tfjs-node-gpu not installed; tfjs-node not installed; webgpu not installed)");
     } else {
-      assert.ok(KNOWN_BACKENDS.includes(info.name));
+      // Some optional package is installed: whichever backend won, every one before it in the order
+      // must be accounted for in the reason, in order, and one that is not installed must say so.
+      const k = KNOWN_BACKENDS.indexOf(info.name);
+      assert.ok(k >= 0 && k <= KNOWN_BACKENDS.indexOf("wasm"), `${info.name}: wasm is always there; auto stops at it`);
+      const parts = /; (?=(?:tfjs-node-gpu|tfjs-node|webgpu) )/;
+      const skipped = info.reason === "first choice" ? [] : info.reason.split(parts);
+      assert.equal(skipped.length, k, `reason "${info.reason}" accounts for the ${k} backend(s) before ${info.name}`);
+      skipped.forEach((why, i) => {
+        const name = KNOWN_BACKENDS[i];
+        assert.ok(why.startsWith(`${name} `), `skipped #${i} "${why}" should be about ${name}`);
+        const pkgInstalled = name === "webgpu" ? webgpuInstalled() : installed(`@tensorflow/${name}`);
+        if (!pkgInstalled) assert.equal(why, `${name} not installed`);
+      });
+      assert.equal(lines.at(-1), `backend: ${info.name} (${info.reason})`);
     }
+    assert.equal(tf.getBackend(), info.tfBackend);
   } finally {
     if (saved !== undefined) process.env.DREAMBOOTH_BACKEND = saved;
   }
@@ -61,9 +78,30 @@ test("an unknown backend name is an error listing the known ones", async () => {
   await assert.rejects(initBackend({ prefer: "gpu", log: () => {} }), /known backends: tfjs-node-gpu, tfjs-node, webgpu, wasm, cpu/);
 });
 
-test("requesting webgpu without the package or a GPU is a clear error naming what is missing", async () => {
-  if (installed("webgpu")) return; // covered on GPU machines by the device check
-  await assert.rejects(initBackend({ prefer: "webgpu", log: () => {} }), /webgpu not installed.*install webgpu/);
+test("requesting webgpu: used when installed with a GPU, otherwise a clear error naming what is missing", async () => {
+  const unavailable = new RegExp(
+    "^backend 'webgpu' requested by the prefer option is unavailable \\((.*)\\); install webgpu and @tensorflow/tfjs-backend-webgpu",
+  );
+  const why = (e: Error) => {
+    assert.match(e.message, unavailable);
+    return unavailable.exec(e.message)![1];
+  };
+  const r = await initBackend({ prefer: "webgpu", log: () => {} }).then(
+    (info) => ({ info, error: null }),
+    (error: Error) => ({ info: null, error }),
+  );
+  if (!webgpuInstalled()) {
+    assert.ok(r.error, `webgpu is not installed, yet initBackend chose ${r.info?.name}`);
+    assert.equal(why(r.error), "webgpu not installed");
+  } else if (r.error) {
+    // installed, but this machine has no GPU adapter: the error says so
+    assert.match(why(r.error), /^webgpu found no GPU adapter/);
+  } else {
+    assert.deepEqual([r.info.name, r.info.tfBackend, tf.getBackend()], ["webgpu", "webgpu", "webgpu"]);
+    const y = tf.tidy(() => tf.matMul(tf.tensor2d([1, 2, 3, 4], [2, 2]), tf.tensor2d([5, 6, 7, 8], [2, 2])));
+    assert.deepEqual(Array.from(await y.data()), [19, 22, 43, 50]);
+    y.dispose();
+  }
 });
 
 test("requesting tfjs-node: used when installed, otherwise a clear error, not a crash", async () => {

@@ -2,7 +2,7 @@
  * The committed evaluator (models/evaluator) on faces it never saw: per-attribute accuracy, identity
  * fidelity of the subject against random faces, metric determinism and leaks, and bad input.
  */
-import { test } from "node:test";
+import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "fs";
 import os from "os";
@@ -22,7 +22,18 @@ import { command as evaluateCommand } from "../../cli/commands/evaluate";
 
 const root = path.resolve(__dirname, "../..");
 let ev: Evaluator;
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "eval-test-"));
+let tmp: string;
+
+before(async () => {
+  await initBackend({ prefer: "wasm", log: () => {} });
+  ev = loadEvaluator(path.join(root, DEFAULT_EVALUATOR_DIR));
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "eval-test-"));
+});
+
+after(() => {
+  if (ev) disposeParams(ev.params);
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
+});
 
 async function instanceSet(): Promise<ImageSet> {
   const n = 5;
@@ -30,11 +41,6 @@ async function instanceSet(): Promise<ImageSet> {
   for (let i = 0; i < n; i++) toSigned(await renderFaceRgb(await subjectFace(i, 64), 64), data, i * 64 * 64 * 3);
   return { data, shape: [n, 64, 64, 3] };
 }
-
-test("setup: wasm backend and the committed evaluator", async () => {
-  await initBackend({ prefer: "wasm", log: () => {} });
-  ev = loadEvaluator(path.join(root, DEFAULT_EVALUATOR_DIR));
-});
 
 test("held-out accuracy per attribute on 200 fresh test-split faces", async () => {
   // dataset seed 1: faces neither trained on (seed 0, train split) nor scored by train-evaluator (seed 0, test split)
@@ -118,11 +124,6 @@ test("bad input: empty folder, non-image files, mismatched prompts", async () =>
   // the committed folder is found from any working directory
   assert.ok(fs.existsSync(path.join(defaultEvaluatorDir(), "evaluator.safetensors")));
   await assert.rejects(computeMetrics(ev, { data: new Float32Array(0), shape: [0, 64, 64, 3] }), /no images; fix/);
-});
-
-test("teardown", () => {
-  disposeParams(ev.params);
-  fs.rmSync(tmp, { recursive: true, force: true });
 });
 
 /**

@@ -1,4 +1,4 @@
-import { test } from "node:test";
+import { before, test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../backend";
@@ -13,7 +13,7 @@ import { attributeAccuracy, cosineLr, trainEvaluator, batchSchedule } from "./tr
 
 const tiny: EvaluatorConfig = { ...DEFAULT_EVALUATOR_CONFIG, imageSize: 64, channels: [8, 8, 16, 16], featureDim: 16, embedDim: 8 };
 
-test("setup: wasm backend", async () => {
+before(async () => {
   await initBackend({ prefer: "wasm", log: () => {} });
 });
 

@@ -3,7 +3,7 @@
  * adds up (hits + misses = asked, every miss names what the sample showed instead), the report is
  * deterministic for a seed, and nothing leaks.
  */
-import { test } from "node:test";
+import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import fs from "fs";
 import os from "os";
@@ -15,12 +15,18 @@ import { parsePromptAttributes } from "../eval/prompt";
 import { evaluateBaseModel } from "./base-model";
 
 const root = path.resolve(__dirname, "../..");
-const tmp = fs.mkdtempSync(path.join(os.tmpdir(), "base-eval-test-"));
-const pack = path.join(tmp, "test.pack");
+let tmp: string;
+let pack: string;
 
-test("setup: wasm backend and 6 test-split faces", async () => {
+before(async () => {
   await initBackend({ prefer: "wasm", log: () => {} });
+  tmp = fs.mkdtempSync(path.join(os.tmpdir(), "base-eval-test-"));
+  pack = path.join(tmp, "test.pack");
   await writePackedDataset(pack, { count: 6, split: "test", size: 64, seed: 2 });
+});
+
+after(() => {
+  if (tmp) fs.rmSync(tmp, { recursive: true, force: true });
 });
 
 test("evaluateBaseModel: tallies add up, misses name what was seen, same bytes twice, no leaks", async () => {
@@ -55,8 +61,4 @@ test("evaluateBaseModel: tallies add up, misses name what was seen, same bytes t
   assert.ok(r.classDiversity !== null);
   const again = await evaluateBaseModel(opts);
   assert.equal(JSON.stringify(again), JSON.stringify(r), "same seed, different report");
-});
-
-test("teardown", () => {
-  fs.rmSync(tmp, { recursive: true, force: true });
 });
