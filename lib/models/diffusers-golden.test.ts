@@ -12,7 +12,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { initBackend } from "../backend";
-import { readWeights } from "../io/weights";
+import { readWeights } from "./weights";
 import { parseUNetConfig, parseVaeConfig, UNetConfig, VaeConfig } from "./config";
 import { disposeParams, paramsFromValues } from "./init";
 import type { Params } from "./params";
