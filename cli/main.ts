@@ -16,11 +16,11 @@ import { command as trainEvaluator } from "./commands/train-evaluator";
 import { command as evaluate } from "./commands/evaluate";
 import { command as samples } from "./commands/samples";
 import { command as score } from "./commands/score";
-import { command as report } from "./commands/report";
+import { command as compare } from "./commands/compare";
 import { command as baseEval } from "./commands/base-eval";
 import { command as evaluatorAccuracy } from "./commands/evaluator-accuracy";
 
-export const COMMANDS: Command[] = [schedule, tokenize, data, modelInfo, pretrain, sample, classImages, train, trainEvaluator, evaluatorAccuracy, evaluate, samples, score, report, baseEval, experiment, figure, repro];
+export const COMMANDS: Command[] = [schedule, tokenize, data, modelInfo, pretrain, sample, classImages, train, trainEvaluator, evaluatorAccuracy, evaluate, samples, score, compare, baseEval, experiment, figure, repro];
 
 /** The subcommands' names (the pipeline's test checks every dvc.yaml stage calls one of them). */
 export const COMMAND_NAMES = COMMANDS.map((c) => c.name);

@@ -5,8 +5,9 @@ import { schedulesFigure } from "../../lib/figures/schedules";
 import { fig1Components, fig2Method, fig5Overview, figFolder, figSamples, table1Environment } from "../../lib/figures/paper";
 import { initBackend } from "../../lib/backend";
 import { EXPERIMENT_PROMPTS } from "../../lib/experiment/experiment";
+import { effectsFigure } from "../../lib/figures/effects";
 
-const FIGURES = ["schedules", "components", "method", "instance", "class-images", "overview", "comparison", "prompts", "environment"] as const;
+const FIGURES = ["schedules", "components", "method", "instance", "class-images", "overview", "comparison", "prompts", "effects", "environment"] as const;
 type Figure = (typeof FIGURES)[number];
 const CONFIGS = [
   ["linear", "linear"],
@@ -24,8 +25,9 @@ export const command = defineCommand({
   instance      fig3: the instance images (--instance)
   class-images  fig4: class images of the base model (--class-dir)
   overview      fig5: the experiment's data flow
-  comparison    fig6: the four fine-tunings × seeds, the paper's prompt (--samples, --metrics, --seeds)
-  prompts       fig7: the four fine-tunings × other prompts (--samples, --metrics)
+  comparison    fig6: the four fine-tunings × sampling seeds, the paper's prompt (--samples, --train-seed, --seeds)
+  prompts       fig7: the four fine-tunings × other prompts (--samples, --train-seed)
+  effects       the comparison's paired effects as a forest plot (--effects)
   environment   table1: CPU, GPU, memory, OS, Node, tfjs, backend`,
   positionals: { name: "<figure>", help: `one of: ${FIGURES.join(", ")}`, count: "one" },
   options: {
@@ -34,20 +36,17 @@ export const command = defineCommand({
     model: { type: "string", value: "<folder>", default: "models/tiny-sd", help: "the base model" },
     instance: { type: "string", value: "<folder>", default: "data", help: "the instance images" },
     "class-dir": { type: "string", value: "<folder>", default: "runs/class-images", help: "the class images" },
-    samples: { type: "string", value: "<folder>", default: "runs/samples", help: "the samples, a folder per configuration" },
-    metrics: { type: "string", value: "<folder>", default: "metrics/details", help: "the score reports, <configuration>.json" },
+    samples: { type: "string", value: "<folder>", default: "runs/samples", help: "the samples, <configuration>/<training seed>" },
+    "train-seed": { type: "integer", min: 0, default: 0, help: "which training seed's fine-tunings fig6 and fig7 show" },
     seeds: { type: "integer", min: 1, default: 4, help: "sampling seeds shown in fig6" },
+    effects: { type: "string", value: "<file.json>", default: "metrics/effects.json", help: "the comparison's paired effects" },
     ...BACKEND_OPTION,
   },
   async run(o, [name]) {
     if (!(FIGURES as readonly string[]).includes(name)) {
       throw new UsageError(`unknown figure "${name}": one of ${FIGURES.join(", ")}`);
     }
-    const runs = CONFIGS.map(([label, dir]) => ({
-      label,
-      samples: path.join(o.samples, dir),
-      metrics: path.join(o.metrics, `${dir}.json`),
-    }));
+    const runs = CONFIGS.map(([label, dir]) => ({ label, samples: path.join(o.samples, dir, String(o.trainSeed)) }));
     let files: string[];
     switch (name as Figure) {
       case "schedules":
@@ -70,14 +69,18 @@ export const command = defineCommand({
         break;
       case "comparison": {
         const cells = Array.from({ length: o.seeds }, (_, s) => ({ prompt: "paper", seed: s }));
-        files = await figSamples("fig6-comparison", "Fig. 6: the paper's prompt under the four noise schedulers", runs, cells, o.out);
+        const title = `Fig. 6: the paper's prompt under the four noise schedulers (training seed ${o.trainSeed})`;
+        files = await figSamples("fig6-comparison", title, runs, cells, o.out);
         break;
       }
       case "prompts": {
         const cells = EXPERIMENT_PROMPTS.filter((p) => p.id !== "paper").map((p) => ({ prompt: p.id, seed: 0 }));
-        files = await figSamples("fig7-prompts", "Fig. 7: other prompts (seed 0)", runs, cells, o.out);
+        files = await figSamples("fig7-prompts", `Fig. 7: other prompts (training seed ${o.trainSeed}, sampling seed 0)`, runs, cells, o.out);
         break;
       }
+      case "effects":
+        files = await effectsFigure(o.effects, o.out);
+        break;
       case "environment":
         await initBackend({ prefer: o.backend });
         files = await table1Environment(o.out);

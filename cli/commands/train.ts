@@ -1,22 +1,24 @@
 /** `dreambooth train`: DreamBooth fine-tuning of the U-Net with prior preservation, for one forward process. */
 import * as os from "os";
-import { BACKEND_OPTION, defineCommand } from "../command";
+import { BACKEND_OPTION, defineCommand, UsageError } from "../command";
 import { initBackend } from "../../lib/backend";
 import { dreamboothTrain } from "../../lib/dreambooth/train";
 import { PREDICTION_TYPES } from "../../lib/diffusion/forward";
 import { SCHEDULE_KINDS } from "../../lib/schedules";
 import { readSchedulerConfig } from "../../lib/pipeline/stable-diffusion";
+import { FINE_TUNE_CONFIGS, FINE_TUNE_NAMES, fineTuneName } from "../../lib/dreambooth/configs";
 
 export const command = defineCommand({
   name: "train",
   summary: "DreamBooth fine-tuning (U-Net, prior preservation) for one noise-scheduler setting",
-  description: `Fine-tunes the U-Net only (the paper's setting), under the forward process that --schedule and
---zero-terminal-snr give. Resumes from --work's last checkpoint when interrupted, if that checkpoint
+  description: `Fine-tunes the U-Net only (the paper's setting), under the forward process that --config names (or
+--schedule and --zero-terminal-snr give). Resumes from --work's last checkpoint when interrupted, if that checkpoint
 started from the same base model, settings and training images (otherwise it is moved to
 checkpoints.stale and training starts over); --fresh always starts over (the pipeline's stages use it,
 so a stage rerun for changed code trains anew).`,
   options: {
-    schedule: { type: "string", choices: SCHEDULE_KINDS, required: true, help: "the β schedule of the forward process" },
+    config: { type: "string", choices: FINE_TUNE_NAMES, help: "one of the experiment's settings (sets --schedule, --zero-terminal-snr, --no-prior)" },
+    schedule: { type: "string", choices: SCHEDULE_KINDS, help: "the β schedule of the forward process (or --config)" },
     "zero-terminal-snr": { type: "boolean", help: "rescale it to SNR_T = 0 (the paper's Algorithm 1)" },
     model: { type: "string", value: "<folder>", param: "base.model", help: "the base model (diffusers folder)" },
     instance: { type: "string", value: "<folder>", default: "data", help: "the subject's photos" },
@@ -39,14 +41,22 @@ so a stage rerun for changed code trains anew).`,
     resolution: { type: "integer", min: 8, value: "<px>", help: "training image side (default: the model's own)" },
     resize: { type: "boolean", help: "center-crop and resize instance photos of another size instead of refusing them" },
     out: { type: "string", value: "<folder>", help: "the fine-tuned model (default: <work>/model)" },
-    work: { type: "string", value: "<folder>", help: "checkpoints and log.csv (default: runs/dreambooth/<configuration>)" },
+    work: { type: "string", value: "<folder>", help: "checkpoints and log.csv (default: runs/dreambooth/<configuration>/<seed>)" },
     workers: { type: "integer", min: 0, help: "worker threads (default: every core on wasm and cpu; 0: this process, a GPU's default)" },
-    seed: { type: "integer", min: 0, param: "dreambooth.seed", help: "moves the noise, the timesteps and the batch order" },
+    seed: { type: "integer", min: 0, default: 0, help: "training seed: moves the noise, the timesteps and the batch order, not the data" },
     "checkpoint-every": { type: "integer", min: 1, default: 100, help: "steps between checkpoints" },
     fresh: { type: "boolean", help: "start from step 0 even where --work holds a checkpoint" },
     ...BACKEND_OPTION,
   },
   async run(o) {
+    if (o.config && (o.schedule || o.zeroTerminalSnr || o.noPrior)) {
+      throw new UsageError("--config sets the schedule, zero terminal SNR and prior preservation: give it alone, or those three");
+    }
+    if (!o.config && !o.schedule) throw new UsageError(`--config or --schedule is required (configs: ${FINE_TUNE_NAMES.join(", ")})`);
+    const preset = o.config ? FINE_TUNE_CONFIGS[o.config] : undefined;
+    const kind = preset?.schedule.kind ?? o.schedule!;
+    const zeroTerminalSnr = preset?.schedule.zeroTerminalSnr ?? o.zeroTerminalSnr;
+    const prior = preset?.prior ?? !o.noPrior;
     // default: what the base model was trained to predict (its scheduler config); another type is allowed
     // (SD 2.x-style v-prediction on an SD 1.x base) but the fine-tuning then has to relearn its output
     const basePrediction = readSchedulerConfig(o.model).predictionType;
@@ -54,19 +64,18 @@ so a stage rerun for changed code trains anew).`,
     if (prediction !== basePrediction) {
       console.error(`note: ${o.model} predicts ${basePrediction}; fine-tuning it to predict ${prediction} (it has to relearn its output)`);
     }
-    const name = `${o.schedule}${o.zeroTerminalSnr ? "-ztsnr" : ""}${o.noPrior ? "-noprior" : ""}`;
-    const work = o.work ?? `runs/dreambooth/${name}`;
+    const work = o.work ?? `runs/dreambooth/${fineTuneName(kind, zeroTerminalSnr, prior)}/${o.seed}`;
     const backend = await initBackend({ prefer: o.backend });
     const r = await dreamboothTrain({
       model: o.model,
       instanceDir: o.instance,
       instancePrompt: o.instancePrompt,
-      classDir: o.noPrior ? undefined : o.classDir,
+      classDir: prior ? o.classDir : undefined,
       classPrompt: o.classPrompt,
       priorWeight: o.priorWeight,
       out: o.out ?? `${work}/model`,
       work,
-      schedule: { kind: o.schedule, zeroTerminalSnr: o.zeroTerminalSnr },
+      schedule: { kind, zeroTerminalSnr },
       predictionType: prediction,
       minSnrGamma: o.minSnrGamma,
       offsetNoise: o.offsetNoise,

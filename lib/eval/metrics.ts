@@ -10,8 +10,8 @@
  *   per-image mean luma, the 5th–95th percentile range of per-image mean luma (zero terminal SNR
  *   should widen it: Lin et al. 2023, sec. 3, "sample plain images with extreme brightness"), and the
  *   per-image 5th–95th percentile range of pixel luma (contrast within an image).
- * Every metric has a mean, a 95 % interval (Student t for means of per-image values, seeded
- * percentile bootstrap for set statistics) and its N.
+ * Every metric has a mean, a 95 % interval (Student t for means of per-image values, the seeded
+ * percentile bootstrap for shares, which keeps them inside [0, 1], and for set statistics) and its N.
  */
 import fs from "fs";
 import path from "path";
@@ -21,7 +21,7 @@ import { ImageError, loadImageFolder } from "../data/images";
 import { Params } from "../models/params";
 import { EvaluatorConfig, predict, Prediction } from "./model";
 import { parsePromptAttributes, PromptAttributes } from "./prompt";
-import { bootstrapCI, Estimate, meanCI, percentileSorted } from "./stats";
+import { bootstrapCI, Estimate, meanCI, percentileSorted, shareMeanCI } from "./stats";
 
 /** NHWC float32 images in [-1, 1] and, optionally, their file names. */
 export interface ImageSet {
@@ -177,6 +177,7 @@ export async function computeMetrics(evaluator: Evaluator, images: ImageSet, opt
   });
   const values = (k: keyof PerImage) => perImage.map((r) => r[k]).filter((v): v is number => typeof v === "number");
   const orNull = (xs: number[]) => (xs.length ? meanCI(xs) : null);
+  const orShares = (xs: number[], s: string) => (xs.length ? shareMeanCI(xs, s) : null);
   const emb = preds.map((p) => p.embedding);
   const cosCache = new Map<number, number>();
   const cos = (i: number, j: number) => {
@@ -193,9 +194,9 @@ export async function computeMetrics(evaluator: Evaluator, images: ImageSet, opt
   return {
     n,
     metrics: {
-      identityAgreement: orNull(values("identityAgreement")),
+      identityAgreement: orShares(values("identityAgreement"), `${seed}/agreement`),
       identitySimilarity: orNull(values("identitySimilarity")),
-      promptFidelity: orNull(values("promptFidelity")),
+      promptFidelity: orShares(values("promptFidelity"), `${seed}/prompt`),
       diversity: n >= 2 ? bootstrapCI(n, (idx) => meanPairwiseDistance(emb, idx, cos), `${seed}/diversity`) : null,
       luminanceMean: meanCI(meanLuma),
       luminanceRange: bootstrapCI(n, range, `${seed}/luminance-range`),

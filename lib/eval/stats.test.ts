@@ -1,6 +1,36 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { bootstrapCI, incompleteBeta, meanCI, percentile, studentTCdf, studentTQuantile, wilsonCI } from "./stats";
+import {
+  bootstrapCI,
+  clusteredShareCI,
+  hierarchicalBootstrap,
+  incompleteBeta,
+  meanCI,
+  meanOfMeans,
+  minimumDetectable,
+  percentile,
+  seedMeanCI,
+  seedsToResolve,
+  studentTCdf,
+  studentTQuantile,
+  varianceComponents,
+  wilsonCI,
+} from "./stats";
+import { rng } from "../random";
+
+/** Seeded standard normal draws (Box–Muller). */
+function normals(seed: string): () => number {
+  const r = rng(seed, "normals");
+  return () => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+}
+
+/** K seeds × N cells of paired differences: true effect δ, seed effects N(0, σ_seed²), cell noise N(0, σ_cell²). */
+function clustered(g: () => number, K: number, N: number, delta: number, sSeed: number, sCell: number): number[][] {
+  return Array.from({ length: K }, () => {
+    const c = delta + sSeed * g();
+    return Array.from({ length: N }, () => c + sCell * g());
+  });
+}
 
 const close = (a: number, b: number, tol: number, what: string) => assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b}`);
 
@@ -66,4 +96,73 @@ test("wilsonCI matches Newcombe (1998, Stat. Med. 17:857, table I, method 3: sco
   assert.deepEqual(wilsonCI(20, 20).ci95[1], 1);
   assert.throws(() => wilsonCI(3, 2), /0 ≤ k ≤ n/);
   assert.throws(() => wilsonCI(0, 0), /n ≥ 1/);
+});
+
+test("seedMeanCI covers a known paired effect about 95 % of the time, with 3 and with 5 training seeds", () => {
+  for (const [K, sSeed, sCell] of [[3, 0.05, 0.2], [3, 0, 0.2], [3, 0.1, 0.05], [5, 0.05, 0.2]]) {
+    const g = normals(`seed-ci/${K}/${sSeed}/${sCell}`);
+    const reps = 600;
+    let cover = 0;
+    for (let i = 0; i < reps; i++) {
+      const e = seedMeanCI(clustered(g, K, 48, 0.1, sSeed, sCell).map((c) => c.reduce((a, b) => a + b, 0) / c.length), K * 48);
+      if (e.ci95[0] <= 0.1 && 0.1 <= e.ci95[1]) cover++;
+    }
+    // a 95 % interval over 600 trials: coverage within about ±2.2 % (binomial s.e. 0.9 %)
+    assert.ok(cover / reps > 0.925 && cover / reps < 0.975, `K = ${K}, σ_seed = ${sSeed}, σ_cell = ${sCell}: coverage ${cover / reps}`);
+  }
+});
+
+test("the two-stage bootstrap under-covers with three training seeds (why effects use seedMeanCI)", () => {
+  const g = normals("two-stage");
+  const reps = 300;
+  let cover = 0;
+  for (let i = 0; i < reps; i++) {
+    const e = hierarchicalBootstrap(clustered(g, 3, 48, 0.1, 0.05, 0.2), meanOfMeans, i, 400);
+    if (e.ci95[0] <= 0.1 && 0.1 <= e.ci95[1]) cover++;
+  }
+  assert.ok(cover / reps < 0.9, `two-stage bootstrap coverage ${cover / reps}`);
+});
+
+test("clusteredShareCI covers a known share about 95 % of the time, inside [0, 1], widening as seeds disagree", () => {
+  const r = rng("share", "draws");
+  const reps = 600;
+  let cover = 0;
+  for (let i = 0; i < reps; i++) {
+    // 3 seeds, each with its own hit rate around 0.8 (±0.1), 32 yes/no items each
+    const ps = [0, 1, 2].map(() => 0.7 + 0.2 * r());
+    const hits = ps.map((p) => Array.from({ length: 32 }, () => (r() < p ? 1 : 0) as number).reduce((a, b) => a + b, 0));
+    const e = clusteredShareCI(hits, [32, 32, 32]);
+    assert.ok(e.ci95[0] >= 0 && e.ci95[1] <= 1);
+    if (e.ci95[0] <= 0.8 && 0.8 <= e.ci95[1]) cover++;
+  }
+  assert.ok(cover / reps > 0.925 && cover / reps < 0.985, `coverage ${cover / reps}`);
+  const all = clusteredShareCI([32, 32, 32], [32, 32, 32]);
+  assert.equal(all.mean, 1);
+  assert.ok(all.ci95[1] === 1 && all.ci95[0] < 1 && all.ci95[0] > 0.9, `all hits: ${all.ci95}`);
+  // one cluster: Wilson's interval on its items
+  assert.deepEqual(clusteredShareCI([7], [10]).ci95, wilsonCI(7, 10).ci95);
+  // the same pooled share from uneven seeds is less certain than from even ones
+  const even = clusteredShareCI([16, 16, 16], [32, 32, 32]);
+  const uneven = clusteredShareCI([4, 16, 28], [32, 32, 32]);
+  assert.ok(uneven.ci95[1] - uneven.ci95[0] > even.ci95[1] - even.ci95[0]);
+  assert.throws(() => clusteredShareCI([1], [0]), /no items in a cluster/);
+});
+
+test("variance components recover known spreads; more seeds are needed for smaller effects", () => {
+  const g = normals("components");
+  const K = 400;
+  const N = 48;
+  const data = clustered(g, K, N, 0.1, 0.05, 0.2);
+  const perSeed = data.map((c) => c.reduce((a, b) => a + b, 0) / N);
+  const within = data.map((c, k) => c.reduce((a, x) => a + (x - perSeed[k]) ** 2, 0) / (N - 1) / N);
+  const v = varianceComponents(perSeed, within, N);
+  assert.ok(Math.abs(Math.sqrt(v.betweenSeeds) - 0.05) < 0.01, `σ_seed ${Math.sqrt(v.betweenSeeds)}`);
+  assert.ok(Math.abs(Math.sqrt(v.perCell) - 0.2) < 0.01, `σ_cell ${Math.sqrt(v.perCell)}`);
+  const big = seedsToResolve(v, 0.1)!;
+  const small = seedsToResolve(v, 0.03)!;
+  assert.ok(big >= 2 && small > big, `${big} seeds for 0.1, ${small} for 0.03`);
+  // at the seeds it names, the detectable effect is no larger than asked
+  assert.ok(minimumDetectable(Math.sqrt(v.betweenSeeds / small + v.perCell / (small * N)), small) <= 0.03);
+  assert.equal(seedsToResolve({ betweenSeeds: 1, perCell: 1, cellsPerSeed: 1 }, 1e-6, 1, 50), null);
+  assert.throws(() => seedMeanCI([0.1], 48), /at least 2 seeds/);
 });

@@ -113,6 +113,16 @@ export function meanCI(xs: ArrayLike<number>): Estimate {
 }
 
 /**
+ * The mean of values that are shares (each in [0, 1]: a yes/no hit, or the share of a prompt's attributes
+ * found) with a percentile-bootstrap 95 % interval, which stays inside [0, 1] where a t interval does not.
+ */
+export function shareMeanCI(xs: ArrayLike<number>, seed: number | string = 0): Estimate {
+  checkSample(xs, "shareMeanCI");
+  for (let i = 0; i < xs.length; i++) if (xs[i] < 0 || xs[i] > 1) throw new Error(`shareMeanCI: value ${i} is ${xs[i]}, not a share in [0, 1]`);
+  return bootstrapCI(xs.length, (idx) => idx.reduce((a, i) => a + xs[i], 0) / idx.length, seed);
+}
+
+/**
  * A proportion k / n with Wilson's 95 % score interval (Wilson 1927; Agresti & Coull 1998 recommend it
  * over the normal approximation, which leaves [0, 1] and collapses at k = n).
  */
@@ -158,4 +168,154 @@ export function percentileSorted(sorted: ArrayLike<number>, q: number): number {
 
 export function percentile(xs: ArrayLike<number>, q: number): number {
   return percentileSorted(Float64Array.from(xs as ArrayLike<number>).sort(), q);
+}
+
+/** An estimate from clustered data: its bootstrap standard error and the number of clusters. */
+export interface ClusteredEstimate extends Estimate {
+  /** bootstrap standard error of the statistic */
+  se: number;
+  /** clusters (training seeds) the items came in */
+  clusters: number;
+}
+
+/**
+ * A statistic of two-level data with a 95 % interval from the hierarchical (two-stage) percentile
+ * bootstrap (Davison & Hinkley 1997, sec. 3.8; Field & Welsh 2007): each resample draws the clusters
+ * with replacement, then the items within each drawn cluster with replacement, and recomputes `stat`.
+ * Here the clusters are training seeds and the items (prompt, sampling seed) cells, so the interval
+ * covers both the training run's luck and the sampling noise.
+ */
+export function hierarchicalBootstrap<T>(
+  clusters: T[][],
+  stat: (clusters: T[][]) => number,
+  seed: number | string = 0,
+  resamples = 2000,
+): ClusteredEstimate {
+  if (clusters.length < 1 || clusters.some((c) => c.length < 1)) {
+    throw new Error(`hierarchicalBootstrap: needs clusters of at least one item (got sizes ${clusters.map((c) => c.length).join(", ")})`);
+  }
+  const value = stat(clusters);
+  const n = clusters.reduce((a, c) => a + c.length, 0);
+  const r = rng(seed, "hierarchical-bootstrap");
+  const vals: number[] = [];
+  const K = clusters.length;
+  for (let b = 0; b < resamples; b++) {
+    const draw: T[][] = [];
+    for (let k = 0; k < K; k++) {
+      const c = clusters[Math.floor(r() * K)];
+      draw.push(c.map(() => c[Math.floor(r() * c.length)]));
+    }
+    const v = stat(draw);
+    if (Number.isFinite(v)) vals.push(v);
+  }
+  vals.sort((a, b) => a - b);
+  const m = mean(vals);
+  const se = Math.sqrt(vals.reduce((a, v) => a + (v - m) ** 2, 0) / Math.max(1, vals.length - 1));
+  return { mean: value, ci95: [percentileSorted(vals, 2.5), percentileSorted(vals, 97.5)], n, method: "bootstrap", se, clusters: K };
+}
+
+/** Mean over clusters of the mean within each: the paired effect when the items are differences. */
+export function meanOfMeans(clusters: number[][]): number {
+  return mean(clusters.map((c) => mean(c)));
+}
+
+/** An effect estimated from training seeds: its standard error and the smallest effect the design detects. */
+export interface SeedEstimate extends ClusteredEstimate {
+  /** smallest true effect found with 80 % power by a two-sided 5 % test at this many seeds and this spread */
+  mde: number;
+}
+
+/**
+ * A mean over training seeds with a Student-t 95 % interval on K − 1 degrees of freedom: `perSeed` holds
+ * one value per seed (a seed's paired effect, or its score), `n` the items behind them (for the record).
+ * The seeds are the independent units: a seed's noise, timesteps and batch order are shared by every
+ * image its model makes, so images of one seed are not independent. (The two-stage bootstrap that
+ * resamples seeds, then images, under-covers with three seeds: lib/eval/stats.test.ts measures it.)
+ */
+export function seedMeanCI(perSeed: number[], n: number): SeedEstimate {
+  checkSample(perSeed, "seedMeanCI");
+  const K = perSeed.length;
+  if (K < 2) throw new Error(`seedMeanCI: an interval over training seeds needs at least 2 seeds (got ${K}); set more seeds in params.yaml`);
+  const m = mean(perSeed);
+  let ss = 0;
+  for (const x of perSeed) ss += (x - m) ** 2;
+  const se = Math.sqrt(ss / (K - 1) / K);
+  const t = studentTQuantile(0.975, K - 1);
+  return { mean: m, ci95: [m - t * se, m + t * se], n, method: "t", se, clusters: K, mde: minimumDetectable(se, K) };
+}
+
+/** (t_{0.975, K−1} + t_{0.80, K−1}) · se: the effect a two-sided 5 % test finds with 80 % power (normal-theory approximation). */
+export function minimumDetectable(se: number, K: number): number {
+  return (studentTQuantile(0.975, K - 1) + studentTQuantile(0.8, K - 1)) * se;
+}
+
+/**
+ * A share from yes/no items in K clusters (the hits of K training seeds' models): the pooled share, with a
+ * 95 % interval from the seeds' shares on the logit scale (log((h + ½)/(n − h + ½)), the empirical logit,
+ * Cox & Snell 1989, sec. 2.1.6), Student t on K − 1 degrees of freedom, mapped back: inside (0, 1), and as
+ * wide as the seeds disagree. With one cluster it is Wilson's interval (the items are then the units).
+ */
+export function clusteredShareCI(hits: number[], totals: number[]): ClusteredEstimate {
+  if (hits.length !== totals.length || hits.length < 1) throw new Error("clusteredShareCI: one hit count per total, at least one cluster");
+  const k = hits.reduce((a, b) => a + b, 0);
+  const n = totals.reduce((a, b) => a + b, 0);
+  if (n < 1 || totals.some((t) => t < 1)) throw new Error("clusteredShareCI: no items in a cluster");
+  const p = k / n;
+  const K = hits.length;
+  if (K === 1) {
+    const w = wilsonInterval(p, n);
+    return { mean: p, ci95: w, n, method: "wilson", se: Math.sqrt((p * (1 - p)) / n), clusters: 1 };
+  }
+  const logits = hits.map((h, i) => Math.log((h + 0.5) / (totals[i] - h + 0.5)));
+  const m = mean(logits);
+  const se = Math.sqrt(logits.reduce((a, x) => a + (x - m) ** 2, 0) / (K - 1) / K);
+  const t = studentTQuantile(0.975, K - 1);
+  const inv = (x: number) => 1 / (1 + Math.exp(-x));
+  const ci: [number, number] = [Math.min(p, inv(m - t * se)), Math.max(p, inv(m + t * se))];
+  // the delta method's standard error of the share, p(1 − p) · se(logit)
+  return { mean: p, ci95: ci, n, method: "t", se: p * (1 - p) * se, clusters: K };
+}
+
+/** Wilson's 95 % score interval for a share p on a (possibly fractional, effective) sample size n. */
+export function wilsonInterval(p: number, n: number): [number, number] {
+  const z = 1.959963984540054;
+  const d = 1 + (z * z) / n;
+  const c = (p + (z * z) / (2 * n)) / d;
+  const h = (z * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n))) / d;
+  return [Math.max(0, c - h), Math.min(1, c + h)];
+}
+
+/** Variance components of an effect measured on K seeds × N cells: between seeds and per cell. */
+export interface VarianceComponents {
+  /** variance of the true per-seed effect across training seeds */
+  betweenSeeds: number;
+  /** variance of one cell's value within a seed (the sampling noise) */
+  perCell: number;
+  cellsPerSeed: number;
+}
+
+/**
+ * Splits the spread of per-seed effects into the training seeds' own variance and the sampling noise:
+ * Var(d_k) = σ²_seed + σ²_cell / N (one-way random effects; the method of moments, Searle et al. 1992,
+ * ch. 3), with σ²_cell estimated by the cells' variance within seeds (or by the within-seed variance of
+ * the statistic, `withinVar`, for a statistic of the whole set).
+ */
+export function varianceComponents(perSeed: number[], withinVar: number[], cellsPerSeed: number): VarianceComponents {
+  const K = perSeed.length;
+  const m = mean(perSeed);
+  const total = perSeed.reduce((a, x) => a + (x - m) ** 2, 0) / Math.max(1, K - 1);
+  const within = mean(withinVar);
+  return { betweenSeeds: Math.max(0, total - within), perCell: within * cellsPerSeed, cellsPerSeed };
+}
+
+/**
+ * The fewest training seeds (at `cells` cells each; at most `max`) whose smallest detectable effect is at
+ * most |effect|, or null when even `max` seeds do not reach it.
+ */
+export function seedsToResolve(v: VarianceComponents, effect: number, cells = v.cellsPerSeed, max = 1000): number | null {
+  for (let K = 2; K <= max; K++) {
+    const se = Math.sqrt(v.betweenSeeds / K + v.perCell / (K * cells));
+    if (minimumDetectable(se, K) <= Math.abs(effect)) return K;
+  }
+  return null;
 }

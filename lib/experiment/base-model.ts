@@ -13,7 +13,7 @@ import { loadEvaluator } from "../eval/weights";
 import { computeMetrics, Evaluator } from "../eval/metrics";
 import { predict } from "../eval/model";
 import { parsePromptAttributes } from "../eval/prompt";
-import { meanCI, Estimate } from "../eval/stats";
+import { shareMeanCI, Estimate } from "../eval/stats";
 import { Progress } from "../train/progress";
 import { vaeDecode, vaeEncode } from "../models/vae";
 
@@ -87,9 +87,9 @@ export async function evaluateBaseModel(o: { model: string; testPack: string; ev
     const m = await computeMetrics(evaluator, cls!);
     return {
       prompts: found.length,
-      promptFollowing: meanCI(found.map((f) => share(f.map((x) => x.seen === x.want)))),
-      promptFollowingCeiling: meanCI(found.map((f) => share(f.map((x) => x.render)))),
-      promptFollowingAutoencoder: meanCI(found.map((f) => share(f.map((x) => x.recon)))),
+      promptFollowing: shareMeanCI(found.map((f) => share(f.map((x) => x.seen === x.want))), "following"),
+      promptFollowingCeiling: shareMeanCI(found.map((f) => share(f.map((x) => x.render))), "ceiling"),
+      promptFollowingAutoencoder: shareMeanCI(found.map((f) => share(f.map((x) => x.recon))), "autoencoder"),
       byAttribute,
       classDiversity: m.metrics.diversity,
     };

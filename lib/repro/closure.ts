@@ -85,6 +85,8 @@ export function runtimeSpecifiers(file: string, text = fs.readFileSync(file, "ut
   return specs;
 }
 
+const parsed = new Map<string, { specs: string[]; reads: string[] }>();
+
 /** Data paths a file declares with `// reads: <path>` comments. */
 export function declaredReads(text: string): string[] {
   return [...text.matchAll(/^\s*\/\/\s*reads:\s*(\S+)\s*$/gm)].map((m) => m[1]);
@@ -104,9 +106,13 @@ export function importClosure(root: string, entries: string[]): Closure {
     if (seen.has(file)) continue;
     seen.add(file);
     if (!/\.tsx?$/.test(file)) continue;
-    const text = fs.readFileSync(file, "utf8");
-    declaredReads(text).forEach((d) => data.add(d));
-    for (const spec of runtimeSpecifiers(file, text)) {
+    let p = parsed.get(file);
+    if (!p) {
+      const text = fs.readFileSync(file, "utf8");
+      parsed.set(file, (p = { specs: runtimeSpecifiers(file, text), reads: declaredReads(text) }));
+    }
+    p.reads.forEach((d) => data.add(d));
+    for (const spec of p.specs) {
       if (!spec.startsWith(".")) continue;
       const target = resolveLocal(file, spec);
       if (!target) throw new Error(`import closure: '${spec}' imported by '${path.relative(root, file)}' does not resolve`);
