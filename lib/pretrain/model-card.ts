@@ -2,7 +2,8 @@
  * The model card (README.md) of a pretrained folder, written by `pretrain` from what it actually did:
  * the components and their sizes (from the configs), the recipe (the options), the timings and the
  * autoencoder's held-out PSNR (the report). The folder is a DVC output, rewritten whole by every
- * run, so its README cannot be written by hand. Prompt following is measured by the separate
+ * run; only a hand-written `## History` section at the end of an existing card is carried over (the
+ * recipes tried before this one, and what they measured). Prompt following is measured by the separate
  * `base_eval` stage (metrics/base-model.json), since it needs the evaluator.
  */
 import * as fs from "fs";
@@ -81,6 +82,18 @@ ${throughputRow(o, r, diffTrain)}| autoencoder reconstruction, held-out faces | 
 `;
 }
 
+/** The heading that starts the part of a card a rewrite keeps. */
+export const HISTORY_HEADING = "## History";
+
+/** The `## History` section of a card (to its end), or "" when it has none. */
+export function historySection(card: string): string {
+  const at = card.search(new RegExp(`^${HISTORY_HEADING}\\s*$`, "m"));
+  return at < 0 ? "" : card.slice(at);
+}
+
+/** Writes the card, keeping the history section of the card already there. */
 export function writeModelCard(dir: string, o: PretrainOptions, r: PretrainReport): void {
-  fs.writeFileSync(path.join(dir, "README.md"), modelCard(dir, o, r));
+  const file = path.join(dir, "README.md");
+  const history = fs.existsSync(file) ? historySection(fs.readFileSync(file, "utf8")) : "";
+  fs.writeFileSync(file, modelCard(dir, o, r) + (history ? `\n${history}` : ""));
 }
