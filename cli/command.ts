@@ -117,12 +117,13 @@ export function pipelineParams(): Record<string, Value> {
   return paramsCache;
 }
 
-/** A params.yaml value by dotted key (`dreambooth.lr`), as a plain number, string or boolean. */
+/** A params.yaml value by dotted key (`dreambooth.lr`), as a plain number, string or boolean; a list of scalars as them joined by spaces. */
 export function param(key: string): string | number | boolean {
   let v: Value | undefined = pipelineParams();
   for (const k of key.split(".")) v = v && typeof v === "object" && !Array.isArray(v) && !(v instanceof PyFloat) ? v[k] : undefined;
   if (v instanceof PyFloat) return v.value;
   if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") return v;
+  if (Array.isArray(v) && v.every((x) => typeof x === "number" || typeof x === "string")) return v.join(" ");
   throw new Error(`params.yaml has no value '${key}' (the CLI's default for it); add it back`);
 }
 

@@ -17,7 +17,7 @@ effects.json (every paired effect), claims.md/.json (a verdict per claim, and th
 it), and <configuration>.json (its headline means, for \`dvc metrics show\`).`,
   options: {
     scores: { type: "string", value: "<folder>", default: "runs/scores", help: "what `dreambooth score` wrote" },
-    seeds: { type: "string", required: true, value: '"0 1 2"', help: "the training seeds, separated by spaces or commas" },
+    seeds: { type: "string", param: "dreambooth.train_seeds", value: '"0 1 2"', help: "the training seeds, separated by spaces or commas" },
     out: { type: "string", value: "<folder>", default: "metrics", help: "where the results go" },
   },
   async run(o) {

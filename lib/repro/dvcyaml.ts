@@ -12,8 +12,10 @@
  * - `matrix: {a: [..], b: [..]}` names stages `name@<a>-<b>` (a list or dictionary value stands as
  *   `<key><index>`), `${item.a}` is that combination's value and `${key}` the joined name;
  * - a string that is exactly one `${expr}` becomes the value itself (a number stays a number);
- *   inside a longer string the value is written as Python's `str` would (`true`, `1e-05`); in `cmd`
- *   a list is joined with spaces; `\${` is a literal `${`.
+ *   inside a longer string the value is written as Python's `str` would (`true`, `1e-05`); a list or
+ *   dictionary cannot be interpolated into a string, except a dictionary in `cmd`, which becomes
+ *   `--key value` flags (`dvc/parsing/interpolate.py` `to_str`: nested keys joined with ".", `--key`
+ *   alone for true, nothing for false, a list as `--key a b`); `\${` is a literal `${`.
  */
 import * as fs from "fs";
 import * as path from "path";
@@ -83,6 +85,30 @@ export function select(ctx: Value, expr: string): Value | undefined {
 
 const INTERP = /(\\*)\$\{\s*([^}]*?)\s*\}/g;
 
+/** DVC's `to_str` of a dictionary in a `cmd`: `--a.b value`, `--flag` for true, `--list x y`; strings shell-quoted as needed. */
+function dictToFlags(d: Dict, where: string): string {
+  const out: string[] = [];
+  const flat = (o: Dict, prefix: string): [string, Value][] =>
+    Object.entries(o).flatMap(([k, v]) => (isDict(v) ? flat(v, `${prefix}${k}.`) : [[`${prefix}${k}`, v] as [string, Value]]));
+  for (const [k, v] of flat(d, "")) {
+    if (typeof v === "boolean") {
+      if (v) out.push(`--${k}`);
+    } else if (typeof v === "string") out.push(`--${k} ${shellQuote(v)}`);
+    else if (Array.isArray(v)) {
+      if (v.some(isMapOrSeq)) throw new Error(`${where}: cannot interpolate a nested list or dictionary in '${k}'`);
+      v.forEach((x, i) => out.push(i === 0 ? `--${k} ${typeof x === "string" ? shellQuote(x) : pyStr(x)}` : typeof x === "string" ? shellQuote(x) : pyStr(x)));
+    } else out.push(`--${k} ${pyStr(v)}`);
+  }
+  return out.join(" ");
+}
+
+/** Python's `shlex.quote` (DVC's `escape_str`): unchanged when made of safe characters, else single-quoted. */
+function shellQuote(s: string): string {
+  if (s === "") return "''";
+  if (/^[\w@%+=:,./-]+$/.test(s)) return s;
+  return `'${s.replace(/'/g, "'\"'\"'")}'`;
+}
+
 /** Interpolates `${...}` in one string. */
 export function interpolateString(s: string, ctx: Value, where: string, inCmd = false): Value {
   const lookup = (expr: string): Value => {
@@ -95,8 +121,8 @@ export function interpolateString(s: string, ctx: Value, where: string, inCmd = 
   return s.replace(INTERP, (m, slashes: string, expr: string) => {
     if (slashes.length % 2 === 1) return slashes.slice(1) + m.slice(slashes.length); // \${ stays literal
     const v = lookup(expr);
-    if (Array.isArray(v) && inCmd) return slashes + v.map((x) => pyStr(x)).join(" ");
-    if (isMapOrSeq(v)) throw new Error(`${where}: cannot interpolate a ${Array.isArray(v) ? "list" : "dictionary"} '${expr}' into a string`);
+    if (isDict(v) && inCmd) return slashes + dictToFlags(v, where);
+    if (isMapOrSeq(v)) throw new Error(`${where}: cannot interpolate a ${Array.isArray(v) ? "list" : "dictionary"} '${expr}' into a string (DVC: "Cannot interpolate data of type '${Array.isArray(v) ? "list" : "dict"}'")`);
     return slashes + pyStr(v);
   });
 }

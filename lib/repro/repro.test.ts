@@ -298,3 +298,16 @@ test("commitStages records an output finished by hand, like `dvc commit`: the ne
   assert.deepEqual(ran(await run(root)), []);
   assert.throws(() => commitStages(root, [], () => {}), /needs the stages/);
 });
+
+test("interpolation in cmd follows DVC 3.64: a dictionary becomes flags, a list is refused", () => {
+  // dvc/parsing/interpolate.py: to_str(dict) → "--k v", "--flag" for true, nothing for false, a list as
+  // "--k a b", nested keys joined with "."; strings through shlex.quote; validate_value refuses lists
+  const root = repo({
+    "params.yaml": "args:\n  lr: 5.0e-6\n  fresh: true\n  dry: false\n  seeds: [0, 1]\n  name: a b\n  opt:\n    x: 1\nseeds: [0, 1, 2]\n",
+    "dvc.yaml": "stages:\n  ok:\n    cmd: train ${args}\n  bad:\n    cmd: compare --seeds ${seeds}\n",
+  });
+  fs.writeFileSync(path.join(root, "dvc.yaml"), "stages:\n  ok:\n    cmd: train ${args}\n");
+  assert.equal(loadStages(root)[0].cmd, "train --lr 5e-06 --fresh --seeds 0 1 --name 'a b' --opt.x 1");
+  fs.writeFileSync(path.join(root, "dvc.yaml"), "stages:\n  bad:\n    cmd: compare --seeds ${seeds}\n");
+  assert.throws(() => loadStages(root), /Cannot interpolate data of type 'list'/);
+});
