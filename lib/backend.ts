@@ -47,6 +47,7 @@ function loadNodePackage(choice: string): { ok: true } | { ok: false; why: strin
     return { ok: false, why: `${choice} not installed` };
   }
   try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- an optional package, loaded only when asked for
     require(pkg); // registers the "tensorflow" backend
     return { ok: true };
   } catch (e) {
@@ -68,6 +69,7 @@ async function loadWebGpu(): Promise<{ ok: true } | { ok: false; why: string }> 
     // the package's index is an ES module; its CommonJS-loadable core is the platform's dawn.node
     const dir = path.dirname(require.resolve("webgpu/package.json"));
     const arch = process.platform === "darwin" ? "universal" : process.arch;
+    // eslint-disable-next-line @typescript-eslint/no-require-imports -- the platform's native module, found at run time
     dawn = require(path.join(dir, "dist", `${process.platform}-${arch}`, "dawn.node"));
   } catch {
     return { ok: false, why: "webgpu not installed" };
@@ -80,6 +82,7 @@ async function loadWebGpu(): Promise<{ ok: true } | { ok: false; why: string }> 
   }
   const adapter = await (g.navigator!.gpu as { requestAdapter(): Promise<unknown> }).requestAdapter();
   if (!adapter) return { ok: false, why: "webgpu found no GPU adapter (a GPU and its Vulkan driver are needed)" };
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- optional, after its GPU adapter was found
   require("@tensorflow/tfjs-backend-webgpu");
   return { ok: true };
 }

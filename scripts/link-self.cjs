@@ -10,10 +10,14 @@ function link(target, at) {
     const st = fs.lstatSync(at);
     if (st.isSymbolicLink() && fs.readlinkSync(at) === target) return;
     fs.rmSync(at, { recursive: true, force: true });
-  } catch {}
+  } catch {
+    // absent: nothing to do
+  }
   fs.mkdirSync(path.dirname(at), { recursive: true });
   fs.symlinkSync(target, at);
 }
 link("..", path.join(root, "node_modules", "improved-dreambooth"));
 link("../../dist/cli/main.js", path.join(root, "node_modules", ".bin", "dreambooth"));
-try { fs.chmodSync(path.join(root, "dist", "cli", "main.js"), 0o755); } catch {}
+try { fs.chmodSync(path.join(root, "dist", "cli", "main.js"), 0o755); } catch {
+    // absent: nothing to do
+  }

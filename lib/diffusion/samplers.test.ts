@@ -62,7 +62,10 @@ async function stats(x: tf.Tensor): Promise<{ mean: number; std: number; finite:
   const d = await x.data();
   let m = 0;
   let finite = true;
-  for (const v of d) (m += v), (finite &&= Number.isFinite(v));
+  for (const v of d) {
+    m += v;
+    finite &&= Number.isFinite(v);
+  }
   m /= d.length;
   let v2 = 0;
   for (const v of d) v2 += (v - m) ** 2;

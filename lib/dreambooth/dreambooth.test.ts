@@ -69,7 +69,7 @@ test("a hand-made diffusers folder loads and samples; class images are cached; D
       predictionType: "v_prediction", steps: 3, lr: 1e-3, instancesPerBatch: 2, classPerBatch: 2, workers, seed: 5, checkpointEvery: 2,
     });
   const a = await run("a", 2);
-  const b = await run("b", 2);
+  await run("b", 2);
   const c = await run("c", 0);
   assert.equal(tf.memory().numTensors, before, "training leaks no tensors on the main thread");
   assert.ok(Number.isFinite(a.lastLoss));
@@ -82,7 +82,12 @@ test("a hand-made diffusers folder loads and samples; class images are cached; D
   const wa = readWeights(path.join(root, "a", "model", "unet"), specs);
   const wc = readWeights(path.join(root, "c", "model", "unet"), specs);
   let num = 0, den = 0;
-  for (const [k, v] of wa) for (let i = 0; i < v.length; i++) (num += (v[i] - wc.get(k)![i]) ** 2), (den += v[i] ** 2);
+  for (const [k, v] of wa) {
+    for (let i = 0; i < v.length; i++) {
+      num += (v[i] - wc.get(k)![i]) ** 2;
+      den += v[i] ** 2;
+    }
+  }
   assert.ok(Math.sqrt(num / den) < 1e-4, `in-process vs 2 workers: relative difference ${Math.sqrt(num / den)}`);
   void c;
   assert.notEqual(sha(fa), sha(path.join(model, "unet", "diffusion_pytorch_model.safetensors")), "the U-Net changed");

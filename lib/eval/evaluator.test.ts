@@ -9,7 +9,6 @@ import os from "os";
 import path from "path";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend } from "../backend";
-import { IDENTITY_ATTRIBUTES } from "../data/attributes";
 import { renderFaceRgb } from "../data/faces";
 import { toSigned } from "../data/images";
 import { subjectAttributes, subjectFace, writeInstanceImages } from "../data/subject";

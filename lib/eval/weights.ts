@@ -62,7 +62,7 @@ export function loadEvaluator(dir: string): { params: Params; config: EvaluatorF
   try {
     config = JSON.parse(fs.readFileSync(cfgFile, "utf8"));
   } catch (e) {
-    throw new Error(`evaluator config ${cfgFile} is not valid JSON (${(e as Error).message}); ${fix}`);
+    throw new Error(`evaluator config ${cfgFile} is not valid JSON (${(e as Error).message}); ${fix}`, { cause: e });
   }
   if (!config?.model || !Array.isArray(config.model.channels) || !Array.isArray(config.model.heads)) {
     throw new Error(`evaluator config ${cfgFile} has no "model" section with channels and heads; ${fix}`);

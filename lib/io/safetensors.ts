@@ -93,7 +93,9 @@ export function parseHeader(json: string, dataStart: number, dataLength: number,
   try {
     raw = JSON.parse(json);
   } catch (e) {
-    throw new Error(`${source}: the safetensors header is not valid JSON (${(e as Error).message}); the file is damaged or not safetensors`);
+    throw new Error(`${source}: the safetensors header is not valid JSON (${(e as Error).message}); the file is damaged or not safetensors`, {
+      cause: e,
+    });
   }
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     throw new Error(`${source}: the safetensors header must be a JSON object`);
@@ -213,7 +215,7 @@ function openForReading(file: string): number {
   try {
     return fs.openSync(file, "r");
   } catch (e) {
-    throw new Error(`cannot open safetensors file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    throw new Error(`cannot open safetensors file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
   }
 }
 

@@ -11,7 +11,6 @@
 import * as tf from "@tensorflow/tfjs-core";
 
 type T = tf.Tensor;
-type Attrs = tf.NamedAttrMap;
 const { getReductionAxes, assertAndGetBroadcastShape, getUndoAxesPermutation } = tf.backend_util;
 
 /** Sum `g` over the axes that broadcasting added to `shape`, then give it that shape. */

@@ -33,6 +33,7 @@ function neutraliseEsmGradientImport(): void {
     return;
   }
   if (require.cache[resolved]) return;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports -- Module is a class only through require
   const stub = new (require("module") as { new (id: string): NodeJS.Module })(resolved);
   stub.filename = resolved;
   stub.loaded = true;

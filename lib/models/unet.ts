@@ -255,7 +255,7 @@ function transformer2d(
   linearProjection: boolean,
 ): tf.Tensor4D {
   return tf.tidy(() => {
-    const [B, H, W, C] = x.shape;
+    const [B, H, W] = x.shape;
     const normed = groupNormP(params, `${p}.norm`, x, groups, TRANSFORMER_NORM_EPS);
     const projIn = (linearProjection ? linear(params, `${p}.proj_in`, normed) : conv2d(params, `${p}.proj_in`, normed)) as tf.Tensor4D;
     const inner = projIn.shape[3];

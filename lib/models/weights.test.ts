@@ -162,7 +162,7 @@ test("folders without weights, bad indexes and bad inputs to writeWeights are cl
   v.set("attn.to_q.weight", new Float32Array(5));
   assert.throws(
     () => writeWeights(path.join(dir, "out.safetensors"), v, specs),
-    /cannot write .*out\.safetensors: the parameters do not match the model's specs:\n  missing 1: conv_in\.bias \[4\]\n  unexpected 1: stray\n  wrong shape 1: attn\.to_q\.weight: 5 values vs expected 24 for \[4, 6\]/,
+    /cannot write .*out\.safetensors: the parameters do not match the model's specs:\n {2}missing 1: conv_in\.bias \[4\]\n {2}unexpected 1: stray\n {2}wrong shape 1: attn\.to_q\.weight: 5 values vs expected 24 for \[4, 6\]/,
   );
   const shaped = new Map(specs.map((s) => [s.name, { shape: [...s.shape].reverse(), data: values().get(s.name)! }]));
   assert.throws(() => writeWeights(path.join(dir, "out.safetensors"), shaped, specs), /conv_in\.weight: given \[4, 2, 3, 3\] vs expected \[3, 3, 2, 4\] \(tfjs\)/);

@@ -60,7 +60,7 @@ export function resolveWeightFiles(source: string | readonly string[], variant?:
     try {
       index = JSON.parse(fs.readFileSync(src, "utf8"));
     } catch (e) {
-      throw new Error(`${src}: not a valid safetensors index (${(e as Error).message})`);
+      throw new Error(`${src}: not a valid safetensors index (${(e as Error).message})`, { cause: e });
     }
     if (!index.weight_map || typeof index.weight_map !== "object") throw new Error(`${src}: a safetensors index needs a "weight_map" object`);
     const shards = [...new Set(Object.values(index.weight_map))].sort();

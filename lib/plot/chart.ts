@@ -87,7 +87,12 @@ export function lineChartSvg(spec: ChartSpec): string {
   const ph = H - m.t - m.b;
   let xlo = Infinity;
   let xhi = -Infinity;
-  for (const s of spec.series) for (let i = 0; i < s.x.length; i++) (xlo = Math.min(xlo, s.x[i])), (xhi = Math.max(xhi, s.x[i]));
+  for (const s of spec.series) {
+    for (let i = 0; i < s.x.length; i++) {
+      xlo = Math.min(xlo, s.x[i]);
+      xhi = Math.max(xhi, s.x[i]);
+    }
+  }
   if (!Number.isFinite(xlo)) [xlo, xhi] = [0, 1];
   if (spec.xRange) [xlo, xhi] = spec.xRange;
   if (xhi === xlo) xhi = xlo + 1;

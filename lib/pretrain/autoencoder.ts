@@ -61,7 +61,10 @@ export async function encodeDataset(params: Params, rawVae: unknown, packFile: s
   const cat = (a: Float32Array[]) => {
     const out = new Float32Array(a.reduce((n, x) => n + x.length, 0));
     let o = 0;
-    for (const x of a) (out.set(x, o), (o += x.length));
+    for (const x of a) {
+      out.set(x, o);
+      o += x.length;
+    }
     return out;
   };
   const ids = new Float32Array(pack.count * 77);

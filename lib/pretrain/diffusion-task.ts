@@ -16,7 +16,7 @@ import { readSafetensors } from "../io/safetensors";
 import type { ParallelTask } from "../parallel/task";
 import { variableTask } from "../parallel/variable-task";
 import type { StepShard } from "../train/trainer";
-import { deriveSeed, rng, Seed } from "../random";
+import { rng, Seed } from "../random";
 import { makeSchedule, ScheduleConfig } from "../schedules";
 import type { PredictionType } from "../diffusion/forward";
 import { diffusionLoss } from "../diffusion/loss";

@@ -14,7 +14,7 @@ import { packedBatch, readPackedDataset } from "../data/dataset";
 import type { ParallelTask } from "../parallel/task";
 import { variableTask } from "../parallel/variable-task";
 import type { StepShard } from "../train/trainer";
-import { deriveSeed, rng, Seed } from "../random";
+import { rng, Seed } from "../random";
 
 export interface VaeTaskConfig {
   /** packed face dataset (lib/data `writePackedDataset`) */

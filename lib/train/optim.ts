@@ -5,7 +5,7 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { Params } from "../models/params";
-import { adamwCoefficients, adamwElements, emaElements, NonFiniteError, type AdamWCoefficients } from "../kernels/adamw";
+import { adamwCoefficients, adamwElements, emaElements, NonFiniteError } from "../kernels/adamw";
 
 export { adamwCoefficients, adamwElements, clipAdamwEmaElements, emaElements, NonFiniteError, type AdamWCoefficients } from "../kernels/adamw";
 

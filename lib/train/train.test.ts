@@ -20,7 +20,9 @@ test(`AdamW (${fused ? "fused JavaScript loop" : "tfjs ops"}) follows torch.opti
   const opt = new AdamW({ weightDecay: 0.1, fused });
   const grads = [[0.5, -1], [0.2, 0.3], [-0.4, 0.1]];
   // reference in float64: decoupled decay, then the bias-corrected Adam step
-  let w = [1, -2], m = [0, 0], v = [0, 0];
+  let w = [1, -2];
+  const m = [0, 0];
+  const v = [0, 0];
   const lr = 0.01;
   grads.forEach((g, k) => {
     const t = k + 1;
@@ -151,7 +153,7 @@ test("checkpoints: atomic folder + latest pointer, exact restore of weights, mom
 test("progress line shows rate, ETA and values", () => {
   const pr = new Progress({ label: "train", total: 100 });
   const line = pr.line(50, { loss: 0.1234567 });
-  assert.match(line, /^train  50% █{10}░{10} 50\/100 .* it\/s .*eta .*loss 0.1235$/);
+  assert.match(line, /^train {2}50% █{10}░{10} 50\/100 .* it\/s .*eta .*loss 0.1235$/);
 });
 
 test("the fused clip + AdamW + EMA loop gives the bytes of the separate loops (workers' shared update)", () => {
