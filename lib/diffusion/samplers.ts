@@ -168,7 +168,7 @@ export interface SampleOptions {
   eta?: number;
   clipSample?: number;
   seed: Seed;
-  /** called after each step with the step number and the predicted x₀ */
+  /** called after each step with the steps done (1 … n), their number n, and the timestep index t just denoised */
   onStep?: (i: number, n: number, t: number) => void;
 }
 

@@ -6,6 +6,12 @@
  * (the class-specific prior-preservation loss), with the forward process set by the beta schedule,
  * zero terminal SNR and the prediction type. The text encoder is frozen, so each prompt's text
  * states are computed once and passed in.
+ *
+ * Reading a step top to bottom: `dreamboothTrain` (./train.ts) encodes the images and prompts once and
+ * hands `trainLoop` (../train/trainer.ts) the step's sample indices; each worker runs
+ * `makeDreamBoothLoss` below on its shard; `diffusionLoss` (../diffusion/loss.ts) noises the latents and
+ * takes the squared error against the target of ../diffusion/forward.ts; the trainer averages the
+ * shards' gradients, clips them and applies AdamW.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "../kernels";
@@ -51,9 +57,9 @@ export interface DreamBoothTaskConfig {
 }
 
 /**
- * Sample index convention: indices < instance.count are instance images; the rest are class images
- * (index − instance.count). The trainer draws indices so that each step has both kinds (see
- * `dreamboothBatch`).
+ * The loss of one shard of a step. Sample index convention: indices < instance.count are instance
+ * images; the rest are class images (index − instance.count); `dreamboothTrain`'s `samplesFor` draws
+ * both kinds for every step.
  */
 export function makeDreamBoothLoss(cfg: DreamBoothTaskConfig, unet: Params): (shard: StepShard) => tf.Scalar {
   const config = parseUNetConfig(cfg.unet);
@@ -61,6 +67,7 @@ export function makeDreamBoothLoss(cfg: DreamBoothTaskConfig, unet: Params): (sh
   const per = cfg.latentShape.reduce((a, b) => a * b, 1);
   const nInst = cfg.instance.count;
   return (shard) => {
+    // 1. which examples: instance or class image, and their loss weights
     const n = shard.samples.length;
     const isInst = shard.samples.map((s) => s < nInst);
     // per-sample weights: instances share weight 1, class images share λ, over the whole batch;
@@ -69,6 +76,7 @@ export function makeDreamBoothLoss(cfg: DreamBoothTaskConfig, unet: Params): (sh
     const batchPrior = shard.batch - batchInst;
     const scale = shard.batch / n;
     const w = Float32Array.from(isInst, (inst) => scale * (inst ? 1 / batchInst : batchPrior ? cfg.priorWeight / batchPrior : 0));
+    // 2. per sample, a timestep drawn from (seed, step, sample), its latent distribution and prompt states
     const t = new Int32Array(n);
     const mean = new Float32Array(n * per);
     const logvar = new Float32Array(n * per);
@@ -84,15 +92,18 @@ export function makeDreamBoothLoss(cfg: DreamBoothTaskConfig, unet: Params): (sh
     });
     return tf.tidy(() => {
       const shape: [number, number, number, number] = [n, ...cfg.latentShape];
+      // 3. a latent sample z = scaling · (μ + σ·ε_z), as Stable Diffusion's training draws from the VAE
       const z = tf.mul(
         tf.add(tf.tensor4d(mean, shape), tf.mul(tf.exp(tf.mul(tf.tensor4d(logvar, shape), 0.5)), perSampleNoise(cfg.latentShape, cfg.seed, "db-latent", shard.step, shard.samples))),
         cfg.scalingFactor,
       ) as tf.Tensor4D;
+      // 4. the forward process's noise ε (plus offset noise, when asked for)
       let noise = perSampleNoise(cfg.latentShape, cfg.seed, "db-noise", shard.step, shard.samples);
       if (cfg.offsetNoise) {
         const off = tf.reshape(perSampleNoise([1, 1, cfg.latentShape[2]], cfg.seed, "db-offset", shard.step, shard.samples), [n, cfg.latentShape[2]]) as tf.Tensor2D;
         noise = withOffsetNoise(noise, off, cfg.offsetNoise);
       }
+      // 5. x_t from (z, ε, t), the U-Net's prediction, and the weighted squared error against the target
       const ehs = tf.tensor3d(states, [n, ...cfg.statesShape]);
       return diffusionLoss((xt, tt) => unetForward(unet, config, xt, tt, ehs), z, noise, t, w, {
         schedule,
