@@ -27,6 +27,20 @@ test("terminal brightness leak: sqrt(ᾱ_T) of the image mean survives without z
   assert.ok(Math.abs(zt.zScore) < 4.5, `no leak with zero terminal SNR: z = ${zt.zScore}`);
 });
 
+test("terminal brightness leak over many draws: the z-scores average to sqrt(ᾱ_T)/se and scatter by 1", () => {
+  const linear = [{ label: "linear", schedule: makeSchedule({ kind: "linear" }) }];
+  const before = tf.memory().numTensors;
+  const [r] = terminalBrightnessLeak(linear, 32, 2, 400);
+  assert.equal(tf.memory().numTensors, before);
+  // linear β 1e-4 … 0.02: sqrt(ᾱ_T) = 0.006353 (the schedule's own value); n = 32²·3 = 3072 values,
+  // se = sqrt(1 − ᾱ_T)/sqrt(2n), so the expected z is 0.006353 · sqrt(6144) / sqrt(1 − 4.04e-5) = 0.498
+  assert.ok(Math.abs(r.expectedZ - 0.498) < 0.001, String(r.expectedZ));
+  // 400 draws: the mean z is within 4 standard errors (1/sqrt(400) = 0.05) of it; the scatter near 1
+  assert.ok(Math.abs(r.zScore - r.expectedZ) < 0.2, `${r.zScore} vs ${r.expectedZ}`);
+  assert.ok(Math.abs(r.zScoreSd - 1) < 0.15, String(r.zScoreSd));
+  assert.throws(() => terminalBrightnessLeak(linear, 8, 0, 0), /draws must be a positive integer/);
+});
+
 test("forward-process grid: a PNG with one row per schedule and one column per t; no leaks; deterministic", async () => {
   const h = 8, w = 8;
   const data = new Float32Array(h * w * 3).map((_, i) => ((i % 7) / 3 - 1));
