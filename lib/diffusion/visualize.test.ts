@@ -4,7 +4,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import sharp from "sharp";
 import { makeSchedule } from "../schedules";
-import { forwardProcessGrid, terminalBrightnessLeak } from "./visualize";
+import { channelTiles, forwardProcessGrid, imageTile, terminalBrightnessLeak } from "./visualize";
 
 test.before(async () => {
   await tf.setBackend("cpu");
@@ -54,4 +54,18 @@ test("forward-process grid: a PNG with one row per schedule and one column per t
   assert.ok(png.equals(again));
   await assert.rejects(forwardProcessGrid({ data, height: h, width: w, channels: 3 }, rows, [0], 3), /timestep 0 outside 1..1000/);
   assert.equal(tf.memory().numTensors, before);
+});
+
+test("image and latent tiles: RGB image i of a batch, and one grey tile per latent channel on a fixed scale", () => {
+  // a batch of 2 latents 1×2 with 2 channels, HWC: latent 1 holds channel 0 = [−3, 3], channel 1 = [0, 1.5]
+  const z = [0, 0, 0, 0, -3, 0, 3, 1.5];
+  const [c0, c1] = channelTiles(z, [2, 1, 2, 2], 1);
+  assert.deepEqual(Array.from(c0.pixels), [0, 255]);
+  // 0 → mid grey 128 (round(127.5)); 1.5/3 = 0.5 → round(191.25) = 191
+  assert.deepEqual(Array.from(c1.pixels), [128, 191]);
+  assert.equal(c0.channels, 1);
+  const img = imageTile(new Float32Array(2 * 1 * 1 * 3).fill(1), [2, 1, 1, 3], 1);
+  assert.deepEqual(Array.from(img.pixels), [255, 255, 255]);
+  assert.throws(() => imageTile([0, 0, 0], [1, 1, 1, 3], 1), /image 1 of a batch/);
+  assert.throws(() => channelTiles(z, [2, 1, 2, 2], 0, 0), /range > 0/);
 });

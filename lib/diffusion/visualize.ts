@@ -123,3 +123,26 @@ export function terminalBrightnessLeak(
     };
   });
 }
+
+/**
+ * Image i of a batch [n, H, W, C] in [−1, 1] as a grid tile (C = 3), and its channels as grey tiles:
+ * `channelTiles` draws each channel of a latent [n, h, w, c] in grey, value −range black, +range white
+ * (the same scale for every channel and every latent, so z_0 and z_t can be compared).
+ */
+export function imageTile(data: ArrayLike<number>, shape: readonly number[], i: number): GridImage {
+  const [n, h, w, c] = shape;
+  if (c !== 3 || !(i >= 0 && i < n)) throw new Error(`imageTile: image ${i} of a batch of shape [${shape}] (RGB, index < ${n})`);
+  const per = h * w * 3;
+  return { pixels: toBytes(Array.prototype.slice.call(data, i * per, (i + 1) * per)), width: w, height: h, channels: 3 };
+}
+
+/** One grey tile per channel of latent i of a batch [n, h, w, c]; see `imageTile`. */
+export function channelTiles(data: ArrayLike<number>, shape: readonly number[], i: number, range = 3): GridImage[] {
+  const [n, h, w, c] = shape;
+  if (!(i >= 0 && i < n) || !(range > 0)) throw new Error(`channelTiles: latent ${i} of a batch of ${n}, range > 0 (got ${range})`);
+  return Array.from({ length: c }, (_, ch) => {
+    const v = new Float32Array(h * w);
+    for (let p = 0; p < h * w; p++) v[p] = data[(i * h * w + p) * c + ch] / range;
+    return { pixels: toBytes(v), width: w, height: h, channels: 1 as const };
+  });
+}
