@@ -131,15 +131,20 @@ export function terminalBrightnessLeak(
  */
 export function imageTile(data: ArrayLike<number>, shape: readonly number[], i: number): GridImage {
   const [n, h, w, c] = shape;
-  if (c !== 3 || !(i >= 0 && i < n)) throw new Error(`imageTile: image ${i} of a batch of shape [${shape}] (RGB, index < ${n})`);
+  if (c !== 3 || !(i >= 0 && i < n)) {
+    throw new Error(`imageTile: image ${i} of a batch of shape [${shape}] (RGB, index < ${n})`);
+  }
   const per = h * w * 3;
-  return { pixels: toBytes(Array.prototype.slice.call(data, i * per, (i + 1) * per)), width: w, height: h, channels: 3 };
+  const pixels = toBytes(Array.prototype.slice.call(data, i * per, (i + 1) * per));
+  return { pixels, width: w, height: h, channels: 3 };
 }
 
 /** One grey tile per channel of latent i of a batch [n, h, w, c]; see `imageTile`. */
 export function channelTiles(data: ArrayLike<number>, shape: readonly number[], i: number, range = 3): GridImage[] {
   const [n, h, w, c] = shape;
-  if (!(i >= 0 && i < n) || !(range > 0)) throw new Error(`channelTiles: latent ${i} of a batch of ${n}, range > 0 (got ${range})`);
+  if (!(i >= 0 && i < n) || !(range > 0)) {
+    throw new Error(`channelTiles: latent ${i} of a batch of ${n}, range > 0 (got ${range})`);
+  }
   return Array.from({ length: c }, (_, ch) => {
     const v = new Float32Array(h * w);
     for (let p = 0; p < h * w; p++) v[p] = data[(i * h * w + p) * c + ch] / range;
