@@ -68,4 +68,8 @@ test("image and latent tiles: RGB image i of a batch, and one grey tile per late
   assert.deepEqual(Array.from(img.pixels), [255, 255, 255]);
   assert.throws(() => imageTile([0, 0, 0], [1, 1, 1, 3], 1), /image 1 of a batch/);
   assert.throws(() => channelTiles(z, [2, 1, 2, 2], 0, 0), /range > 0/);
+  // upscaled 2×: each latent pixel becomes a 2×2 block
+  const [big] = channelTiles(z, [2, 1, 2, 2], 1, 3, 2);
+  assert.deepEqual([big.width, big.height], [4, 2]);
+  assert.deepEqual(Array.from(big.pixels), [0, 0, 255, 255, 0, 0, 255, 255]);
 });

@@ -139,15 +139,30 @@ export function imageTile(data: ArrayLike<number>, shape: readonly number[], i: 
   return { pixels, width: w, height: h, channels: 3 };
 }
 
-/** One grey tile per channel of latent i of a batch [n, h, w, c]; see `imageTile`. */
-export function channelTiles(data: ArrayLike<number>, shape: readonly number[], i: number, range = 3): GridImage[] {
+/**
+ * One grey tile per channel of latent i of a batch [n, h, w, c] (see `imageTile`), each pixel
+ * repeated `upscale` times in both directions so a latent can sit in a grid beside the image it encodes.
+ */
+export function channelTiles(
+  data: ArrayLike<number>,
+  shape: readonly number[],
+  i: number,
+  range = 3,
+  upscale = 1,
+): GridImage[] {
   const [n, h, w, c] = shape;
-  if (!(i >= 0 && i < n) || !(range > 0)) {
-    throw new Error(`channelTiles: latent ${i} of a batch of ${n}, range > 0 (got ${range})`);
+  if (!(i >= 0 && i < n) || !(range > 0) || !(Number.isInteger(upscale) && upscale >= 1)) {
+    throw new Error(`channelTiles: latent ${i} of a batch of ${n}, range > 0, whole upscale ≥ 1 (got ${range}, ${upscale})`);
   }
+  const [H, W] = [h * upscale, w * upscale];
   return Array.from({ length: c }, (_, ch) => {
-    const v = new Float32Array(h * w);
-    for (let p = 0; p < h * w; p++) v[p] = data[(i * h * w + p) * c + ch] / range;
-    return { pixels: toBytes(v), width: w, height: h, channels: 1 as const };
+    const v = new Float32Array(H * W);
+    for (let y = 0; y < H; y++) {
+      for (let x = 0; x < W; x++) {
+        const p = Math.floor(y / upscale) * w + Math.floor(x / upscale);
+        v[y * W + x] = data[(i * h * w + p) * c + ch] / range;
+      }
+    }
+    return { pixels: toBytes(v), width: W, height: H, channels: 1 as const };
   });
 }
