@@ -110,3 +110,8 @@ export function estimateChartSpec(title: string, yLabel: string, items: { name: 
     ]),
   };
 }
+
+/** Shows Markdown text (rendered by every notebook front end), with itself as the plain-text twin. */
+export function showMarkdown(markdown: string): void {
+  display({ "text/markdown": markdown, "text/plain": markdown });
+}

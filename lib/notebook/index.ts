@@ -3,3 +3,4 @@ export * from "./kernel";
 export * from "./display";
 export * from "./plotly";
 export * from "./source";
+export * from "./results";
