@@ -74,20 +74,28 @@ export async function sampleFaceImage(seed: number, size = 64): Promise<ImageHWC
 }
 
 /**
- * Shows a PNG written by the pipeline (paper-figures/…), scaled down to at most `maxWidth` pixels so
- * that a committed notebook stays small; a missing file is an error that names the stage to run.
+ * Shows a PNG written by the pipeline (paper-figures/…) at its own size, or scaled down to
+ * `maxWidth` pixels; `jpeg` (a quality, 1–100) re-encodes it, which keeps a committed notebook small
+ * for grids of generated images (diagrams and tables are best left PNG). A missing file is an error
+ * that names the command that writes it.
  */
-export async function showFigure(file: string, opts: { maxWidth?: number; alt?: string } = {}): Promise<void> {
+export async function showFigure(file: string, opts: { maxWidth?: number; alt?: string; jpeg?: number } = {}): Promise<void> {
   const fs = await import("fs");
-  if (!fs.existsSync(file)) throw new Error(`${file} is missing: run \`npm run repro\` (the pipeline writes paper-figures/ and metrics/)`);
+  if (!fs.existsSync(file)) {
+    throw new Error(`${file} is missing: run \`npm run repro\` (the pipeline writes paper-figures/ and metrics/)`);
+  }
   const sharp = (await import("sharp")).default;
   const meta = await sharp(file).metadata();
-  const maxWidth = opts.maxWidth ?? 640;
-  const { data: png, info } =
-    (meta.width ?? 0) > maxWidth
-      ? await sharp(file).resize({ width: maxWidth, kernel: "lanczos3" }).png({ compressionLevel: 9, palette: true }).toBuffer({ resolveWithObject: true })
-      : { data: fs.readFileSync(file), info: { width: meta.width ?? 0, height: meta.height ?? 0 } };
-  showImage(png, opts.alt ?? file, { width: info.width });
+  const width = Math.min(meta.width ?? 0, opts.maxWidth ?? Infinity);
+  let img = sharp(file);
+  if (width < (meta.width ?? 0)) img = img.resize({ width, kernel: "lanczos3" });
+  const bytes =
+    opts.jpeg !== undefined
+      ? await img.flatten({ background: "#ffffff" }).jpeg({ quality: opts.jpeg }).toBuffer()
+      : width < (meta.width ?? 0)
+        ? await img.png({ compressionLevel: 9, palette: true }).toBuffer()
+        : fs.readFileSync(file);
+  showImage(bytes, opts.alt ?? file, { width });
 }
 
 /** Estimates with 95 % intervals as a chart: one marker per named estimate at x = its index, a vertical bar for its interval. */
