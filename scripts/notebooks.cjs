@@ -66,7 +66,9 @@ if (!ui) {
   );
   process.exit(1);
 }
-const command = [ui.cmd, ...ui.args, path.join(root, "notebooks"), ...passOn];
+// Jupyter refuses to run as root without being told (containers often run as root)
+const asRoot = typeof process.getuid === "function" && process.getuid() === 0 ? ["--allow-root"] : [];
+const command = [ui.cmd, ...ui.args, ...asRoot, path.join(root, "notebooks"), ...passOn];
 if (dryRun) {
   console.log(`${ui.name}: ${command.join(" ")}`);
   process.exit(0);
