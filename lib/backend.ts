@@ -12,6 +12,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-backend-wasm";
 import { registerTrainingKernels } from "./kernels";
+import { inNotebook } from "./notebook/kernel";
 
 /** Backends in order of preference. */
 export const KNOWN_BACKENDS = ["tfjs-node-gpu", "tfjs-node", "webgpu", "wasm", "cpu"] as const;
@@ -20,7 +21,7 @@ export type BackendChoice = (typeof KNOWN_BACKENDS)[number];
 export interface BackendOptions {
   /** A name from KNOWN_BACKENDS, or "auto" (default: DREAMBOOTH_BACKEND, else "auto"). */
   prefer?: string;
-  /** Where the one-line notice goes (default: stderr). */
+  /** Where the one-line notice goes (default: stderr; stdout inside a notebook, where stderr shows as an error box). */
   log?: (line: string) => void;
 }
 
@@ -99,11 +100,11 @@ let current: BackendInfo | null = null;
 
 /**
  * Pick and activate a backend, register the project's gradients and wasm kernels, and print
- * once to stderr which backend is in use and why. Calling again with the same request returns
+ * once to stderr (stdout in a notebook) which backend is in use and why. Calling again with the same request returns
  * the active choice without printing.
  */
 export async function initBackend(opts: BackendOptions = {}): Promise<BackendInfo> {
-  const log = opts.log ?? ((line: string) => process.stderr.write(line + "\n"));
+  const log = opts.log ?? ((line: string) => (inNotebook() ? process.stdout : process.stderr).write(line + "\n"));
   const fromEnv = process.env.DREAMBOOTH_BACKEND;
   const source = opts.prefer != null ? "the prefer option" : fromEnv != null ? "DREAMBOOTH_BACKEND" : "default";
   const wanted = parseBackendName(opts.prefer ?? fromEnv ?? "auto", source);

@@ -63,3 +63,91 @@ export function mixtureDenoiser(m: GaussianMixture, s: NoiseSchedule, p: Predict
       return p === "epsilon" ? eps : tf.sub(tf.mul(eps, a), tf.mul(x0, b));
     });
 }
+
+export interface ModeStats {
+  /** points assigned to this component: the one of highest π_k N(x; μ_k, s_k² I) (the Bayes classifier) */
+  count: number;
+  share: number;
+  /** their mean, and their standard deviation per coordinate (pooled over the d coordinates) */
+  mean: number[];
+  std: number;
+}
+
+/** Which component of the mixture each point [n, d] most likely came from, and each component's share and spread. */
+export function mixtureModeStats(m: GaussianMixture, points: ArrayLike<number>): ModeStats[] {
+  const d = m.means[0].length;
+  const n = points.length / d;
+  if (!Number.isInteger(n)) {
+    throw new Error(`mixtureModeStats: ${points.length} values are not points of dimension ${d}`);
+  }
+  const K = m.weights.length;
+  const of = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    let bestLog = -Infinity;
+    for (let k = 0; k < K; k++) {
+      let sq = 0;
+      for (let j = 0; j < d; j++) sq += (points[i * d + j] - m.means[k][j]) ** 2;
+      const log = Math.log(m.weights[k]) - d * Math.log(m.stds[k]) - sq / (2 * m.stds[k] ** 2);
+      if (log > bestLog) [best, bestLog] = [k, log];
+    }
+    of[i] = best;
+  }
+  return m.weights.map((_, k) => {
+    const idx = Array.from(of.keys()).filter((i) => of[i] === k);
+    const sum = (j: number) => idx.reduce((a, i) => a + points[i * d + j], 0);
+    const mean = Array.from({ length: d }, (_, j) => sum(j) / (idx.length || 1));
+    let ss = 0;
+    for (const i of idx) for (let j = 0; j < d; j++) ss += (points[i * d + j] - mean[j]) ** 2;
+    const std = idx.length > 1 ? Math.sqrt(ss / ((idx.length - 1) * d)) : NaN;
+    return { count: idx.length, share: idx.length / n, mean, std };
+  });
+}
+
+export interface CloudStats {
+  n: number;
+  mean: number[];
+  /** standard deviation per coordinate, pooled over the coordinates */
+  std: number;
+  median: number[];
+  /** 1.4826 × the median absolute deviation from the median, pooled: a normal cloud's std, unmoved by a few strays */
+  robustStd: number;
+  /** points with a coordinate more than 4 robust stds from the median */
+  outliers: number;
+  /** the pooled std of the other points */
+  inlierStd: number;
+}
+
+const medianOf = (v: number[]) => {
+  const s = [...v].sort((a, b) => a - b);
+  const h = s.length >> 1;
+  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
+};
+
+/** Centre and spread of a point cloud [n, d], plainly and robustly (so that a few strays cannot carry a claim). */
+export function pointCloudStats(points: ArrayLike<number>, d: number): CloudStats {
+  const n = points.length / d;
+  if (!Number.isInteger(n) || n < 2) {
+    throw new Error(`pointCloudStats: ${points.length} values are not 2 or more points of dimension ${d}`);
+  }
+  const coord = (j: number, keep: (i: number) => boolean = () => true) =>
+    Array.from({ length: n }, (_, i) => i).filter(keep).map((i) => points[i * d + j]);
+  const pooledStd = (keep?: (i: number) => boolean) => {
+    let ss = 0;
+    let count = 0;
+    for (let j = 0; j < d; j++) {
+      const v = coord(j, keep);
+      const mu = v.reduce((a, b) => a + b, 0) / v.length;
+      ss += v.reduce((a, x) => a + (x - mu) ** 2, 0);
+      count += v.length - 1;
+    }
+    return Math.sqrt(ss / count);
+  };
+  const mean = Array.from({ length: d }, (_, j) => coord(j).reduce((a, b) => a + b, 0) / n);
+  const median = Array.from({ length: d }, (_, j) => medianOf(coord(j)));
+  const deviations = Array.from({ length: d }, (_, j) => coord(j).map((x) => Math.abs(x - median[j]))).flat();
+  const robustStd = 1.4826 * medianOf(deviations);
+  const isOutlier = (i: number) => median.some((c, j) => Math.abs(points[i * d + j] - c) > 4 * robustStd);
+  const outliers = Array.from({ length: n }, (_, i) => i).filter(isOutlier).length;
+  return { n, mean, std: pooledStd(), median, robustStd, outliers, inlierStd: pooledStd((i) => !isOutlier(i)) };
+}

@@ -20,7 +20,7 @@ import { writeInstanceImages } from "../data/subject";
 import { readWeights } from "../models/weights";
 import { loadComponentConfigs } from "../models/components";
 import { loadStableDiffusion } from "../pipeline/stable-diffusion";
-import { dreamboothStep } from "./explain";
+import { dreamboothFewSteps, dreamboothStep, lossByTimestep } from "./explain";
 import { ImageGenerator } from "../pipeline/generator";
 import { sampleRun } from "../experiment/experiment";
 import { makeSchedule } from "../schedules";
@@ -126,7 +126,20 @@ test("one DreamBooth step taken apart: total = instance + λ · prior, finite, U
   assert.ok(Math.abs(r.totalLoss - (r.instanceLoss + 0.5 * r.priorLoss)) < 1e-5 * Math.max(1, r.totalLoss));
   assert.equal(r.signal, 0, "t = T under zero terminal SNR: nothing of the image is left");
   assert.deepEqual(r.noisy.shape, [2, 16, 16, 3]);
-  tf.dispose([r.clean, r.noisy, r.predicted]);
+  assert.deepEqual(r.latentClean.shape, [2, 8, 8, 4]);
+  assert.deepEqual(r.latentNoisy.shape, [2, 8, 8, 4]);
+  // the gradient by part: every U-Net parameter in one of its blocks, the blocks' norms make up the total
+  const unetRows = r.modules.filter((m) => m.trained);
+  assert.ok(unetRows.every((m) => m.module.startsWith("unet/")) && unetRows.length > 3);
+  assert.equal(unetRows.reduce((a, m) => a + m.params, 0), [...sd.unet.values()].reduce((a, v) => a + v.size, 0));
+  const total = Math.sqrt(unetRows.reduce((a, m) => a + m.applied ** 2, 0));
+  assert.ok(Math.abs(total - r.unetGradNorm) < 1e-6 * total);
+  // frozen: nothing applied to the text encoder, although the loss does depend on it
+  const te = r.modules.find((m) => m.module === "text_encoder")!;
+  assert.equal(te.applied, 0);
+  assert.ok(te.gradient > 0 && !te.trained);
+  assert.equal(r.modules.find((m) => m.module === "vae")!.applied, 0);
+  tf.dispose([r.clean, r.noisy, r.predicted, r.latentClean, r.latentNoisy]);
   assert.equal(tf.memory().numTensors, before);
   tf.dispose([inst, cls]);
   sd.dispose();
@@ -165,5 +178,78 @@ test("class images and experiment samples: 2 worker threads write the bytes one 
     await gen.close();
   }
   await assert.rejects(ImageGenerator.open(model, { workers: -1 }), /workers must be a whole number ≥ 0, got -1/);
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+test("loss by timestep: the same noise under every schedule, deterministic, no leaks", async () => {
+  await initBackend({ prefer: "cpu", log: () => {} });
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "db-loss-"));
+  await miniModel(path.join(root, "model"));
+  const sd = loadStableDiffusion(path.join(root, "model"));
+  const images = tf.randomUniform([2, 16, 16, 3], -1, 1, "float32", 3) as tf.Tensor4D;
+  const prompts = ["a photo of sks person", "a photo of person"];
+  const before = tf.memory().numTensors;
+  const at = (zeroTerminalSnr: boolean) =>
+    lossByTimestep(sd, images, prompts, {
+      schedule: makeSchedule({ kind: "linear", zeroTerminalSnr }),
+      predictionType: "v_prediction",
+      timesteps: [0, 500, 999],
+      draws: 2,
+      seed: 4,
+    });
+  const plain = at(false);
+  const zt = at(true);
+  assert.equal(tf.memory().numTensors, before);
+  assert.ok(plain.every(Number.isFinite) && plain.length === 3);
+  assert.deepEqual(at(false), plain);
+  // zero terminal SNR keeps sqrt(ᾱ_1): at t = 1 the two schedules see the same x_t, so the same loss
+  assert.equal(zt[0], plain[0]);
+  assert.notEqual(zt[2], plain[2]);
+  const schedule = makeSchedule({ kind: "linear" });
+  const one = { schedule, predictionType: "v_prediction" as const, timesteps: [0], draws: 1, seed: 0 };
+  assert.throws(() => lossByTimestep(sd, images, ["one prompt"], one), /2 images but 1 prompts/);
+  images.dispose();
+  sd.dispose();
+  fs.rmSync(root, { recursive: true, force: true });
+});
+
+test("a few DreamBooth steps on a U-Net copy: λ = 0 drops the class images; seeded; the base untouched; no leaks", async () => {
+  await initBackend({ prefer: "wasm", log: () => {} });
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), "db-few-"));
+  await miniModel(path.join(root, "model"));
+  const sd = loadStableDiffusion(path.join(root, "model"));
+  const inst = tf.randomUniform([2, 16, 16, 3], -1, 1, "float32", 5) as tf.Tensor4D;
+  const cls = tf.randomUniform([2, 16, 16, 3], -1, 1, "float32", 6) as tf.Tensor4D;
+  const firstParam = [...sd.unet.keys()][0];
+  const base = sd.unet.get(firstParam)!.dataSync().slice();
+  const before = tf.memory().numTensors;
+  const run = (priorWeight: number) =>
+    dreamboothFewSteps(sd, inst, cls, {
+      schedule: { kind: "sigmoid", zeroTerminalSnr: true },
+      predictionType: "v_prediction",
+      priorWeight,
+      steps: 2,
+      lr: 1e-3,
+      instancePrompt: "a photo of sks person",
+      classPrompt: "a photo of person",
+      seed: 1,
+      evalTimesteps: [99, 899],
+    });
+  const a = await run(1);
+  const b = await run(1);
+  const c = await run(0);
+  assert.deepEqual(a.log, b.log, "same seed, same losses");
+  assert.equal(a.log.length, 3);
+  assert.ok(Number.isNaN(a.log[0].gradNorm) && a.log[1].gradNorm > 0);
+  // the same evaluation batch before any update, whatever λ
+  assert.deepEqual(c.log[0], a.log[0]);
+  assert.notDeepEqual(c.log[2], a.log[2]);
+  assert.notDeepEqual(Array.from(a.unet.get(firstParam)!.dataSync()), Array.from(base));
+  assert.deepEqual(Array.from(sd.unet.get(firstParam)!.dataSync()), Array.from(base), "the base U-Net is left as is");
+  [a, b, c].forEach((r) => r.dispose());
+  assert.equal(tf.memory().numTensors, before);
+  await assert.rejects(run(-1), /priorWeight must be ≥ 0/);
+  tf.dispose([inst, cls]);
+  sd.dispose();
   fs.rmSync(root, { recursive: true, force: true });
 });

@@ -2,49 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { allEffects, configTable, findEffect, pairedEffect, type ScoredModel } from "./compare";
 import { claimsMarkdown, judgeClaims, tableMarkdown, verdictOf } from "./claims";
-import { measure, type ImageScore, type ScoreFile } from "./measures";
-import { rng } from "../random";
-
-const ROLES: ScoreFile["roles"] = { paper: "attribute", instance: "identity", cap: "attribute", class: "class" };
-
-/**
- * A model's scores: 8 sampling seeds per prompt; identity = `identity` + noise shared by (prompt, seed)
- * across models (the same starting noise) + a small per-model jitter; other scores fixed or simple.
- */
-function model(config: string, seed: number | null, o: { identity: number; dark?: number; jitter?: number }): ScoredModel {
-  const shared = rng("shared-noise", "cells");
-  const own = rng(`${config}/${seed}`, "jitter");
-  const images: ImageScore[] = [];
-  for (const prompt of Object.keys(ROLES)) {
-    for (let s = 0; s < 8; s++) {
-      const common = shared() - 0.5; // the same for every model at this (prompt, seed)
-      images.push({
-        prompt,
-        seed: s,
-        identity: o.identity + 0.3 * common + (o.jitter ?? 0) * (own() - 0.5),
-        agreement: 0.5,
-        promptFidelity: ROLES[prompt] === "attribute" ? (own() < 0.8 ? 1 : 0) : undefined,
-        meanLuma: 0.4 + 0.1 * common,
-        darkShare: o.dark ?? 0.2,
-        sharpness: 1,
-        embedding: ROLES[prompt] === "class" ? [1, s, own()] : undefined,
-      });
-    }
-  }
-  return { config, seed, scores: { samples: `${config}/${seed}`, roles: ROLES, referenceLaplacianVariance: 1, images } };
-}
-
-function experiment(): ScoredModel[] {
-  const models = [model("base", null, { identity: 0 })];
-  for (const seed of [0, 1, 2]) {
-    const s = [0.01, -0.01, 0.005][seed]; // the training seed's own luck, shared by its configurations' images
-    models.push(model("linear", seed, { identity: 0.2 + s, jitter: 0.02 }));
-    models.push(model("linear-ztsnr", seed, { identity: 0.2 + s + 0.001, jitter: 0.02 }));
-    models.push(model("sigmoid", seed, { identity: 0.2 + s - 0.1, jitter: 0.02 }));
-    models.push(model("sigmoid-ztsnr", seed, { identity: 0.3 + s, dark: 0.1, jitter: 0.02 }));
-  }
-  return models;
-}
+import { measure } from "./measures";
+import { experiment, model } from "./fixtures/scored";
 
 test("paired effects recover known differences; the shared noise cancels", () => {
   const models = experiment();

@@ -1,6 +1,6 @@
 /**
  * Line charts as one spec, two renderings: a static SVG (→ PNG with sharp, for figures and for
- * notebook viewers without JavaScript) and a plotly figure (interactive in JupyterLab).
+ * notebook viewers without JavaScript) and a plotly.js figure (interactive in the notebooks).
  * No browser is needed for either.
  */
 
@@ -188,13 +188,16 @@ export function plotlyFigure(spec: ChartSpec, stride = 1): { data: object[]; lay
       title: spec.title ? { text: spec.title } : undefined,
       width: spec.width ?? 640,
       height: spec.height ?? 400,
-      xaxis: { title: { text: spec.xLabel ?? "" }, ...(spec.xRange ? { range: spec.xRange } : {}) },
+      xaxis: { title: { text: spec.xLabel ?? "" }, gridcolor: "#e5e5e5", ...(spec.xRange ? { range: spec.xRange } : {}) },
       yaxis: {
         title: { text: spec.yLabel ?? "" },
         type: spec.yLog ? "log" : "linear",
+        gridcolor: "#e5e5e5",
         ...(spec.yRange ? { range: spec.yLog ? spec.yRange.map(Math.log10) : spec.yRange } : {}),
       },
-      template: "plotly_white",
+      // the look of the static SVG (plotly.js has no named templates: "plotly_white" is plotly.py's)
+      paper_bgcolor: "white",
+      plot_bgcolor: "white",
     },
   };
 }

@@ -4,6 +4,8 @@ import sharp from "sharp";
 import { lineChartSvg, niceTicks, plotlyFigure } from "./chart";
 import { imageGrid, svgToPng, toBytes } from "./render";
 import { chartBundle, formatNumber, tableBundle } from "../notebook";
+import { scheduleChart } from "./schedules";
+import { allScheduleVariants } from "../schedules";
 
 const spec = { title: "t", yLog: true, series: [{ name: "a", x: [1, 2, 3, 4], y: [1, 0.1, 0, 0.001] }] };
 
@@ -27,7 +29,7 @@ test("charts, grids and tables render to deterministic PNG / HTML", async () => 
   assert.ok(a.equals(b));
   assert.equal((await sharp(a).metadata()).width, 640);
   const bundle = await chartBundle(spec);
-  assert.ok(typeof bundle["image/png"] === "string" && bundle["application/vnd.plotly.v1+json"]);
+  assert.ok(typeof bundle["image/png"] === "string" && String(bundle["text/html"]).includes("Plotly.newPlot"));
   const px = toBytes([-1, 0, 1, 2]);
   assert.deepEqual(Array.from(px), [0, 128, 255, 255]);
   const grid = await imageGrid([[{ pixels: new Uint8Array(4 * 4 * 3).fill(200), width: 4, height: 4, channels: 3 }]], { colLabels: ["x"], rowLabels: ["r"], scale: 2 });
@@ -36,4 +38,17 @@ test("charts, grids and tables render to deterministic PNG / HTML", async () => 
   assert.match(String(t["text/html"]), /<td>linear<\/td><td>4.036e-5<\/td>/);
   assert.equal(formatNumber(0), "0");
   assert.equal(formatNumber(0.5), "0.5");
+});
+
+test("a schedule chart over a range of timesteps holds exactly those steps", () => {
+  const variants = allScheduleVariants().slice(0, 2);
+  const spec = scheduleChart(variants, "sqrtAlphasCumprod", { tRange: [900, 1000] });
+  const [plain, zt] = spec.series;
+  assert.equal(plain.x.length, 101);
+  assert.equal(plain.x[0], 900);
+  assert.equal(plain.x[100], 1000);
+  assert.equal(plain.y[100], variants[0].schedule.sqrtAlphasCumprod[999]);
+  assert.equal(zt.y[100], 0);
+  assert.equal(scheduleChart(variants, "betas").series[0].x.length, 1000);
+  assert.throws(() => scheduleChart(variants, "snr", { tRange: [0, 10] }), /1 ≤ from ≤ to ≤ 1000/);
 });

@@ -13,9 +13,17 @@ const DEFAULTS: Record<ScheduleField, { title: string; yLabel: string; yLog: boo
   logSnr: { title: "log SNR(t)", yLabel: "log SNR", yLog: false },
 };
 
-/** The curves of one schedule field for several variants, against t = 1 … T. */
-export function scheduleChart(variants: ScheduleVariant[], field: ScheduleField, opts: Partial<ChartSpec> = {}): ChartSpec {
+/**
+ * The curves of one schedule field for several variants, against t = 1 … T, or against the
+ * timesteps of `tRange` only (1-based, inclusive: [900, 1000] draws the last 101 steps).
+ */
+export function scheduleChart(
+  variants: ScheduleVariant[],
+  field: ScheduleField,
+  opts: Partial<ChartSpec> & { tRange?: [number, number] } = {},
+): ChartSpec {
   const d = DEFAULTS[field];
+  const { tRange, ...spec } = opts;
   return {
     title: d.title,
     xLabel: "timestep t",
@@ -23,13 +31,19 @@ export function scheduleChart(variants: ScheduleVariant[], field: ScheduleField,
     yLog: d.yLog,
     width: 780,
     height: 420,
-    ...opts,
-    series: variants.map((v) => ({
-      name: v.label,
-      x: Array.from({ length: v.schedule.T }, (_, i) => i + 1),
-      y: v.schedule[field],
-      color: PALETTE[SCHEDULE_KINDS.indexOf(v.kind)],
-      dash: v.zeroTerminalSnr,
-    })),
+    ...spec,
+    series: variants.map((v) => {
+      const [from, to] = tRange ?? [1, v.schedule.T];
+      if (!(Number.isInteger(from) && Number.isInteger(to) && from >= 1 && from <= to && to <= v.schedule.T)) {
+        throw new Error(`tRange must be whole timesteps with 1 ≤ from ≤ to ≤ ${v.schedule.T} (got [${from}, ${to}])`);
+      }
+      return {
+        name: v.label,
+        x: Array.from({ length: to - from + 1 }, (_, i) => from + i),
+        y: Array.from(v.schedule[field].subarray(from - 1, to)),
+        color: PALETTE[SCHEDULE_KINDS.indexOf(v.kind)],
+        dash: v.zeroTerminalSnr,
+      };
+    }),
   };
 }

@@ -1,56 +1,42 @@
 /**
- * Rich output for notebooks on the tslab kernel. A chart is sent as one Jupyter display bundle
- * holding both `application/vnd.plotly.v1+json` (interactive in JupyterLab with the plotly
- * renderer extension) and `image/png` (what every other viewer, and the saved notebook, shows).
- * Outside a kernel the functions just return the bundle.
+ * Rich output for notebooks on the tslab kernel: charts (interactive plotly.js over a static PNG, see
+ * plotly.ts), images, tables and the pipeline's figures. Outside a kernel the functions send nothing
+ * (the bundle builders just return their bundles).
  */
-import { ChartSpec, lineChartSvg, PALETTE, plotlyFigure } from "./plot/chart";
-import { svgToPng } from "./plot/render";
-import type { ImageHWC } from "./diffusion/visualize";
-import { generateFace, renderFaceRgb } from "./data/faces";
-import { toSigned } from "./data/images";
+import { ChartSpec, lineChartSvg, PALETTE, plotlyFigure } from "../plot/chart";
+import { svgToPng } from "../plot/render";
+import type { ImageHWC } from "../diffusion/visualize";
+import { generateFace, renderFaceRgb } from "../data/faces";
+import { toSigned } from "../data/images";
+import { display, type MimeBundle } from "./kernel";
+import { chartHtml, chartsInitialised, initCharts } from "./plotly";
 
-export type MimeBundle = Record<string, unknown>;
-
-type WriteDisplay = (content: { data: MimeBundle; metadata: object; transient: object }, update: boolean) => void;
-
-/** tslab's display channel, when this code runs inside a tslab kernel. */
-function tslabWriter(): WriteDisplay | undefined {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const jupyter = require("tslab/dist/jupyter") as { lastWriteDisplayData?: WriteDisplay };
-    return jupyter.lastWriteDisplayData ?? undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** Sends a display bundle to the notebook; false outside a kernel. */
-export function display(bundle: MimeBundle, metadata: object = {}): boolean {
-  const write = tslabWriter();
-  write?.({ data: bundle, metadata, transient: {} }, false);
-  return write !== undefined;
-}
-
-/** A chart as a display bundle: plotly (interactive) + PNG (static) + a text summary. */
+/**
+ * A chart as a display bundle: `text/html` (the interactive plotly figure drawn over the static PNG),
+ * `image/png` (for viewers that show no HTML) and a text summary. Lines keep every `stride`-th point
+ * in the interactive figure (default 10; the PNG has them all).
+ */
 export async function chartBundle(spec: ChartSpec, opts: { stride?: number } = {}): Promise<MimeBundle> {
   const png = await svgToPng(lineChartSvg(spec));
+  const summary = `[chart: ${spec.title ?? ""} — ${spec.series.length} series]`;
   return {
-    "application/vnd.plotly.v1+json": plotlyFigure(spec, opts.stride ?? 10),
+    "text/html": chartHtml(plotlyFigure(spec, opts.stride ?? 10), png, { alt: summary }),
     "image/png": png.toString("base64"),
-    "text/plain": `[chart: ${spec.title ?? ""} — ${spec.series.length} series]`,
+    "text/plain": summary,
   };
 }
 
-/** Shows a chart in the notebook. */
+/** Shows a chart in the notebook (embedding plotly.js first if no cell of this kernel has). */
 export async function showChart(spec: ChartSpec, opts: { stride?: number } = {}): Promise<void> {
+  if (!chartsInitialised()) initCharts();
   display(await chartBundle(spec, opts));
 }
 
 /** Shows a PNG or JPEG image (the format is read from its first bytes), optionally drawn `width` pixels wide. */
 export function showImage(bytes: Uint8Array, alt = "image", opts: { width?: number } = {}): void {
   const mime = bytes[0] === 0xff && bytes[1] === 0xd8 ? "image/jpeg" : "image/png";
-  display({ [mime]: Buffer.from(bytes).toString("base64"), "text/plain": `[${alt}]` }, opts.width ? { [mime]: { width: opts.width } } : {});
+  const bundle = { [mime]: Buffer.from(bytes).toString("base64"), "text/plain": `[${alt}]` };
+  display(bundle, opts.width ? { [mime]: { width: opts.width } } : {});
 }
 
 /** Shows a table (array of records) as HTML with a plain-text twin. */
@@ -88,21 +74,28 @@ export async function sampleFaceImage(seed: number, size = 64): Promise<ImageHWC
 }
 
 /**
- * Shows a PNG written by the pipeline (paper-figures/…), scaled down to at most `maxWidth` pixels so
- * that a committed notebook stays small; a missing file is an error that names the stage to run.
+ * Shows a PNG written by the pipeline (paper-figures/…) at its own size, or scaled down to
+ * `maxWidth` pixels; `jpeg` (a quality, 1–100) re-encodes it, which keeps a committed notebook small
+ * for grids of generated images (diagrams and tables are best left PNG). A missing file is an error
+ * that names the command that writes it.
  */
-export async function showFigure(file: string, opts: { maxWidth?: number; alt?: string } = {}): Promise<{ width: number; height: number; bytes: number }> {
+export async function showFigure(file: string, opts: { maxWidth?: number; alt?: string; jpeg?: number } = {}): Promise<void> {
   const fs = await import("fs");
-  if (!fs.existsSync(file)) throw new Error(`${file} is missing: run \`npm run repro\` (the pipeline writes paper-figures/ and metrics/)`);
+  if (!fs.existsSync(file)) {
+    throw new Error(`${file} is missing: run \`npm run repro\` (the pipeline writes paper-figures/ and metrics/)`);
+  }
   const sharp = (await import("sharp")).default;
   const meta = await sharp(file).metadata();
-  const maxWidth = opts.maxWidth ?? 640;
-  const { data: png, info } =
-    (meta.width ?? 0) > maxWidth
-      ? await sharp(file).resize({ width: maxWidth, kernel: "lanczos3" }).png({ compressionLevel: 9, palette: true }).toBuffer({ resolveWithObject: true })
-      : { data: fs.readFileSync(file), info: { width: meta.width ?? 0, height: meta.height ?? 0 } };
-  showImage(png, opts.alt ?? file);
-  return { width: info.width, height: info.height, bytes: png.length };
+  const width = Math.min(meta.width ?? 0, opts.maxWidth ?? Infinity);
+  let img = sharp(file);
+  if (width < (meta.width ?? 0)) img = img.resize({ width, kernel: "lanczos3" });
+  const bytes =
+    opts.jpeg !== undefined
+      ? await img.flatten({ background: "#ffffff" }).jpeg({ quality: opts.jpeg }).toBuffer()
+      : width < (meta.width ?? 0)
+        ? await img.png({ compressionLevel: 9, palette: true }).toBuffer()
+        : fs.readFileSync(file);
+  showImage(bytes, opts.alt ?? file, { width });
 }
 
 /** Estimates with 95 % intervals as a chart: one marker per named estimate at x = its index, a vertical bar for its interval. */
@@ -124,4 +117,9 @@ export function estimateChartSpec(title: string, yLabel: string, items: { name: 
       { name: it.name, x: [i], y: [it.mean], mode: "markers" as const, color: PALETTE[i % PALETTE.length], legend: false },
     ]),
   };
+}
+
+/** Shows Markdown text (rendered by every notebook front end), with itself as the plain-text twin. */
+export function showMarkdown(markdown: string): void {
+  display({ "text/markdown": markdown, "text/plain": markdown });
 }

@@ -1,0 +1,6 @@
+/** What the notebooks import besides the library's computations: rich output, charts, source listings. */
+export * from "./kernel";
+export * from "./display";
+export * from "./plotly";
+export * from "./source";
+export * from "./results";
