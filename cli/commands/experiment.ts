@@ -9,11 +9,11 @@
 import { defineCommand } from "../command";
 import { command as repro } from "./repro";
 
-export const EXPERIMENT_TARGET = "report";
+export const EXPERIMENT_TARGET = "compare";
 
 export const command = defineCommand({
   name: "experiment",
-  summary: "run the four-way experiment (+ base and no-prior rows): resumable, skips finished runs",
+  summary: "run the four-way comparison (every training seed, + base and no-prior): resumable, skips finished runs",
   description: `Runs every configuration of the experiment that is not finished yet (class images, the fine-tunings,
 samples of each and of the base model, their scores) and writes the results. Settings come from
 params.yaml; finished runs are skipped (dvc.lock records them). The same as \`dreambooth repro ${EXPERIMENT_TARGET}\`

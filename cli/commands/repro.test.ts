@@ -27,7 +27,7 @@ test("repro rejects unknown options by name", async () => {
   await assert.rejects(command.run(["--builtin", "--jobs"]), /unknown option --jobs/);
 });
 
-test("experiment is the report stage of the pipeline with all it depends on, and takes repro's options", async () => {
+test("experiment is the compare stage of the pipeline with all it depends on, and takes repro's options", async () => {
   const bin = fs.mkdtempSync(path.join(os.tmpdir(), "fake-dvc-"));
   const record = path.join(bin, "args.txt");
   fs.writeFileSync(path.join(bin, "dvc"), `#!/bin/sh\necho "$@" > '${record}'\nexit 0\n`, { mode: 0o755 });
@@ -44,9 +44,12 @@ test("experiment is the report stage of the pipeline with all it depends on, and
   const root = path.resolve(__dirname, "..", "..");
   const up = new Set(upstreamOf(buildGraph(root, loadStages(root)), [EXPERIMENT_TARGET]));
   for (const k of ["linear", "linear-ztsnr", "sigmoid", "sigmoid-ztsnr", "sigmoid-ztsnr-noprior"]) {
-    assert.ok(up.has(`dreambooth@${k}`) && up.has(`samples@${k}`) && up.has(`score@${k}`), k);
+    for (const seed of [0, 1, 2]) {
+      const name = `${k}-${seed}`;
+      assert.ok(up.has(`dreambooth@${name}`) && up.has(`samples@${name}`) && up.has(`score@${name}`), name);
+    }
   }
-  assert.ok(up.has("class_images") && up.has("samples@base"));
+  assert.ok(up.has("class_images") && up.has("base_samples") && up.has("base_score"));
 });
 
 test("a missing data/ is regenerated when data.dvc records the default subject; otherwise nothing is left behind", async () => {

@@ -94,10 +94,10 @@ export async function fig5Overview(out: string): Promise<string[]> {
       { id: "base", lines: ["pretrain (frozen)", "tiny Stable Diffusion"], col: 1, row: 0 },
       { id: "data", lines: ["data/ (data.dvc)", "5 instance images", "\"a photo of sks person\""], col: 0, row: 1, fill: "#f5f5f5" },
       { id: "cls", lines: ["class images", "200 × \"a photo of person\""], col: 2, row: 0 },
-      { id: "db", lines: ["DreamBooth × 4", "+ no-prior reference"], col: 2, row: 1, fill: "#fde9d9" },
+      { id: "db", lines: ["DreamBooth × 4 × seeds", "+ no-prior reference"], col: 2, row: 1, fill: "#fde9d9" },
       { id: "samples", lines: ["samples", "fixed prompts × seeds"], col: 3, row: 1 },
-      { id: "score", lines: ["evaluation", "identity, prompt fidelity,", "diversity, luminance"], col: 4, row: 1, fill: "#e8f5e9" },
-      { id: "figs", lines: ["paper-figures/", "fig1–fig7, table1"], col: 4, row: 0, fill: "#e8f5e9" },
+      { id: "score", lines: ["scores per image", "identity, prompt, sharpness,", "tones, drift, diversity"], col: 4, row: 1, fill: "#e8f5e9" },
+      { id: "figs", lines: ["paired effects, verdicts", "fig1–fig7, table1"], col: 4, row: 0, fill: "#e8f5e9" },
     ],
     arrows: [
       { from: "faces", to: "base" },
@@ -110,7 +110,7 @@ export async function fig5Overview(out: string): Promise<string[]> {
       { from: "score", to: "figs" },
     ],
   });
-  return write(out, "fig5-overview", png, { stages: ["faces", "pretrain", "class_images", "dreambooth@*", "samples@*", "score@*", "report", "figures"] });
+  return write(out, "fig5-overview", png, { stages: ["faces", "pretrain", "class_images", "dreambooth@*", "samples@*", "score@*", "compare", "figures"] });
 }
 
 async function folderImages(dir: string, limit: number): Promise<{ images: GridImage[]; files: string[] }> {
@@ -141,12 +141,11 @@ export async function figFolder(name: string, title: string, dir: string, out: s
 export async function figSamples(
   name: string,
   title: string,
-  runs: { label: string; samples: string; metrics?: string }[],
+  runs: { label: string; samples: string }[],
   cells: { prompt: string; seed: number }[],
   out: string,
 ): Promise<string[]> {
   const rows: GridImage[][] = [];
-  const numbers: Record<string, unknown> = {};
   for (const r of runs) {
     const row: GridImage[] = [];
     for (const c of cells) {
@@ -156,14 +155,9 @@ export async function figSamples(
       row.push({ pixels: await readImageRgb(p, w), width: w, height: w, channels: 3 });
     }
     rows.push(row);
-    if (r.metrics && fs.existsSync(r.metrics)) {
-      const m = JSON.parse(fs.readFileSync(r.metrics, "utf8"));
-      delete m.byPrompt;
-      numbers[r.label] = m;
-    }
   }
   const png = await imageGrid(rows, { title, rowLabels: runs.map((r) => r.label), colLabels: cells.map((c) => (cells.every((x) => x.prompt === cells[0].prompt) ? `seed ${c.seed}` : c.prompt)), scale: 2 });
-  return write(out, name, png, { cells, metrics: numbers });
+  return write(out, name, png, { cells, runs });
 }
 
 /** Table 1: the experimental environment, read from this machine. */
