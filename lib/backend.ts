@@ -12,6 +12,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-backend-wasm";
 import { registerTrainingKernels } from "./kernels";
+import { oneDnnLine } from "./kernels/native";
 
 /** Backends in order of preference. */
 export const KNOWN_BACKENDS = ["tfjs-node-gpu", "tfjs-node", "webgpu", "wasm", "cpu"] as const;
@@ -31,6 +32,8 @@ export interface BackendInfo {
   tfBackend: string;
   /** Why this one: what was asked for and what was missing. */
   reason: string;
+  /** On wasm: whether its heavy kernels run on oneDNN (lib/kernels/native), and why not. */
+  kernels?: string;
 }
 
 const NODE_PACKAGES: Record<string, string> = {
@@ -96,8 +99,8 @@ let current: BackendInfo | null = null;
 
 /**
  * Pick and activate a backend, register the project's gradients and wasm kernels, and print
- * once to stderr which backend is in use and why. Calling again with the same request returns
- * the active choice without printing.
+ * once to stderr which backend is in use and why (on wasm, also whether the oneDNN kernels are on).
+ * Calling again with the same request returns the active choice without printing.
  */
 export async function initBackend(opts: BackendOptions = {}): Promise<BackendInfo> {
   const log = opts.log ?? ((line: string) => process.stderr.write(line + "\n"));
@@ -130,8 +133,8 @@ export async function initBackend(opts: BackendOptions = {}): Promise<BackendInf
   // function already says which backend runs and why, once
   if (tfBackend === "cpu") (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
   const reason = wanted === "auto" ? (skipped.length ? skipped.join("; ") : "first choice") : `requested by ${source}`;
-  const info: BackendInfo = { name: chosen, tfBackend, reason };
-  if (current == null || current.name !== info.name || current.reason !== info.reason) log(`backend: ${chosen} (${reason})`);
+  const info: BackendInfo = { name: chosen, tfBackend, reason, ...(chosen === "wasm" && oneDnnLine() ? { kernels: oneDnnLine() } : {}) };
+  if (current == null || current.name !== info.name || current.reason !== info.reason) log(`backend: ${chosen} (${reason})${info.kernels ? `; ${info.kernels}` : ""}`);
   current = info;
   return info;
 }

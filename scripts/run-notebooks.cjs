@@ -29,7 +29,9 @@ if (probe.status !== 0) {
 }
 if (!fs.existsSync(path.join(root, "dist", "lib", "index.js"))) fail("dist/ is missing: run `npm run build` first");
 const bin = path.join(root, "node_modules", ".bin");
-const env = { ...process.env, PATH: `${bin}${path.delimiter}${process.env.PATH}` };
+// The committed outputs are the wasm kernels' bytes, the same on every machine; the oneDNN kernels'
+// (lib/kernels/native) depend on the CPU's instruction set and the thread count, so they stay off here.
+const env = { ...process.env, DREAMBOOTH_NATIVE: "0", PATH: `${bin}${path.delimiter}${process.env.PATH}` };
 const specs = spawnSync(PY, ["-m", "jupyter_client.kernelspecapp", "list", "--json"], { encoding: "utf8", env });
 if (!/"tslab"/.test(specs.stdout || "")) {
   console.log("notebooks: registering the tslab kernel");

@@ -1,0 +1,489 @@
+// oneDNN kernels for the tfjs wasm backend, run in place on its heap.
+//
+// The wasm backend keeps every tensor in one WebAssembly.Memory; JavaScript passes that memory's
+// ArrayBuffer and the byte offsets of the tensors (tfjs-backend-wasm's dataIdMap memoryOffset), and
+// each call computes one kernel there with oneDNN: convolutions forward and both gradients (NHWC
+// activations, HWIO filters, as tfjs lays them out) and matrix products (batched, transposed, with a
+// bias). Nothing is copied in or out; every offset is checked against the buffer's length first.
+//
+// Threads: oneDNN in Debian runs on OpenMP. `setThreads` sets the calling thread's OpenMP thread
+// count (an ICV of that thread: each Node worker thread keeps its own), and primitives are cached
+// per thread by shape and thread count, so a worker pool of single-threaded workers and a
+// multi-threaded main thread do not disturb each other. oneDNN's CPU primitives give the same bytes
+// for the same inputs, shapes, thread count and ISA (their reductions are statically partitioned).
+
+#include <node_api.h>
+#include <omp.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "oneapi/dnnl/dnnl.hpp"
+
+namespace {
+
+using dnnl::memory;
+using tag = memory::format_tag;
+using dt = memory::data_type;
+
+struct JsError {
+  std::string message;
+};
+
+// ---------------------------------------------------------------------------------------------
+// Per-thread state: engine, stream, primitive cache.
+
+struct Op {
+  virtual ~Op() = default;
+};
+
+struct ThreadState {
+  dnnl::engine eng{dnnl::engine::kind::cpu, 0};
+  dnnl::stream strm{eng};
+  std::unordered_map<std::string, std::unique_ptr<Op>> cache;
+};
+
+thread_local std::unique_ptr<ThreadState> tls;
+
+ThreadState &state() {
+  if (!tls) tls.reset(new ThreadState());
+  return *tls;
+}
+
+// ---------------------------------------------------------------------------------------------
+// N-API helpers.
+
+void check(napi_env env, napi_status s, const char *what) {
+  if (s != napi_ok) throw JsError{std::string("dnnl_kernels: ") + what + " failed"};
+}
+
+struct Args {
+  napi_value argv[4];
+  size_t argc = 4;
+};
+
+Args getArgs(napi_env env, napi_callback_info info) {
+  Args a;
+  check(env, napi_get_cb_info(env, info, &a.argc, a.argv, nullptr, nullptr), "reading arguments");
+  return a;
+}
+
+// The heap: an ArrayBuffer's base and length.
+struct Heap {
+  uint8_t *base;
+  size_t length;
+  float *at(double offset, double count, const char *name) const {
+    if (!(offset >= 0) || !(count >= 0) || offset + 4 * count > double(length) || std::fmod(offset, 4.0) != 0) {
+      std::ostringstream m;
+      m << "dnnl_kernels: tensor " << name << " at byte " << offset << " with " << count
+        << " floats is outside the heap of " << length << " bytes";
+      throw JsError{m.str()};
+    }
+    return reinterpret_cast<float *>(base + size_t(offset));
+  }
+};
+
+Heap getHeap(napi_env env, napi_value v) {
+  bool is = false;
+  check(env, napi_is_arraybuffer(env, v, &is), "napi_is_arraybuffer");
+  if (!is) throw JsError{"dnnl_kernels: the first argument must be the wasm heap's ArrayBuffer"};
+  void *data = nullptr;
+  size_t len = 0;
+  check(env, napi_get_arraybuffer_info(env, v, &data, &len), "napi_get_arraybuffer_info");
+  if (data == nullptr) throw JsError{"dnnl_kernels: the heap ArrayBuffer is detached"};
+  return Heap{static_cast<uint8_t *>(data), len};
+}
+
+// A Float64Array of parameters.
+std::vector<double> getParams(napi_env env, napi_value v, size_t expected, const char *fn) {
+  bool is = false;
+  check(env, napi_is_typedarray(env, v, &is), "napi_is_typedarray");
+  napi_typedarray_type type;
+  size_t length = 0;
+  void *data = nullptr;
+  if (is) check(env, napi_get_typedarray_info(env, v, &type, &length, &data, nullptr, nullptr), "napi_get_typedarray_info");
+  if (!is || type != napi_float64_array || length != expected) {
+    std::ostringstream m;
+    m << "dnnl_kernels." << fn << ": parameters must be a Float64Array of " << expected << " numbers";
+    throw JsError{m.str()};
+  }
+  const double *p = static_cast<const double *>(data);
+  return std::vector<double>(p, p + length);
+}
+
+memory::dim dim(double v, const char *fn) {
+  if (!(v >= 0) || v != double(int64_t(v))) throw JsError{std::string("dnnl_kernels.") + fn + ": a dimension is not a whole number ≥ 0"};
+  return memory::dim(v);
+}
+
+std::string keyOf(const char *kind, const std::vector<double> &p, size_t n) {
+  std::ostringstream k;
+  k << kind << ':' << omp_get_max_threads();
+  for (size_t i = 0; i < n; i++) k << ',' << p[i];
+  return k.str();
+}
+
+template <typename F>
+napi_value guarded(napi_env env, F &&f) {
+  try {
+    return f();
+  } catch (const JsError &e) {
+    napi_throw_error(env, nullptr, e.message.c_str());
+  } catch (const dnnl::error &e) {
+    std::string m = std::string("oneDNN: ") + e.what();
+    napi_throw_error(env, nullptr, m.c_str());
+  } catch (const std::exception &e) {
+    napi_throw_error(env, nullptr, e.what());
+  }
+  return nullptr;
+}
+
+napi_value undefinedValue(napi_env env) {
+  napi_value u;
+  napi_get_undefined(env, &u);
+  return u;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Convolutions.
+//
+// Parameters (Float64Array, 21): N H W C  KH KW O  OH OW  strideH strideW dilationH dilationW
+// padTop padLeft padBottom padRight, then byte offsets: for "forward" x w y bias (bias < 0: none);
+// "backwardData" dy w dx -; "backwardFilter" x dy dw -.
+
+enum class ConvKind { Forward, BackwardData, BackwardFilter };
+constexpr size_t CONV_DIMS = 17;
+constexpr size_t CONV_PARAMS = CONV_DIMS + 4;
+
+struct ConvShape {
+  memory::dim N, H, W, C, KH, KW, O, OH, OW, sh, sw, dh, dw, pt, pl, pb, pr;
+};
+
+ConvShape convShape(const std::vector<double> &p, const char *fn) {
+  memory::dim d[CONV_DIMS];
+  for (size_t i = 0; i < CONV_DIMS; i++) d[i] = dim(p[i], fn);
+  ConvShape s{d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15], d[16]};
+  if (s.sh < 1 || s.sw < 1 || s.dh < 1 || s.dw < 1) throw JsError{std::string("dnnl_kernels.") + fn + ": strides and dilations must be ≥ 1"};
+  return s;
+}
+
+struct ConvOp : Op {
+  dnnl::primitive prim;
+  memory::desc x, w, y, b;  // the tensors as tfjs holds them: NHWC activations, HWIO filter
+  memory::desc pw;          // the filter (or its gradient) as the primitive wants it
+  bool reorderW = false;
+  dnnl::reorder reorder;  // HWIO -> pw (forward, backward data) or pw -> HWIO (backward filter)
+  memory wTmp;
+  std::string impl;
+};
+
+ConvOp *convOp(ConvKind kind, const std::vector<double> &p, bool bias) {
+  static const char *names[] = {"convForward", "convBackwardData", "convBackwardFilter"};
+  const char *fn = names[int(kind)];
+  ThreadState &ts = state();
+  std::string key = keyOf(fn, p, CONV_DIMS) + (bias ? "b" : "");
+  auto it = ts.cache.find(key);
+  if (it != ts.cache.end()) return static_cast<ConvOp *>(it->second.get());
+
+  ConvShape s = convShape(p, fn);
+  auto op = std::make_unique<ConvOp>();
+  op->x = memory::desc({s.N, s.C, s.H, s.W}, dt::f32, tag::nhwc);
+  op->w = memory::desc({s.O, s.C, s.KH, s.KW}, dt::f32, tag::hwio);
+  op->y = memory::desc({s.N, s.O, s.OH, s.OW}, dt::f32, tag::nhwc);
+  op->b = memory::desc({s.O}, dt::f32, tag::x);
+  memory::desc wAny({s.O, s.C, s.KH, s.KW}, dt::f32, tag::any);
+  memory::dims strides{s.sh, s.sw}, dil{s.dh - 1, s.dw - 1}, padL{s.pt, s.pl}, padR{s.pb, s.pr};
+  auto alg = dnnl::algorithm::convolution_direct;
+  dnnl::convolution_forward::desc fd =
+      bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, alg, op->x, wAny, op->b, op->y, strides, dil, padL, padR)
+           : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, alg, op->x, wAny, op->y, strides, dil, padL, padR);
+  dnnl::convolution_forward::primitive_desc fpd(fd, ts.eng);
+  if (kind == ConvKind::Forward) {
+    op->pw = fpd.weights_desc();
+    op->prim = dnnl::convolution_forward(fpd);
+    op->impl = fpd.impl_info_str();
+  } else if (kind == ConvKind::BackwardData) {
+    dnnl::convolution_backward_data::desc bd(alg, op->x, wAny, op->y, strides, dil, padL, padR);
+    dnnl::convolution_backward_data::primitive_desc bpd(bd, ts.eng, fpd);
+    op->pw = bpd.weights_desc();
+    op->prim = dnnl::convolution_backward_data(bpd);
+    op->impl = bpd.impl_info_str();
+  } else {
+    dnnl::convolution_backward_weights::desc bd(alg, op->x, wAny, op->y, strides, dil, padL, padR);
+    dnnl::convolution_backward_weights::primitive_desc bpd(bd, ts.eng, fpd);
+    op->pw = bpd.diff_weights_desc();
+    op->prim = dnnl::convolution_backward_weights(bpd);
+    op->impl = bpd.impl_info_str();
+  }
+  op->reorderW = op->pw != op->w;
+  if (op->reorderW) {
+    op->wTmp = memory(op->pw, ts.eng);
+    op->reorder = kind == ConvKind::BackwardFilter ? dnnl::reorder(dnnl::reorder::primitive_desc(ts.eng, op->pw, ts.eng, op->w))
+                                                   : dnnl::reorder(dnnl::reorder::primitive_desc(ts.eng, op->w, ts.eng, op->pw));
+  }
+  ConvOp *raw = op.get();
+  ts.cache.emplace(key, std::move(op));
+  return raw;
+}
+
+void runConv(ConvKind kind, const Heap &heap, const std::vector<double> &p) {
+  static const char *names[] = {"convForward", "convBackwardData", "convBackwardFilter"};
+  const char *fn = names[int(kind)];
+  bool bias = kind == ConvKind::Forward && p[CONV_DIMS + 3] >= 0;
+  ConvOp *op = convOp(kind, p, bias);
+  ConvShape s = convShape(p, fn);
+  double nx = double(s.N * s.H * s.W * s.C), nw = double(s.KH * s.KW * s.C * s.O), ny = double(s.N * s.OH * s.OW * s.O);
+  ThreadState &ts = state();
+  const double *o = p.data() + CONV_DIMS;
+  if (kind == ConvKind::Forward) {
+    memory x(op->x, ts.eng, heap.at(o[0], nx, "x")), w(op->w, ts.eng, heap.at(o[1], nw, "filter")), y(op->y, ts.eng, heap.at(o[2], ny, "y"));
+    if (op->reorderW) op->reorder.execute(ts.strm, w, op->wTmp);
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, op->reorderW ? op->wTmp : w}, {DNNL_ARG_DST, y}};
+    if (bias) args.emplace(DNNL_ARG_BIAS, memory(op->b, ts.eng, heap.at(o[3], double(s.O), "bias")));
+    op->prim.execute(ts.strm, args);
+  } else if (kind == ConvKind::BackwardData) {
+    memory dy(op->y, ts.eng, heap.at(o[0], ny, "dy")), w(op->w, ts.eng, heap.at(o[1], nw, "filter")), dx(op->x, ts.eng, heap.at(o[2], nx, "dx"));
+    if (op->reorderW) op->reorder.execute(ts.strm, w, op->wTmp);
+    op->prim.execute(ts.strm, {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_WEIGHTS, op->reorderW ? op->wTmp : w}, {DNNL_ARG_DIFF_SRC, dx}});
+  } else {
+    memory x(op->x, ts.eng, heap.at(o[0], nx, "x")), dy(op->y, ts.eng, heap.at(o[1], ny, "dy")), dw(op->w, ts.eng, heap.at(o[2], nw, "dw"));
+    op->prim.execute(ts.strm, {{DNNL_ARG_SRC, x}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, op->reorderW ? op->wTmp : dw}});
+    if (op->reorderW) op->reorder.execute(ts.strm, op->wTmp, dw);
+  }
+  ts.strm.wait();
+}
+
+napi_value convCall(napi_env env, napi_callback_info info, ConvKind kind) {
+  static const char *names[] = {"convForward", "convBackwardData", "convBackwardFilter"};
+  return guarded(env, [&]() -> napi_value {
+    Args a = getArgs(env, info);
+    if (a.argc < 2) throw JsError{std::string("dnnl_kernels.") + names[int(kind)] + "(heap, params) takes 2 arguments"};
+    Heap heap = getHeap(env, a.argv[0]);
+    runConv(kind, heap, getParams(env, a.argv[1], CONV_PARAMS, names[int(kind)]));
+    return undefinedValue(env);
+  });
+}
+
+napi_value ConvForward(napi_env env, napi_callback_info info) { return convCall(env, info, ConvKind::Forward); }
+napi_value ConvBackwardData(napi_env env, napi_callback_info info) { return convCall(env, info, ConvKind::BackwardData); }
+napi_value ConvBackwardFilter(napi_env env, napi_callback_info info) { return convCall(env, info, ConvKind::BackwardFilter); }
+
+// ---------------------------------------------------------------------------------------------
+// Matrix products: C[g] = op(A[g]) · op(B[g]) (+ bias), row-major, g over the batch; a batch of 1 on
+// one side is shared by every item of the other.
+//
+// Parameters (Float64Array, 11): batchA batchB M N K transposeA transposeB, then byte offsets
+// a b c bias (bias < 0: none; else N floats added to every row).
+
+constexpr size_t MM_DIMS = 7;
+constexpr size_t MM_PARAMS = MM_DIMS + 4;
+
+struct MatMulOp : Op {
+  dnnl::primitive prim;
+  memory::desc a, b, c, bias;
+  std::string impl;
+};
+
+MatMulOp *matMulOp(const std::vector<double> &p, bool withBias) {
+  const char *fn = "matMul";
+  ThreadState &ts = state();
+  std::string key = keyOf(fn, p, MM_DIMS) + (withBias ? "b" : "");
+  auto it = ts.cache.find(key);
+  if (it != ts.cache.end()) return static_cast<MatMulOp *>(it->second.get());
+  memory::dim ga = dim(p[0], fn), gb = dim(p[1], fn), M = dim(p[2], fn), N = dim(p[3], fn), K = dim(p[4], fn);
+  bool ta = p[5] != 0, tb = p[6] != 0;
+  if (ga != gb && ga != 1 && gb != 1) throw JsError{"dnnl_kernels.matMul: batch sizes must be equal or one of them 1"};
+  memory::dim G = ga > gb ? ga : gb;
+  auto op = std::make_unique<MatMulOp>();
+  // strides express the transposes: op(A) is M×K, stored K×M when transposed
+  op->a = memory::desc({ga, M, K}, dt::f32, ta ? memory::dims{M * K, 1, M} : memory::dims{M * K, K, 1});
+  op->b = memory::desc({gb, K, N}, dt::f32, tb ? memory::dims{K * N, 1, K} : memory::dims{K * N, N, 1});
+  op->c = memory::desc({G, M, N}, dt::f32, memory::dims{M * N, N, 1});
+  op->bias = memory::desc({1, 1, N}, dt::f32, memory::dims{N, N, 1});
+  dnnl::matmul::desc d = withBias ? dnnl::matmul::desc(op->a, op->b, op->bias, op->c) : dnnl::matmul::desc(op->a, op->b, op->c);
+  dnnl::matmul::primitive_desc pd(d, ts.eng);
+  op->prim = dnnl::matmul(pd);
+  op->impl = pd.impl_info_str();
+  MatMulOp *raw = op.get();
+  ts.cache.emplace(key, std::move(op));
+  return raw;
+}
+
+napi_value MatMul(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a = getArgs(env, info);
+    if (a.argc < 2) throw JsError{"dnnl_kernels.matMul(heap, params) takes 2 arguments"};
+    Heap heap = getHeap(env, a.argv[0]);
+    std::vector<double> p = getParams(env, a.argv[1], MM_PARAMS, "matMul");
+    bool withBias = p[MM_DIMS + 3] >= 0;
+    MatMulOp *op = matMulOp(p, withBias);
+    double ga = p[0], gb = p[1], M = p[2], N = p[3], K = p[4];
+    double G = ga > gb ? ga : gb;
+    ThreadState &ts = state();
+    const double *o = p.data() + MM_DIMS;
+    memory A(op->a, ts.eng, heap.at(o[0], ga * M * K, "a")), B(op->b, ts.eng, heap.at(o[1], gb * K * N, "b")),
+        C(op->c, ts.eng, heap.at(o[2], G * M * N, "c"));
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, A}, {DNNL_ARG_WEIGHTS, B}, {DNNL_ARG_DST, C}};
+    if (withBias) args.emplace(DNNL_ARG_BIAS, memory(op->bias, ts.eng, heap.at(o[3], N, "bias")));
+    op->prim.execute(ts.strm, args);
+    ts.strm.wait();
+    return undefinedValue(env);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// The machine's ceiling: C = A·B by oneDNN's sgemm (row-major, n×n), `reps` times, on the heap.
+// Parameters (Float64Array, 5): n reps, byte offsets a b c. Returns the fastest repetition's seconds.
+
+napi_value Sgemm(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a = getArgs(env, info);
+    if (a.argc < 2) throw JsError{"dnnl_kernels.sgemm(heap, params) takes 2 arguments"};
+    Heap heap = getHeap(env, a.argv[0]);
+    std::vector<double> p = getParams(env, a.argv[1], 5, "sgemm");
+    memory::dim n = dim(p[0], "sgemm"), reps = dim(p[1], "sgemm");
+    double nn = double(n) * double(n);
+    float *A = heap.at(p[2], nn, "a"), *B = heap.at(p[3], nn, "b"), *C = heap.at(p[4], nn, "c");
+    double best = 1e300;
+    for (memory::dim r = 0; r < reps; r++) {
+      double t0 = omp_get_wtime();
+      dnnl::sgemm('N', 'N', n, n, n, 1.f, A, n, B, n, 0.f, C, n);
+      double t = omp_get_wtime() - t0;
+      if (t < best) best = t;
+    }
+    napi_value out;
+    check(env, napi_create_double(env, best, &out), "napi_create_double");
+    return out;
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Threads and introspection.
+
+napi_value SetThreads(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a = getArgs(env, info);
+    int32_t n = 0;
+    if (a.argc < 1 || napi_get_value_int32(env, a.argv[0], &n) != napi_ok || n < 1) throw JsError{"dnnl_kernels.setThreads(n): n must be an integer ≥ 1"};
+    // exactly n: a team the runtime shrank under load would partition the reductions differently
+    omp_set_dynamic(0);
+    omp_set_num_threads(n);
+    return undefinedValue(env);
+  });
+}
+
+napi_value GetThreads(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value out;
+    check(env, napi_create_int32(env, omp_get_max_threads(), &out), "napi_create_int32");
+    return out;
+  });
+}
+
+const char *isaName(dnnl::cpu_isa isa) {
+  switch (isa) {
+    case dnnl::cpu_isa::sse41: return "sse41";
+    case dnnl::cpu_isa::avx: return "avx";
+    case dnnl::cpu_isa::avx2: return "avx2";
+    case dnnl::cpu_isa::avx512_mic: return "avx512_mic";
+    case dnnl::cpu_isa::avx512_mic_4ops: return "avx512_mic_4ops";
+    case dnnl::cpu_isa::avx512_core: return "avx512_core";
+    case dnnl::cpu_isa::avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl::cpu_isa::avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl::cpu_isa::avx512_core_amx: return "avx512_core_amx";
+    case dnnl::cpu_isa::avx2_vnni: return "avx2_vnni";
+    default: return "other";
+  }
+}
+
+napi_value Info(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    const dnnl_version_t *v = dnnl::version();
+    std::ostringstream s;
+    s << v->major << '.' << v->minor << '.' << v->patch;
+    napi_value out, version, isa, runtime, procs;
+    check(env, napi_create_object(env, &out), "napi_create_object");
+    std::string vs = s.str();
+    check(env, napi_create_string_utf8(env, vs.c_str(), vs.size(), &version), "napi_create_string_utf8");
+    const char *isaStr = isaName(dnnl::get_effective_cpu_isa());
+    check(env, napi_create_string_utf8(env, isaStr, NAPI_AUTO_LENGTH, &isa), "napi_create_string_utf8");
+    check(env, napi_create_string_utf8(env, "openmp", NAPI_AUTO_LENGTH, &runtime), "napi_create_string_utf8");
+    check(env, napi_create_int32(env, omp_get_num_procs(), &procs), "napi_create_int32");
+    napi_set_named_property(env, out, "version", version);
+    napi_set_named_property(env, out, "isa", isa);
+    napi_set_named_property(env, out, "runtime", runtime);
+    napi_set_named_property(env, out, "processors", procs);
+    return out;
+  });
+}
+
+// implementation(kind, params): the name of the oneDNN implementation a call with these
+// parameters runs ("forward" | "backwardData" | "backwardFilter" | "matMul"), for tests and the bench.
+napi_value Implementation(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a = getArgs(env, info);
+    char kind[32] = {0};
+    size_t len = 0;
+    if (a.argc < 2 || napi_get_value_string_utf8(env, a.argv[0], kind, sizeof kind, &len) != napi_ok) throw JsError{"dnnl_kernels.implementation(kind, params)"};
+    std::string k(kind), impl;
+    if (k == "matMul") {
+      std::vector<double> p = getParams(env, a.argv[1], MM_PARAMS, "implementation");
+      impl = matMulOp(p, p[MM_DIMS + 3] >= 0)->impl;
+    } else {
+      ConvKind ck = k == "forward" ? ConvKind::Forward : k == "backwardData" ? ConvKind::BackwardData : ConvKind::BackwardFilter;
+      if (k != "forward" && k != "backwardData" && k != "backwardFilter") throw JsError{"dnnl_kernels.implementation: unknown kind " + k};
+      std::vector<double> p = getParams(env, a.argv[1], CONV_PARAMS, "implementation");
+      impl = convOp(ck, p, ck == ConvKind::Forward && p[CONV_DIMS + 3] >= 0)->impl;
+    }
+    napi_value out;
+    check(env, napi_create_string_utf8(env, impl.c_str(), impl.size(), &out), "napi_create_string_utf8");
+    return out;
+  });
+}
+
+// Drops this thread's cached primitives (their scratch buffers with them).
+napi_value ClearCache(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    state().cache.clear();
+    return undefinedValue(env);
+  });
+}
+
+napi_value CacheSize(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    napi_value out;
+    check(env, napi_create_int32(env, int32_t(state().cache.size()), &out), "napi_create_int32");
+    return out;
+  });
+}
+
+// methods as plain writable properties (profilers and tests may wrap them)
+constexpr napi_property_attributes kMethod = static_cast<napi_property_attributes>(napi_writable | napi_enumerable | napi_configurable);
+
+napi_value Init(napi_env env, napi_value exports) {
+  napi_property_descriptor props[] = {
+      {"convForward", nullptr, ConvForward, nullptr, nullptr, nullptr, kMethod, nullptr},
+      {"convBackwardData", nullptr, ConvBackwardData, nullptr, nullptr, nullptr, kMethod, nullptr},
+      {"convBackwardFilter", nullptr, ConvBackwardFilter, nullptr, nullptr, nullptr, kMethod, nullptr},
+      {"matMul", nullptr, MatMul, nullptr, nullptr, nullptr, kMethod, nullptr},
+      {"sgemm", nullptr, Sgemm, nullptr, nullptr, nullptr, kMethod, nullptr},
+      {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, kMethod, nullptr},
+      {"getThreads", nullptr, GetThreads, nullptr, nullptr, nullptr, kMethod, nullptr},
+      {"info", nullptr, Info, nullptr, nullptr, nullptr, kMethod, nullptr},
+      {"implementation", nullptr, Implementation, nullptr, nullptr, nullptr, kMethod, nullptr},
+      {"clearCache", nullptr, ClearCache, nullptr, nullptr, nullptr, kMethod, nullptr},
+      {"cacheSize", nullptr, CacheSize, nullptr, nullptr, nullptr, kMethod, nullptr},
+  };
+  napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
+  return exports;
+}
+
+}  // namespace
+
+NAPI_MODULE_INIT() { return Init(env, exports); }
