@@ -16,7 +16,8 @@ import { unetForward, unetParamSpecs } from "../models/unet";
 import type { Params } from "../models/params";
 import { WorkerPool } from "../parallel/pool";
 import { oneDnnAddon, oneDnnStatus, setOneDnnEnabled, setOneDnnThreads, defaultOneDnnThreads, type OneDnnAddon } from "./native";
-import { fixedRandom, gradsOfWeighted, relErr, runOn } from "./test-util";
+import { gradsOfWeighted, relErr, runOn } from "./test-util";
+import { groupNorm } from "../models/layers";
 
 const addon = oneDnnAddon();
 const required = process.env.DREAMBOOTH_REQUIRE_NATIVE === "1";
@@ -27,13 +28,13 @@ const need = (): OneDnnAddon => {
   return addon;
 };
 
-const KINDS = ["convForward", "convBackwardData", "convBackwardFilter", "matMul"] as const;
+const KINDS = ["convForward", "convBackwardData", "convBackwardFilter", "matMul", "groupNorm", "groupNormGrad", "colSum"] as const;
 type Kind = (typeof KINDS)[number];
 
 /** Runs f with the addon's kernel calls counted, by kind. */
 async function counted<T>(f: () => Promise<T>): Promise<{ result: T; calls: Record<Kind, number> }> {
   const a = need() as unknown as Record<Kind, (...args: unknown[]) => void>;
-  const calls = { convForward: 0, convBackwardData: 0, convBackwardFilter: 0, matMul: 0 };
+  const calls = Object.fromEntries(KINDS.map((k) => [k, 0])) as Record<Kind, number>;
   const saved = KINDS.map((k) => a[k]);
   KINDS.forEach((k, i) => (a[k] = (...args: unknown[]) => (calls[k]++, saved[i](...args))));
   try {
@@ -140,6 +141,38 @@ for (const c of MAT_CASES) {
   });
 }
 
+/** The models' GroupNorms (32 groups in the U-Net, 1 in the VAE), with and without SiLU. */
+const NORM_CASES: { x: number[]; groups: number; silu: boolean }[] = [
+  { x: [2, 16, 16, 64], groups: 32, silu: true },
+  { x: [2, 8, 8, 96], groups: 32, silu: false },
+  { x: [2, 4, 4, 256], groups: 32, silu: true },
+  { x: [1, 64, 64, 16], groups: 1, silu: true },
+  { x: [3, 4, 4, 6], groups: 3, silu: true },
+];
+
+for (const c of NORM_CASES) {
+  test(`the addon's GroupNorm${c.silu ? "+SiLU" : ""} matches cpu: x[${c.x}], ${c.groups} groups — output and gradients`, { skip }, async () => {
+    const C = c.x[3];
+    const inputs = [{ shape: c.x, seed: 11 }, { shape: [C], seed: 12 }, { shape: [C], seed: 13 }];
+    const norm = (x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => groupNorm(x as tf.Tensor4D, g, b, c.groups, 1e-5, { silu: c.silu });
+    const { err, calls } = await oneDnnVsCpu(inputs, (x, g, b) => [norm(x, g, b), ...gradsOfWeighted(norm, [0, 1, 2])(x, g, b)]);
+    assert.ok(err <= 2e-5, `relative error ${err.toExponential(2)}`);
+    assert.ok(calls.groupNorm >= 1 && calls.groupNormGrad >= 1, `native calls ${JSON.stringify(calls)}`);
+  });
+}
+
+test("sums over leading axes (bias gradients) on the addon give the wasm kernels' bytes", { skip }, async () => {
+  const cases: [number[], number[], boolean][] = [[[2, 16, 16, 64], [0, 1, 2], false], [[16, 64, 96], [0, 1], true], [[5, 7], [0], false]];
+  for (const [shape, axes, keep] of cases) {
+    const f = (x: tf.Tensor) => tf.sum(x, axes, keep);
+    const { result: on, calls } = await counted(() => runOn("wasm", [{ shape, seed: 14 }], f));
+    setOneDnnEnabled(false);
+    const off = await runOn("wasm", [{ shape, seed: 14 }], f).finally(() => setOneDnnEnabled(true));
+    assert.equal(calls.colSum, 1, `[${shape}] over [${axes}]`);
+    assert.ok(Buffer.from(on[0].buffer).equals(Buffer.from(off[0].buffer)), `[${shape}] over [${axes}]: bytes differ`);
+  }
+});
+
 test("out of oneDNN's scope (an activation, a two-sided batch broadcast), the wasm kernels run, and agree with cpu", { skip }, async () => {
   const relu = (x: tf.Tensor, w: tf.Tensor) => tf.fused.conv2d({ x: x as tf.Tensor4D, filter: w as tf.Tensor4D, strides: 1, pad: "same", activation: "relu" });
   const r = await oneDnnVsCpu([{ shape: [1, 8, 8, 4], seed: 7 }, { shape: [3, 3, 4, 8], seed: 8 }], (x, w) => relu(x, w));
@@ -157,7 +190,7 @@ test("switched off, the same ops run on the wasm kernels (no oneDNN call) and gi
   setOneDnnEnabled(false);
   try {
     const off = await counted(() => runOn("wasm", inputs, f));
-    assert.deepEqual(off.calls, { convForward: 0, convBackwardData: 0, convBackwardFilter: 0, matMul: 0 });
+    assert.deepEqual(Object.values(off.calls), KINDS.map(() => 0));
     const again = await runOn("wasm", inputs, f);
     off.result.forEach((x, i) => assert.deepEqual(Buffer.from(x.buffer), Buffer.from(again[i].buffer)));
   } finally {

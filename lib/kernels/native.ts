@@ -17,6 +17,8 @@ import * as path from "path";
 import * as fs from "fs";
 import { isMainThread } from "worker_threads";
 import * as tf from "@tensorflow/tfjs-core";
+import { GROUP_NORM, GROUP_NORM_GRAD, type GroupNormAttrs } from "./groupnorm";
+import { leadingAxes } from "./reduce";
 
 /** The addon's functions (native/src/addon.cc); parameters are Float64Arrays of dims and heap byte offsets. */
 export interface OneDnnAddon {
@@ -24,6 +26,9 @@ export interface OneDnnAddon {
   convBackwardData(heap: ArrayBuffer, params: Float64Array): void;
   convBackwardFilter(heap: ArrayBuffer, params: Float64Array): void;
   matMul(heap: ArrayBuffer, params: Float64Array): void;
+  groupNorm(heap: ArrayBuffer, params: Float64Array): void;
+  groupNormGrad(heap: ArrayBuffer, params: Float64Array): void;
+  colSum(heap: ArrayBuffer, params: Float64Array): void;
   /** n×n sgemm `reps` times on the heap; the fastest repetition's seconds */
   sgemm(heap: ArrayBuffer, params: Float64Array): number;
   setThreads(n: number): void;
@@ -79,6 +84,10 @@ export function oneDnnAddon(): OneDnnAddon | null {
     why = "not built (install libdnnl-dev, then npm install)";
     return null;
   }
+  // OpenMP's idle threads sleep at once instead of spinning (libgomp reads this when the addon loads
+  // it): spinning threads take the cores the wasm kernels between two oneDNN calls need, and on a
+  // shared machine they made a 2-thread step several times slower (bench/README.md)
+  if (isMainThread) process.env.OMP_WAIT_POLICY ??= "PASSIVE";
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const a = require(file) as OneDnnAddon;
@@ -217,6 +226,14 @@ function matMul(be: WasmInternals, x: tf.TensorInfo, y: tf.TensorInfo, transpose
   return out;
 }
 
+/** GroupNorm's inputs as the addon takes them (lib/kernels/groupnorm checks and reports anything else). */
+function groupNormShape(x: tf.TensorInfo, gamma: tf.TensorInfo, beta: tf.TensorInfo, groups: number): [number, number, number] | null {
+  if (!isF32(x, gamma, beta) || x.shape.length !== 4 || !nonEmpty(x)) return null;
+  const C = x.shape[3];
+  if (!(groups >= 1) || C % groups !== 0 || gamma.shape.join() !== String(C) || beta.shape.join() !== String(C)) return null;
+  return [x.shape[0], x.shape[1] * x.shape[2], C];
+}
+
 type Wrap = (inner: tf.KernelFunc) => tf.KernelFunc;
 
 /** The wrappers by kernel name: each tries oneDNN and hands everything else to the kernel it wraps. */
@@ -263,6 +280,43 @@ const WRAPPERS: Record<string, Wrap> = {
     const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
     const { transposeA, transposeB } = args.attrs as unknown as tf.BatchMatMulAttrs;
     return (enabled && matMul(args.backend as unknown as WasmInternals, a, b, transposeA, transposeB)) || inner(args);
+  },
+  [GROUP_NORM]: (inner) => (args) => {
+    const { x, gamma, beta } = args.inputs as Record<string, tf.TensorInfo>;
+    const a = args.attrs as unknown as GroupNormAttrs;
+    const shape = enabled && oneDnnAddon() ? groupNormShape(x, gamma, beta, a.groups) : null;
+    if (!shape) return inner(args);
+    const [B, HW, C] = shape;
+    const be = args.backend as unknown as WasmInternals;
+    const outs = [be.makeOutput(x.shape, "float32"), be.makeOutput([B, a.groups], "float32"), be.makeOutput([B, a.groups], "float32")];
+    const p = new Float64Array([B, HW, C, a.groups, a.eps, a.silu ? 1 : 0, ...[x, gamma, beta, ...outs].map((t) => offsetOf(be, t))]);
+    oneDnnAddon()!.groupNorm(be.wasm.HEAPU8.buffer as ArrayBuffer, p);
+    return outs;
+  },
+  [GROUP_NORM_GRAD]: (inner) => (args) => {
+    const { dy, x, gamma, beta, mean, rstd } = args.inputs as Record<string, tf.TensorInfo>;
+    const a = args.attrs as unknown as GroupNormAttrs;
+    const shape = enabled && oneDnnAddon() && isF32(dy, mean, rstd) && dy.shape.join() === x.shape.join() ? groupNormShape(x, gamma, beta, a.groups) : null;
+    if (!shape || mean.shape.join() !== `${shape[0]},${a.groups}` || rstd.shape.join() !== mean.shape.join()) return inner(args);
+    const [B, HW, C] = shape;
+    const be = args.backend as unknown as WasmInternals;
+    const outs = [be.makeOutput(x.shape, "float32"), be.makeOutput([C], "float32"), be.makeOutput([C], "float32")];
+    const p = new Float64Array([B, HW, C, a.groups, a.silu ? 1 : 0, ...[dy, x, gamma, beta, mean, rstd, ...outs].map((t) => offsetOf(be, t))]);
+    oneDnnAddon()!.groupNormGrad(be.wasm.HEAPU8.buffer as ArrayBuffer, p);
+    return outs;
+  },
+  Sum: (inner) => (args) => {
+    // sums over leading axes (bias gradients), float64 in row order like lib/kernels/reduce.ts: the same bytes
+    const x = args.inputs.x as tf.TensorInfo;
+    const { axis, keepDims } = args.attrs as unknown as tf.SumAttrs;
+    const k = enabled && oneDnnAddon() && x.dtype === "float32" && nonEmpty(x) ? leadingAxes(axis, x.shape.length) : 0;
+    if (k === 0) return inner(args);
+    const rest = x.shape.slice(k);
+    const be = args.backend as unknown as WasmInternals;
+    const out = be.makeOutput(keepDims ? [...x.shape.slice(0, k).map(() => 1), ...rest] : rest, "float32");
+    const cols = tf.util.sizeFromShape(rest);
+    oneDnnAddon()!.colSum(be.wasm.HEAPU8.buffer as ArrayBuffer, new Float64Array([tf.util.sizeFromShape(x.shape) / cols, cols, offsetOf(be, x), offsetOf(be, out)]));
+    return out;
   },
   _FusedMatMul: (inner) => (args) => {
     const { a, b, bias, preluActivationWeights } = args.inputs as Record<string, tf.TensorInfo | undefined>;

@@ -338,6 +338,229 @@ napi_value MatMul(napi_env env, napi_callback_info info) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Memory-bound kernels the wasm backend spends the rest of a training step in, written here as plain
+// loops compiled for the CPU's vector unit (function clones picked at run time): GroupNorm (+ SiLU)
+// and its gradient, and sums over leading axes (bias gradients). They follow the arithmetic of the
+// project's wasm kernels (lib/kernels/groupnorm.ts, reduce.ts): float32 element math, float64 sums.
+// Work is split over samples or columns only, so the bytes do not depend on the thread count.
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define VECTOR_CLONES
+#endif
+
+// e^x in float32 (Cephes expf, Moshier 1989, as lib/kernels/simd/groupnorm.wat): n = round(x·log2 e),
+// r = x − n·ln2 in two parts, e^r by a degree-7 polynomial, times 2^n built in the exponent bits.
+static inline float expf32(float x) {
+  x = x < -87.3f ? -87.3f : x > 88.3f ? 88.3f : x;
+  float fx = __builtin_rintf(x * 1.44269504088896341f);
+  float r = x - fx * 0.693359375f;
+  r = r - fx * -2.12194440e-4f;
+  float y = 1.9875691500e-4f;
+  y = y * r + 1.3981999507e-3f;
+  y = y * r + 8.3334519073e-3f;
+  y = y * r + 4.1665795894e-2f;
+  y = y * r + 1.6666665459e-1f;
+  y = y * r + 5.0000001201e-1f;
+  y = y * (r * r) + r + 1.0f;
+  int32_t bits = (int32_t(fx) + 127) << 23;
+  float scale;
+  std::memcpy(&scale, &bits, 4);
+  return y * scale;
+}
+
+// sum[c] = Σ_p x[p, c], sq[c] = Σ_p x[p, c]², float64, in pixel order
+VECTOR_CLONES static void channelStats(const float *__restrict x, int64_t HW, int64_t C, double *__restrict sum, double *__restrict sq) {
+  for (int64_t c = 0; c < C; c++) sum[c] = sq[c] = 0;
+  for (int64_t p = 0; p < HW; p++) {
+    const float *__restrict row = x + p * C;
+    for (int64_t c = 0; c < C; c++) {
+      double v = row[c];
+      sum[c] += v;
+      sq[c] += v * v;
+    }
+  }
+}
+
+// y = g·((x − m)·r) + b per channel, then z·sigmoid(z) with SiLU
+VECTOR_CLONES static void normalize(const float *__restrict x, float *__restrict y, int64_t HW, int64_t C, const float *__restrict m, const float *__restrict r, const float *__restrict g, const float *__restrict b, bool silu) {
+  for (int64_t p = 0; p < HW; p++) {
+    const float *__restrict xr = x + p * C;
+    float *__restrict yr = y + p * C;
+    if (silu) {
+      for (int64_t c = 0; c < C; c++) {
+        float z = g[c] * ((xr[c] - m[c]) * r[c]) + b[c];
+        yr[c] = z * (1.0f / (1.0f + expf32(-z)));
+      }
+    } else {
+      for (int64_t c = 0; c < C; c++) yr[c] = g[c] * ((xr[c] - m[c]) * r[c]) + b[c];
+    }
+  }
+}
+
+// Backward, first pass: dz (through SiLU), d = dz·g into `d`; per channel dγ += dz·x̂, dβ += dz,
+// s1 += d, s2 += d·x̂ (float64)
+VECTOR_CLONES static void gradPass1(const float *__restrict dy, const float *__restrict x, float *__restrict d, int64_t HW, int64_t C, const float *__restrict m, const float *__restrict r, const float *__restrict g, const float *__restrict b,
+                                    bool silu, double *__restrict dg, double *__restrict db, double *__restrict s1, double *__restrict s2) {
+  for (int64_t c = 0; c < C; c++) dg[c] = db[c] = s1[c] = s2[c] = 0;
+  for (int64_t p = 0; p < HW; p++) {
+    const float *__restrict dyr = dy + p * C, *xr = x + p * C;
+    float *__restrict dr = d + p * C;
+    // dz first (two loops, so that each vectorizes), then the sums
+    if (silu) {
+      for (int64_t c = 0; c < C; c++) {
+        float z = g[c] * ((xr[c] - m[c]) * r[c]) + b[c];
+        float sg = 1.0f / (1.0f + expf32(-z));
+        dr[c] = dyr[c] * (sg * (1.0f + z * (1.0f - sg)));
+      }
+    } else {
+      for (int64_t c = 0; c < C; c++) dr[c] = dyr[c];
+    }
+    for (int64_t c = 0; c < C; c++) {
+      float xh = (xr[c] - m[c]) * r[c];
+      float dz = dr[c];
+      float dd = dz * g[c];
+      dr[c] = dd;
+      dg[c] += double(dz) * double(xh);
+      db[c] += double(dz);
+      s1[c] += double(dd);
+      s2[c] += double(dd) * double(xh);
+    }
+  }
+}
+
+// Backward, second pass: dx = r·(d − m1 − x̂·m2), in place over d
+VECTOR_CLONES static void gradPass2(float *__restrict d, const float *__restrict x, int64_t HW, int64_t C, const float *__restrict m, const float *__restrict r, const float *__restrict m1, const float *__restrict m2) {
+  for (int64_t p = 0; p < HW; p++) {
+    float *__restrict dr = d + p * C;
+    const float *__restrict xr = x + p * C;
+    for (int64_t c = 0; c < C; c++) dr[c] = r[c] * (dr[c] - m1[c] - ((xr[c] - m[c]) * r[c]) * m2[c]);
+  }
+}
+
+// Parameters (Float64Array, 12): B HW C G eps silu, then byte offsets x gamma beta y mean rstd.
+constexpr size_t GN_PARAMS = 12;
+
+napi_value GroupNormForward(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a = getArgs(env, info);
+    if (a.argc < 2) throw JsError{"dnnl_kernels.groupNorm(heap, params) takes 2 arguments"};
+    Heap heap = getHeap(env, a.argv[0]);
+    std::vector<double> p = getParams(env, a.argv[1], GN_PARAMS, "groupNorm");
+    int64_t B = dim(p[0], "groupNorm"), HW = dim(p[1], "groupNorm"), C = dim(p[2], "groupNorm"), G = dim(p[3], "groupNorm");
+    if (G < 1 || C % G != 0) throw JsError{"dnnl_kernels.groupNorm: channels must divide into the groups"};
+    double eps = p[4];
+    bool silu = p[5] != 0;
+    double n = double(B * HW * C);
+    const float *x = heap.at(p[6], n, "x"), *gamma = heap.at(p[7], double(C), "gamma"), *beta = heap.at(p[8], double(C), "beta");
+    float *y = heap.at(p[9], n, "y"), *mean = heap.at(p[10], double(B * G), "mean"), *rstd = heap.at(p[11], double(B * G), "rstd");
+    int64_t Cg = C / G;
+#pragma omp parallel
+    {
+      std::vector<double> sum(C), sq(C);
+      std::vector<float> m(C), r(C);
+#pragma omp for schedule(static)
+      for (int64_t s = 0; s < B; s++) {
+        const float *xs = x + s * HW * C;
+        channelStats(xs, HW, C, sum.data(), sq.data());
+        for (int64_t g = 0; g < G; g++) {
+          double t1 = 0, t2 = 0;
+          for (int64_t k = g * Cg; k < (g + 1) * Cg; k++) t1 += sum[k], t2 += sq[k];
+          double mu = t1 / double(HW * Cg), m2 = t2 / double(HW * Cg);
+          double var = m2 - mu * mu;
+          mean[s * G + g] = float(mu);
+          rstd[s * G + g] = float(1.0 / std::sqrt((var > 0 ? var : 0) + eps));
+          for (int64_t k = g * Cg; k < (g + 1) * Cg; k++) m[k] = mean[s * G + g], r[k] = rstd[s * G + g];
+        }
+        normalize(xs, y + s * HW * C, HW, C, m.data(), r.data(), gamma, beta, silu);
+      }
+    }
+    return undefinedValue(env);
+  });
+}
+
+// Parameters (Float64Array, 14): B HW C G silu, then byte offsets dy x gamma beta mean rstd dx dgamma dbeta.
+constexpr size_t GN_GRAD_PARAMS = 14;
+
+napi_value GroupNormBackward(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a = getArgs(env, info);
+    if (a.argc < 2) throw JsError{"dnnl_kernels.groupNormGrad(heap, params) takes 2 arguments"};
+    Heap heap = getHeap(env, a.argv[0]);
+    std::vector<double> p = getParams(env, a.argv[1], GN_GRAD_PARAMS, "groupNormGrad");
+    int64_t B = dim(p[0], "groupNormGrad"), HW = dim(p[1], "groupNormGrad"), C = dim(p[2], "groupNormGrad"), G = dim(p[3], "groupNormGrad");
+    if (G < 1 || C % G != 0) throw JsError{"dnnl_kernels.groupNormGrad: channels must divide into the groups"};
+    bool silu = p[4] != 0;
+    double n = double(B * HW * C);
+    const float *dy = heap.at(p[5], n, "dy"), *x = heap.at(p[6], n, "x"), *gamma = heap.at(p[7], double(C), "gamma"), *beta = heap.at(p[8], double(C), "beta");
+    const float *mean = heap.at(p[9], double(B * G), "mean"), *rstd = heap.at(p[10], double(B * G), "rstd");
+    float *dx = heap.at(p[11], n, "dx"), *dgamma = heap.at(p[12], double(C), "dgamma"), *dbeta = heap.at(p[13], double(C), "dbeta");
+    int64_t Cg = C / G;
+    // per-sample partial sums of dγ and dβ, added up in sample order below
+    std::vector<double> dgs(size_t(B * C)), dbs(size_t(B * C));
+#pragma omp parallel
+    {
+      std::vector<double> s1(C), s2(C);
+      std::vector<float> m(C), r(C), m1(C), m2(C);
+#pragma omp for schedule(static)
+      for (int64_t s = 0; s < B; s++) {
+        for (int64_t k = 0; k < C; k++) m[k] = mean[s * G + k / Cg], r[k] = rstd[s * G + k / Cg];
+        const float *dys = dy + s * HW * C, *xs = x + s * HW * C;
+        float *dxs = dx + s * HW * C;
+        gradPass1(dys, xs, dxs, HW, C, m.data(), r.data(), gamma, beta, silu, &dgs[s * C], &dbs[s * C], s1.data(), s2.data());
+        for (int64_t g = 0; g < G; g++) {
+          double t1 = 0, t2 = 0;
+          for (int64_t k = g * Cg; k < (g + 1) * Cg; k++) t1 += s1[k], t2 += s2[k];
+          for (int64_t k = g * Cg; k < (g + 1) * Cg; k++) m1[k] = float(t1 / double(HW * Cg)), m2[k] = float(t2 / double(HW * Cg));
+        }
+        gradPass2(dxs, xs, HW, C, m.data(), r.data(), m1.data(), m2.data());
+      }
+    }
+    for (int64_t c = 0; c < C; c++) {
+      double tg = 0, tb = 0;
+      for (int64_t s = 0; s < B; s++) tg += dgs[s * C + c], tb += dbs[s * C + c];
+      dgamma[c] = float(tg);
+      dbeta[c] = float(tb);
+    }
+    return undefinedValue(env);
+  });
+}
+
+// out[c] = Σ_r x[r, c] in float64 in row order (lib/kernels/reduce.ts's sumRows: the same bytes),
+// columns split over the threads in blocks of 64.
+VECTOR_CLONES static void colSumBlock(const float *__restrict x, int64_t rows, int64_t cols, int64_t c0, int64_t c1, double *__restrict acc) {
+  for (int64_t c = c0; c < c1; c++) acc[c - c0] = 0;
+  for (int64_t r = 0; r < rows; r++) {
+    const float *__restrict row = x + r * cols;
+    for (int64_t c = c0; c < c1; c++) acc[c - c0] += double(row[c]);
+  }
+}
+
+// Parameters (Float64Array, 4): rows cols, then byte offsets x out.
+napi_value ColSum(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a = getArgs(env, info);
+    if (a.argc < 2) throw JsError{"dnnl_kernels.colSum(heap, params) takes 2 arguments"};
+    Heap heap = getHeap(env, a.argv[0]);
+    std::vector<double> p = getParams(env, a.argv[1], 4, "colSum");
+    int64_t rows = dim(p[0], "colSum"), cols = dim(p[1], "colSum");
+    const float *x = heap.at(p[2], double(rows) * double(cols), "x");
+    float *out = heap.at(p[3], double(cols), "out");
+    constexpr int64_t BLOCK = 64;
+    int64_t blocks = (cols + BLOCK - 1) / BLOCK;
+#pragma omp parallel for schedule(static) if (rows * cols > (1 << 16))
+    for (int64_t k = 0; k < blocks; k++) {
+      double acc[BLOCK];
+      int64_t c0 = k * BLOCK, c1 = c0 + BLOCK < cols ? c0 + BLOCK : cols;
+      colSumBlock(x, rows, cols, c0, c1, acc);
+      for (int64_t c = c0; c < c1; c++) out[c] = float(acc[c - c0]);
+    }
+    return undefinedValue(env);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
 // The machine's ceiling: C = A·B by oneDNN's sgemm (row-major, n×n), `reps` times, on the heap.
 // Parameters (Float64Array, 5): n reps, byte offsets a b c. Returns the fastest repetition's seconds.
 
@@ -472,6 +695,9 @@ napi_value Init(napi_env env, napi_value exports) {
       {"convBackwardData", nullptr, ConvBackwardData, nullptr, nullptr, nullptr, kMethod, nullptr},
       {"convBackwardFilter", nullptr, ConvBackwardFilter, nullptr, nullptr, nullptr, kMethod, nullptr},
       {"matMul", nullptr, MatMul, nullptr, nullptr, nullptr, kMethod, nullptr},
+      {"groupNorm", nullptr, GroupNormForward, nullptr, nullptr, nullptr, kMethod, nullptr},
+      {"groupNormGrad", nullptr, GroupNormBackward, nullptr, nullptr, nullptr, kMethod, nullptr},
+      {"colSum", nullptr, ColSum, nullptr, nullptr, nullptr, kMethod, nullptr},
       {"sgemm", nullptr, Sgemm, nullptr, nullptr, nullptr, kMethod, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, kMethod, nullptr},
       {"getThreads", nullptr, GetThreads, nullptr, nullptr, nullptr, kMethod, nullptr},
