@@ -28,7 +28,7 @@ const need = (): OneDnnAddon => {
   return addon;
 };
 
-const KINDS = ["convForward", "convBackwardData", "convBackwardFilter", "matMul", "groupNorm", "groupNormGrad", "colSum"] as const;
+const KINDS = ["convForward", "convBackwardData", "convBackwardFilter", "matMul", "groupNorm", "groupNormGrad", "colSum", "unary"] as const;
 type Kind = (typeof KINDS)[number];
 
 /** Runs f with the addon's kernel calls counted, by kind. */
@@ -171,6 +171,21 @@ test("sums over leading axes (bias gradients) on the addon give the wasm kernels
     assert.equal(calls.colSum, 1, `[${shape}] over [${axes}]`);
     assert.ok(Buffer.from(on[0].buffer).equals(Buffer.from(off[0].buffer)), `[${shape}] over [${axes}]: bytes differ`);
   }
+});
+
+test("the addon's e^x and erf(x) match cpu: within 2 float32 ulps (e^x) and 3e-7 (erf), infinities and zeros kept", { skip }, async () => {
+  // the GELU's range and far beyond it: overflow to ∞, underflow to 0 and subnormals, ±∞
+  const values = [...Array.from({ length: 4001 }, (_, i) => (i - 2000) / 100), 88.7, 89, 100, -87, -95, -103, -200, Infinity, -Infinity, 0, -0];
+  const x = [{ shape: [values.length], seed: 0, values }];
+  const { result: on, calls } = await counted(() => runOn("wasm", x, (t) => [tf.exp(t), tf.erf(t)]));
+  const [exp, erf] = await runOn("cpu", x, (t) => [tf.exp(t), tf.erf(t)]);
+  assert.equal(calls.unary, 2);
+  values.forEach((v, i) => {
+    const [a, b] = [on[0][i], exp[i]];
+    const ok = a === b || Math.abs(a - b) <= 2 * 2 ** -23 * Math.abs(b) || (b < 1.2e-38 && Math.abs(a - b) <= 1e-44);
+    assert.ok(ok, `e^${v}: ${a} against cpu's ${b}`);
+    assert.ok(Math.abs(on[1][i] - erf[i]) <= 3e-7, `erf(${v}): ${on[1][i]} against cpu's ${erf[i]}`);
+  });
 });
 
 test("out of oneDNN's scope (an activation, a two-sided batch broadcast), the wasm kernels run, and agree with cpu", { skip }, async () => {

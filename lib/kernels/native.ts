@@ -29,6 +29,8 @@ export interface OneDnnAddon {
   groupNorm(heap: ArrayBuffer, params: Float64Array): void;
   groupNormGrad(heap: ArrayBuffer, params: Float64Array): void;
   colSum(heap: ArrayBuffer, params: Float64Array): void;
+  /** op 0: e^x, op 1: erf(x) */
+  unary(heap: ArrayBuffer, params: Float64Array): void;
   /** n×n sgemm `reps` times on the heap; the fastest repetition's seconds */
   sgemm(heap: ArrayBuffer, params: Float64Array): number;
   setThreads(n: number): void;
@@ -81,7 +83,7 @@ export function oneDnnAddon(): OneDnnAddon | null {
   const root = repoRoot();
   const file = root && path.join(root, ADDON_PATH);
   if (!file || !fs.existsSync(file)) {
-    why = "not built (install libdnnl-dev, then npm install)";
+    why = "not built: install libdnnl-dev, then npm install";
     return null;
   }
   // OpenMP's idle threads sleep at once instead of spinning (libgomp reads this when the addon loads
@@ -234,6 +236,16 @@ function groupNormShape(x: tf.TensorInfo, gamma: tf.TensorInfo, beta: tf.TensorI
   return [x.shape[0], x.shape[1] * x.shape[2], C];
 }
 
+/** e^x (op 0) or erf(x) (op 1) of a float32 tensor on the addon, or null when out of its scope. */
+function unary(op: 0 | 1, args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo | null {
+  const x = args.inputs.x as tf.TensorInfo;
+  if (!enabled || !oneDnnAddon() || x.dtype !== "float32" || !nonEmpty(x)) return null;
+  const be = args.backend as unknown as WasmInternals;
+  const y = be.makeOutput(x.shape, "float32");
+  oneDnnAddon()!.unary(be.wasm.HEAPU8.buffer as ArrayBuffer, new Float64Array([op, tf.util.sizeFromShape(x.shape), offsetOf(be, x), offsetOf(be, y)]));
+  return y;
+}
+
 type Wrap = (inner: tf.KernelFunc) => tf.KernelFunc;
 
 /** The wrappers by kernel name: each tries oneDNN and hands everything else to the kernel it wraps. */
@@ -318,6 +330,8 @@ const WRAPPERS: Record<string, Wrap> = {
     oneDnnAddon()!.colSum(be.wasm.HEAPU8.buffer as ArrayBuffer, new Float64Array([tf.util.sizeFromShape(x.shape) / cols, cols, offsetOf(be, x), offsetOf(be, out)]));
     return out;
   },
+  Exp: (inner) => (args) => unary(0, args) || inner(args),
+  Erf: (inner) => (args) => unary(1, args) || inner(args),
   _FusedMatMul: (inner) => (args) => {
     const { a, b, bias, preluActivationWeights } = args.inputs as Record<string, tf.TensorInfo | undefined>;
     const attrs = args.attrs as unknown as tf._FusedMatMulAttrs;

@@ -351,9 +351,17 @@ napi_value MatMul(napi_env env, napi_callback_info info) {
 #endif
 
 // e^x in float32 (Cephes expf, Moshier 1989, as lib/kernels/simd/groupnorm.wat): n = round(x·log2 e),
-// r = x − n·ln2 in two parts, e^r by a degree-7 polynomial, times 2^n built in the exponent bits.
+// r = x − n·ln2 in two parts, e^r by a degree-7 polynomial, times 2^n as two powers of two built in the
+// exponent bits (so that overflow gives infinity and underflow 0 or a subnormal, like expf).
+static inline float pow2i(int32_t n) {
+  int32_t bits = (n + 127) << 23;
+  float f;
+  std::memcpy(&f, &bits, 4);
+  return f;
+}
+
 static inline float expf32(float x) {
-  x = x < -87.3f ? -87.3f : x > 88.3f ? 88.3f : x;
+  x = x < -104.0f ? -104.0f : x > 89.0f ? 89.0f : x;
   float fx = __builtin_rintf(x * 1.44269504088896341f);
   float r = x - fx * 0.693359375f;
   r = r - fx * -2.12194440e-4f;
@@ -364,10 +372,8 @@ static inline float expf32(float x) {
   y = y * r + 1.6666665459e-1f;
   y = y * r + 5.0000001201e-1f;
   y = y * (r * r) + r + 1.0f;
-  int32_t bits = (int32_t(fx) + 127) << 23;
-  float scale;
-  std::memcpy(&scale, &bits, 4);
-  return y * scale;
+  int32_t n = int32_t(fx), half = n >> 1;
+  return y * pow2i(half) * pow2i(n - half);
 }
 
 // sum[c] = Σ_p x[p, c], sq[c] = Σ_p x[p, c]², float64, in pixel order
@@ -560,6 +566,46 @@ napi_value ColSum(napi_env env, napi_callback_info info) {
   });
 }
 
+// Elementwise e^x and erf(x), which tfjs-wasm computes one scalar libm call at a time. erf by
+// Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7), the formula and constants of tfjs's cpu backend.
+VECTOR_CLONES static void expBlock(const float *__restrict x, float *__restrict y, int64_t n) {
+  for (int64_t i = 0; i < n; i++) y[i] = expf32(x[i]);
+}
+
+VECTOR_CLONES static void erfBlock(const float *__restrict x, float *__restrict y, int64_t n) {
+  for (int64_t i = 0; i < n; i++) {
+    float v = x[i] < 0 ? -x[i] : x[i];
+    float t = 1.0f / (1.0f + 0.3275911f * v);
+    float poly = ((((1.061405429f * t - 1.453152027f) * t + 1.421413741f) * t - 0.284496736f) * t + 0.254829592f) * t;
+    float e = 1.0f - poly * expf32(-v * v);
+    y[i] = x[i] < 0 ? -e : x[i] > 0 ? e : 0.0f;
+  }
+}
+
+// Parameters (Float64Array, 4): op (0 exp, 1 erf) n, then byte offsets x y.
+napi_value Unary(napi_env env, napi_callback_info info) {
+  return guarded(env, [&]() -> napi_value {
+    Args a = getArgs(env, info);
+    if (a.argc < 2) throw JsError{"dnnl_kernels.unary(heap, params) takes 2 arguments"};
+    Heap heap = getHeap(env, a.argv[0]);
+    std::vector<double> p = getParams(env, a.argv[1], 4, "unary");
+    int op = int(p[0]);
+    if (op != 0 && op != 1) throw JsError{"dnnl_kernels.unary: op must be 0 (exp) or 1 (erf)"};
+    int64_t n = dim(p[1], "unary");
+    const float *x = heap.at(p[2], double(n), "x");
+    float *y = heap.at(p[3], double(n), "y");
+    constexpr int64_t BLOCK = 1 << 14;
+    int64_t blocks = (n + BLOCK - 1) / BLOCK;
+#pragma omp parallel for schedule(static) if (blocks > 1)
+    for (int64_t k = 0; k < blocks; k++) {
+      int64_t i0 = k * BLOCK, len = i0 + BLOCK < n ? BLOCK : n - i0;
+      if (op == 0) expBlock(x + i0, y + i0, len);
+      else erfBlock(x + i0, y + i0, len);
+    }
+    return undefinedValue(env);
+  });
+}
+
 // ---------------------------------------------------------------------------------------------
 // The machine's ceiling: C = A·B by oneDNN's sgemm (row-major, n×n), `reps` times, on the heap.
 // Parameters (Float64Array, 5): n reps, byte offsets a b c. Returns the fastest repetition's seconds.
@@ -698,6 +744,7 @@ napi_value Init(napi_env env, napi_value exports) {
       {"groupNorm", nullptr, GroupNormForward, nullptr, nullptr, nullptr, kMethod, nullptr},
       {"groupNormGrad", nullptr, GroupNormBackward, nullptr, nullptr, nullptr, kMethod, nullptr},
       {"colSum", nullptr, ColSum, nullptr, nullptr, nullptr, kMethod, nullptr},
+      {"unary", nullptr, Unary, nullptr, nullptr, nullptr, kMethod, nullptr},
       {"sgemm", nullptr, Sgemm, nullptr, nullptr, nullptr, kMethod, nullptr},
       {"setThreads", nullptr, SetThreads, nullptr, nullptr, nullptr, kMethod, nullptr},
       {"getThreads", nullptr, GetThreads, nullptr, nullptr, nullptr, kMethod, nullptr},
