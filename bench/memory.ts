@@ -40,7 +40,13 @@ function arg(name: string, fallback: string): string {
 function sample(step: number): Sample {
   const m = tf.memory();
   const heap = (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.length;
-  return { step, tensors: m.numTensors, bytes: m.numBytes, heapMb: heap / 2 ** 20, rssMb: process.memoryUsage().rss / 2 ** 20 };
+  return {
+    step,
+    tensors: m.numTensors,
+    bytes: m.numBytes,
+    heapMb: heap / 2 ** 20,
+    rssMb: process.memoryUsage().rss / 2 ** 20,
+  };
 }
 
 /** Fresh weights as variables, with the optimizer and EMA the trainer would hold. */
@@ -81,7 +87,11 @@ async function inProcess(steps: number, every: (step: number) => void): Promise<
 /** `steps` steps in a worker pool, as the trainer takes them (shared-memory gradients and update). */
 async function pooled(steps: number, every: (step: number) => void): Promise<void> {
   const size = os.availableParallelism();
-  const pool = await WorkerPool.start({ module: path.join(__dirname, `unet-task${ext}`), config: { seed: 0, batch: BATCH, seqLen: 77 }, size });
+  const pool = await WorkerPool.start({
+    module: path.join(__dirname, `unet-task${ext}`),
+    config: { seed: 0, batch: BATCH, seqLen: 77 },
+    size,
+  });
   const source = poolSource(pool, { sharedUpdate: true });
   const st = mainState(pool.params, await pool.getWeights(0));
   try {
@@ -107,7 +117,10 @@ async function check(mode: "in-process" | "pool", steps: number): Promise<string
     const s = sample(step);
     samples.push(s);
     const rate = (1000 * step) / (performance.now() - t0);
-    console.log(`  ${mode} step ${String(step).padStart(5)}: ${s.tensors} tensors, ${(s.bytes / 2 ** 20).toFixed(1)} MB in tensors, wasm heap ${s.heapMb.toFixed(0)} MB, resident ${s.rssMb.toFixed(0)} MB (${rate.toFixed(1)} steps/s)`);
+    console.log(
+      `  ${mode} step ${String(step).padStart(5)}: ${s.tensors} tensors, ${(s.bytes / 2 ** 20).toFixed(1)} MB in ` +
+        `tensors, wasm heap ${s.heapMb.toFixed(0)} MB, resident ${s.rssMb.toFixed(0)} MB (${rate.toFixed(1)} steps/s)`,
+    );
   };
   if (mode === "in-process") await inProcess(steps, every);
   else await pooled(steps, every);
@@ -115,24 +128,45 @@ async function check(mode: "in-process" | "pool", steps: number): Promise<string
   const last = samples[samples.length - 1];
   const problems: string[] = [];
   for (const s of samples.filter((x) => x.step >= base.step)) {
-    if (s.tensors !== base.tensors || s.bytes !== base.bytes) problems.push(`${mode}: step ${s.step} holds ${s.tensors} tensors (${s.bytes} bytes), step ${base.step} held ${base.tensors} (${base.bytes})`);
-    if (s.heapMb > base.heapMb) problems.push(`${mode}: the wasm heap grew from ${base.heapMb.toFixed(0)} MB (step ${base.step}) to ${s.heapMb.toFixed(0)} MB (step ${s.step})`);
+    if (s.tensors !== base.tensors || s.bytes !== base.bytes)
+      problems.push(
+        `${mode}: step ${s.step} holds ${s.tensors} tensors (${s.bytes} bytes), ` +
+          `step ${base.step} held ${base.tensors} (${base.bytes})`,
+      );
+    if (s.heapMb > base.heapMb)
+      problems.push(
+        `${mode}: the wasm heap grew from ${base.heapMb.toFixed(0)} MB (step ${base.step}) ` +
+          `to ${s.heapMb.toFixed(0)} MB (step ${s.step})`,
+      );
   }
   const drift = last.rssMb - base.rssMb;
-  if (drift > RSS_SLACK_MB) problems.push(`${mode}: resident size grew ${drift.toFixed(0)} MB from step ${base.step} to ${last.step} (over ${RSS_SLACK_MB} MB)`);
-  console.log(`  ${mode}: from step ${base.step} to ${last.step}: tensors ${base.tensors} → ${last.tensors}, wasm heap ${base.heapMb.toFixed(0)} → ${last.heapMb.toFixed(0)} MB, resident ${base.rssMb.toFixed(0)} → ${last.rssMb.toFixed(0)} MB (${drift >= 0 ? "+" : ""}${drift.toFixed(1)} MB)`);
+  if (drift > RSS_SLACK_MB)
+    problems.push(
+      `${mode}: resident size grew ${drift.toFixed(0)} MB from step ${base.step} to ${last.step} ` +
+        `(over ${RSS_SLACK_MB} MB)`,
+    );
+  const mb = (x: number) => x.toFixed(0);
+  console.log(
+    `  ${mode}: from step ${base.step} to ${last.step}: tensors ${base.tensors} → ${last.tensors}, ` +
+      `wasm heap ${mb(base.heapMb)} → ${mb(last.heapMb)} MB, resident ${mb(base.rssMb)} → ${mb(last.rssMb)} MB ` +
+      `(${drift >= 0 ? "+" : ""}${drift.toFixed(1)} MB)`,
+  );
   return problems;
 }
 
 async function main(): Promise<void> {
   const steps = Number(arg("steps", "1000"));
   const mode = arg("mode", "both");
-  if (!Number.isInteger(steps) || steps < 1) throw new Error(`--steps must be a whole number ≥ 1, got ${arg("steps", "")}`);
-  if (!["in-process", "pool", "both"].includes(mode)) throw new Error(`--mode must be in-process, pool or both, got ${mode}`);
+  if (!Number.isInteger(steps) || steps < 1)
+    throw new Error(`--steps must be a whole number ≥ 1, got ${arg("steps", "")}`);
+  if (!["in-process", "pool", "both"].includes(mode))
+    throw new Error(`--mode must be in-process, pool or both, got ${mode}`);
   const info = await initBackend({ prefer: "wasm" });
-  console.log(`# memory check — ${steps} training steps of the tiny U-Net (${BATCH} samples), backend ${info.name}${info.kernels ? `, ${info.kernels}` : ""}`);
+  const kernels = info.kernels ? `, ${info.kernels}` : "";
+  console.log(`# memory check — ${steps} training steps of the tiny U-Net (${BATCH} samples), ${info.name}${kernels}`);
   const problems: string[] = [];
-  for (const m of mode === "both" ? (["in-process", "pool"] as const) : [mode as "in-process" | "pool"]) problems.push(...(await check(m, steps)));
+  for (const m of mode === "both" ? (["in-process", "pool"] as const) : [mode as "in-process" | "pool"])
+    problems.push(...(await check(m, steps)));
   if (problems.length) {
     console.log(`memory check: FAILED\n  ${problems.join("\n  ")}`);
     process.exit(1);

@@ -11,7 +11,13 @@
 import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs-core";
-import { oneDnnAddon, oneDnnStatus, setOneDnnEnabled, setOneDnnThreads, defaultOneDnnThreads } from "../lib/kernels/native";
+import {
+  oneDnnAddon,
+  oneDnnStatus,
+  setOneDnnEnabled,
+  setOneDnnThreads,
+  defaultOneDnnThreads,
+} from "../lib/kernels/native";
 import { GROUP_NORM, GROUP_NORM_GRAD } from "../lib/kernels/groupnorm";
 import { WorkerPool } from "../lib/parallel/pool";
 import { splitRange } from "../lib/parallel/task";
@@ -19,7 +25,7 @@ import { AdamW, Ema } from "../lib/train/optim";
 import { poolSource } from "../lib/train/trainer";
 import type { Params } from "../lib/models/params";
 import * as unet from "./unet-task";
-import { gflops, median, timeOp, type Timing } from "./timing";
+import { median, timeOp } from "./timing";
 
 const QUICK = process.env.BENCH_QUICK === "1";
 const ext = __filename.endsWith(".ts") ? ".ts" : ".js";
@@ -69,20 +75,42 @@ function rows(): { rows: Row[]; dispose: () => void } {
   const gn = () => tf.engine().runKernel(GROUP_NORM, { x, gamma: g, beta }, gnAttrs) as tf.Tensor[];
   const first = (ts: tf.Tensor[]) => (tf.dispose(ts.slice(1)), ts[0]);
   const list: Row[] = [
-    { name: "conv2d 3×3 16×16×16×64 fwd", work: conv, run: () => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, "same") },
+    {
+      name: "conv2d 3×3 16×16×16×64 fwd",
+      work: conv,
+      run: () => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, "same"),
+    },
     {
       name: "conv backprop input",
       work: conv,
-      run: () => tf.engine().runKernel("Conv2DBackpropInput", { dy, filter: w }, { strides: 1, pad: "same", dataFormat: "NHWC", inputShape: x.shape }) as tf.Tensor,
+      run: () =>
+        tf
+          .engine()
+          .runKernel(
+            "Conv2DBackpropInput",
+            { dy, filter: w },
+            { strides: 1, pad: "same", dataFormat: "NHWC", inputShape: x.shape },
+          ) as tf.Tensor,
     },
     {
       name: "conv backprop filter",
       work: conv,
-      run: () => tf.engine().runKernel("Conv2DBackpropFilter", { x, dy }, { strides: 1, pad: "same", dataFormat: "NHWC", filterShape: w.shape }) as tf.Tensor,
+      run: () =>
+        tf
+          .engine()
+          .runKernel(
+            "Conv2DBackpropFilter",
+            { x, dy },
+            { strides: 1, pad: "same", dataFormat: "NHWC", filterShape: w.shape },
+          ) as tf.Tensor,
     },
     { name: "linear 1024×96·96×96 + bias", work: 2 * 1024 * 96 * 96, run: () => tf.fused.matMul({ a, b, bias }) },
     { name: "its gradient aᵀ·dy", work: 2 * 1024 * 96 * 96, run: () => tf.matMul(a, a, true, false) },
-    { name: "attention q·kᵀ 64×256×24·24×77", work: 2 * 64 * 256 * 77 * 24, run: () => tf.matMul(q, k, false, true) },
+    {
+      name: "attention q·kᵀ 64×256×24·24×77",
+      work: 2 * 64 * 256 * 77 * 24,
+      run: () => tf.matMul(q, k, false, true),
+    },
     { name: "GroupNorm+SiLU (GB/s)", work: 8 * n, bytes: true, run: () => first(gn()) },
     {
       name: "its gradient (GB/s)",
@@ -90,7 +118,9 @@ function rows(): { rows: Row[]; dispose: () => void } {
       bytes: true,
       run: () => {
         const [y, mean, rstd] = gn();
-        const out = tf.engine().runKernel(GROUP_NORM_GRAD, { dy, x, gamma: g, beta, mean, rstd, y }, gnAttrs) as tf.Tensor[];
+        const out = tf
+          .engine()
+          .runKernel(GROUP_NORM_GRAD, { dy, x, gamma: g, beta, mean, rstd, y }, gnAttrs) as tf.Tensor[];
         tf.dispose([y, mean, rstd]);
         return first(out);
       },
@@ -105,7 +135,11 @@ async function kernelTable(cores: number): Promise<string[]> {
   const reps = QUICK ? 3 : 7;
   const rate = async (r: Row) => r.work / ((await timeOp(r.run, reps, 2)).minMs * 1e-3) / 1e9;
   const cols: number[][] = [];
-  for (const [on, threads] of [[false, 1], [true, 1], [true, cores]] as const) {
+  for (const [on, threads] of [
+    [false, 1],
+    [true, 1],
+    [true, cores],
+  ] as const) {
     setOneDnnEnabled(on);
     setOneDnnThreads(threads);
     const col: number[] = [];
@@ -116,10 +150,16 @@ async function kernelTable(cores: number): Promise<string[]> {
   setOneDnnThreads(defaultOneDnnThreads());
   dispose();
   const head = `kernel (GFLOP/s, fastest of ${reps})`.padEnd(36);
-  const out = [`${head}${"wasm".padStart(7)} ${"oneDNN×1".padStart(9)} ${`oneDNN×${cores}`.padStart(9)}  speedup ×1, ×${cores}`];
+  const out = [
+    `${head}${"wasm".padStart(7)} ${"oneDNN×1".padStart(9)} ${`oneDNN×${cores}`.padStart(9)}` +
+      `  speedup ×1, ×${cores}`,
+  ];
   list.forEach((r, i) => {
     const [wv, o1, on] = cols.map((c) => c[i]);
-    out.push(`${r.name.padEnd(36)}${fmt(wv).padStart(7)} ${fmt(o1).padStart(9)} ${fmt(on).padStart(9)}  ${fmt(o1 / wv, 1).padStart(5)}×, ${fmt(on / wv, 1)}×`);
+    out.push(
+      `${r.name.padEnd(36)}${fmt(wv).padStart(7)} ${fmt(o1).padStart(9)} ${fmt(on).padStart(9)}` +
+        `  ${fmt(o1 / wv, 1).padStart(5)}×, ${fmt(on / wv, 1)}×`,
+    );
   });
   return out;
 }
@@ -158,7 +198,12 @@ async function openPool(size: number, nativeOn: boolean, nativeThreads: number):
   if (!nativeOn) process.env.DREAMBOOTH_NATIVE = "0";
   let pool: WorkerPool;
   try {
-    pool = await WorkerPool.start({ module: path.join(__dirname, `unet-task${ext}`), config: { seed: 0, batch: BATCH, seqLen: 77 }, size, nativeThreads });
+    pool = await WorkerPool.start({
+      module: path.join(__dirname, `unet-task${ext}`),
+      config: { seed: 0, batch: BATCH, seqLen: 77 },
+      size,
+      nativeThreads,
+    });
   } finally {
     if (saved === undefined) delete process.env.DREAMBOOTH_NATIVE;
     else process.env.DREAMBOOTH_NATIVE = saved;
@@ -186,9 +231,13 @@ async function openPool(size: number, nativeOn: boolean, nativeThreads: number):
   };
 }
 
-const line = (label: string, ms: number, flops: number, ceiling: number | null, extra = "") =>
-  `${label.padEnd(40)}${fmt(ms, 0).padStart(6)} ms ${fmt(gflops(flops, { medianMs: ms } as Timing)).padStart(6)} GFLOP/s` +
-  `${ceiling ? `  ${fmt(gflops(flops, { medianMs: ms } as Timing) / ceiling, 2)} of the ceiling` : ""}  ${fmt((1000 * BATCH) / ms, 1)} samples/s${extra}`;
+/** One step's line: time, GFLOP/s and its ratio to `ceiling` (when given), samples/s, then `extra`. */
+function line(label: string, ms: number, flops: number, ceiling: number | null, extra = ""): string {
+  const rate = flops / (ms * 1e-3) / 1e9;
+  const ratio = ceiling ? `  ${fmt(rate / ceiling, 2)} of the ceiling` : "";
+  const samples = `${fmt((1000 * BATCH) / ms, 1)} samples/s`;
+  return `${label.padEnd(40)}${fmt(ms, 0).padStart(6)} ms ${fmt(rate).padStart(6)} GFLOP/s${ratio}  ${samples}${extra}`;
+}
 
 /** Prints section (d). */
 export async function oneDnnSection(): Promise<void> {
@@ -199,23 +248,42 @@ export async function oneDnnSection(): Promise<void> {
     return;
   }
   const cores = os.availableParallelism();
-  console.log(`(d) oneDNN ${status.version} kernels under wasm (lib/kernels/native; ${status.isa}, OpenMP, OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY ?? "unset"})`);
+  console.log(
+    `(d) oneDNN ${status.version} kernels under wasm (lib/kernels/native; ${status.isa}, OpenMP, ` +
+      `OMP_WAIT_POLICY=${process.env.OMP_WAIT_POLICY ?? "unset"})`,
+  );
   const c1 = nativeCeiling(1);
   const cn = cores > 1 ? nativeCeiling(cores) : c1;
-  console.log(`    native ceiling, oneDNN sgemm 1024²·1024²: ${fmt(c1)} GFLOP/s on 1 thread, ${fmt(cn)} on ${cores} (fastest of ${QUICK ? 10 : 20})`);
+  console.log(
+    `    native ceiling, oneDNN sgemm 1024²·1024²: ${fmt(c1)} GFLOP/s on 1 thread, ${fmt(cn)} on ${cores} ` +
+      `(fastest of ${QUICK ? 10 : 20})`,
+  );
   for (const l of await kernelTable(cores)) console.log(`    ${l}`);
 
   const flops = unet.unetTrainFlops(BATCH, 77);
   const rounds = QUICK ? 2 : 5;
-  const modes = [{ on: false, threads: 1 }, { on: true, threads: 1 }, ...(cores > 1 ? [{ on: true, threads: cores }] : [])];
+  const modes = [
+    { on: false, threads: 1 },
+    { on: true, threads: 1 },
+    ...(cores > 1 ? [{ on: true, threads: cores }] : []),
+  ];
   const t = (await inProcessSteps(modes, rounds)).map(median);
-  console.log(`    tiny U-Net training step, ${BATCH} samples (${fmt(flops / 1e9, 2)} GFLOP), in this process, the modes alternated ${rounds} times (medians):`);
+  console.log(
+    `    tiny U-Net training step, ${BATCH} samples (${fmt(flops / 1e9, 2)} GFLOP), in this process, ` +
+      `the modes alternated ${rounds} times (medians):`,
+  );
   console.log(`      ${line("wasm kernels (the project's)", t[0], flops, c1)}`);
   console.log(`      ${line("oneDNN, 1 thread", t[1], flops, c1, `  ${fmt(t[0] / t[1], 2)}× the wasm step`)}`);
-  if (cores > 1) console.log(`      ${line(`oneDNN, ${cores} threads`, t[2], flops, cn, `  ${fmt(t[0] / t[2], 2)}× the wasm step`)}`);
+  if (cores > 1)
+    console.log(
+      `      ${line(`oneDNN, ${cores} threads`, t[2], flops, cn, `  ${fmt(t[0] / t[2], 2)}× the wasm step`)}`,
+    );
   const best = cores > 1 && t[2] < t[1] ? 2 : 1;
-  const ratio = gflops(flops, { medianMs: t[best] } as Timing) / (best === 2 ? cn : c1);
-  console.log(`      targets: oneDNN step ≥ 0.6 of the native ceiling: ${fmt(ratio, 2)} (${best === 2 ? `${cores} threads` : "1 thread"}); ≥ 3× the wasm step: ${fmt(t[0] / t[best], 2)}×`);
+  const ratio = flops / (t[best] * 1e-3) / 1e9 / (best === 2 ? cn : c1);
+  console.log(
+    `      targets: oneDNN step ≥ 0.6 of the native ceiling: ${fmt(ratio, 2)} ` +
+      `(${best === 2 ? `${cores} threads` : "1 thread"}); ≥ 3× the wasm step: ${fmt(t[0] / t[best], 2)}×`,
+  );
 
   // full steps as the trainer takes them, in alternation so that outside load falls on each alike
   const configs: [string, number, boolean, number][] = [[`pool, ${cores} workers, wasm kernels`, cores, false, 1]];
@@ -233,8 +301,13 @@ export async function oneDnnSection(): Promise<void> {
       }
     }
     const ms = times.map(median);
-    console.log(`    full training steps (gradients, clipping, AdamW, EMA; the trainer's shared-memory update), alternated ${rounds} times:`);
-    configs.forEach(([label], i) => console.log(`      ${line(label, ms[i], flops, null, i > 0 ? `  ${fmt(ms[0] / ms[i], 2)}× the wasm pool` : "")}`));
+    console.log(
+      `    full training steps (gradients, clipping, AdamW, EMA; the trainer's shared-memory update), ` +
+        `alternated ${rounds} times:`,
+    );
+    configs.forEach(([label], i) =>
+      console.log(`      ${line(label, ms[i], flops, null, i ? `  ${fmt(ms[0] / ms[i], 2)}× the wasm pool` : "")}`),
+    );
   } finally {
     await Promise.all(pools.map((p) => p.close()));
   }

@@ -133,8 +133,10 @@ export async function initBackend(opts: BackendOptions = {}): Promise<BackendInf
   // function already says which backend runs and why, once
   if (tfBackend === "cpu") (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
   const reason = wanted === "auto" ? (skipped.length ? skipped.join("; ") : "first choice") : `requested by ${source}`;
-  const info: BackendInfo = { name: chosen, tfBackend, reason, ...(chosen === "wasm" && oneDnnLine() ? { kernels: oneDnnLine() } : {}) };
-  if (current == null || current.name !== info.name || current.reason !== info.reason) log(`backend: ${chosen} (${reason})${info.kernels ? `; ${info.kernels}` : ""}`);
+  const kernels = chosen === "wasm" ? oneDnnLine() : "";
+  const info: BackendInfo = { name: chosen, tfBackend, reason, ...(kernels ? { kernels } : {}) };
+  const changed = current == null || current.name !== info.name || current.reason !== info.reason;
+  if (changed) log(`backend: ${chosen} (${reason})${kernels ? `; ${kernels}` : ""}`);
   current = info;
   return info;
 }

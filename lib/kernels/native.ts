@@ -56,12 +56,16 @@ function repoRoot(): string | null {
   return null;
 }
 
-/** Threads oneDNN uses in this thread: DREAMBOOTH_NATIVE_THREADS, else every core on the main thread and one in a worker. */
+/**
+ * Threads oneDNN uses in this thread: DREAMBOOTH_NATIVE_THREADS, else every core on the main thread and
+ * one in a worker.
+ */
 export function defaultOneDnnThreads(): number {
   const env = process.env.DREAMBOOTH_NATIVE_THREADS;
   if (env != null && env !== "") {
     const n = Number(env);
-    if (!Number.isInteger(n) || n < 1) throw new Error(`DREAMBOOTH_NATIVE_THREADS must be a whole number ≥ 1, got "${env}"`);
+    if (!Number.isInteger(n) || n < 1)
+      throw new Error(`DREAMBOOTH_NATIVE_THREADS must be a whole number ≥ 1, got "${env}"`);
     return n;
   }
   return isMainThread ? os.availableParallelism() : 1;
@@ -75,7 +79,8 @@ export function oneDnnAddon(): OneDnnAddon | null {
   if (addon !== undefined) return addon;
   addon = null;
   const flag = process.env.DREAMBOOTH_NATIVE;
-  if (flag != null && !["", "0", "1"].includes(flag)) throw new Error(`DREAMBOOTH_NATIVE must be 0 or 1, got "${flag}"`);
+  if (flag != null && !["", "0", "1"].includes(flag))
+    throw new Error(`DREAMBOOTH_NATIVE must be 0 or 1, got "${flag}"`);
   if (flag === "0") {
     why = "off by DREAMBOOTH_NATIVE=0";
     return null;
@@ -165,16 +170,56 @@ type Pad = "same" | "valid" | number | tf.backend_util.ExplicitPadding;
  * where oneDNN's output-size rule, (in + pads − dilated kernel) / stride + 1, does not give tfjs's.
  */
 function convParams(info: tf.backend_util.Conv2DInfo): Float64Array | null {
-  const { batchSize: N, inHeight: H, inWidth: W, inChannels: C, filterHeight: KH, filterWidth: KW, outChannels: O } = info;
-  const { outHeight: OH, outWidth: OW, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
+  const {
+    batchSize: N,
+    inHeight: H,
+    inWidth: W,
+    inChannels: C,
+    filterHeight: KH,
+    filterWidth: KW,
+    outChannels: O,
+  } = info;
+  const {
+    outHeight: OH,
+    outWidth: OW,
+    strideHeight: sh,
+    strideWidth: sw,
+    dilationHeight: dh,
+    dilationWidth: dw,
+  } = info;
   const { top, left, bottom, right } = info.padInfo;
-  const out = (n: number, k: number, d: number, a: number, b: number, s: number) => Math.floor((n + a + b - ((k - 1) * d + 1)) / s) + 1;
-  if (out(H, KH, dh, top, bottom, sh) !== OH || out(W, KW, dw, left, right, sw) !== OW || top < 0 || left < 0 || bottom < 0 || right < 0) return null;
+  const out = (n: number, k: number, d: number, a: number, b: number, s: number) =>
+    Math.floor((n + a + b - ((k - 1) * d + 1)) / s) + 1;
+  if (
+    out(H, KH, dh, top, bottom, sh) !== OH ||
+    out(W, KW, dw, left, right, sw) !== OW ||
+    top < 0 ||
+    left < 0 ||
+    bottom < 0 ||
+    right < 0
+  )
+    return null;
   return new Float64Array([N, H, W, C, KH, KW, O, OH, OW, sh, sw, dh, dw, top, left, bottom, right, 0, 0, 0, -1]);
 }
 
-function conv2dInfo(xShape: number[], filterShape: number[], strides: number | [number, number], dilations: number | [number, number], pad: Pad, rounding?: "floor" | "round" | "ceil"): tf.backend_util.Conv2DInfo {
-  return tf.backend_util.computeConv2DInfo(xShape as [number, number, number, number], filterShape as [number, number, number, number], strides, dilations, pad, rounding, false, "channelsLast");
+function conv2dInfo(
+  xShape: number[],
+  filterShape: number[],
+  strides: number | [number, number],
+  dilations: number | [number, number],
+  pad: Pad,
+  rounding?: "floor" | "round" | "ceil",
+): tf.backend_util.Conv2DInfo {
+  return tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    strides,
+    dilations,
+    pad,
+    rounding,
+    false,
+    "channelsLast",
+  );
 }
 
 const nhwc = (dataFormat: unknown) => dataFormat == null || dataFormat === "NHWC";
@@ -182,15 +227,42 @@ const linearActivation = (a: unknown) => a == null || a === "linear";
 
 /** A bias the addon takes: float32, N values along the last axis (shape [N], [1, N], ...). */
 function plainBias(bias: tf.TensorInfo | undefined, n: number): boolean {
-  return bias == null || (bias.dtype === "float32" && bias.shape.length >= 1 && bias.shape[bias.shape.length - 1] === n && tf.util.sizeFromShape(bias.shape) === n);
+  return (
+    bias == null ||
+    (bias.dtype === "float32" &&
+      bias.shape.length >= 1 &&
+      bias.shape[bias.shape.length - 1] === n &&
+      tf.util.sizeFromShape(bias.shape) === n)
+  );
 }
 
 /** y = conv(x, w) (+ bias) on oneDNN, or null when out of its scope. */
-function convForward(be: WasmInternals, x: tf.TensorInfo, w: tf.TensorInfo, bias: tf.TensorInfo | undefined, attrs: tf.Conv2DAttrs): tf.TensorInfo | null {
+function convForward(
+  be: WasmInternals,
+  x: tf.TensorInfo,
+  w: tf.TensorInfo,
+  bias: tf.TensorInfo | undefined,
+  attrs: tf.Conv2DAttrs,
+): tf.TensorInfo | null {
   const a = oneDnnAddon();
-  if (!a || !isF32(x, w, bias) || x.shape.length !== 4 || w.shape.length !== 4 || !nhwc(attrs.dataFormat) || !nonEmpty(x, w)) return null;
+  if (
+    !a ||
+    !isF32(x, w, bias) ||
+    x.shape.length !== 4 ||
+    w.shape.length !== 4 ||
+    !nhwc(attrs.dataFormat) ||
+    !nonEmpty(x, w)
+  )
+    return null;
   if (x.shape[3] !== w.shape[2]) return null;
-  const info = conv2dInfo(x.shape, w.shape, attrs.strides, attrs.dilations ?? 1, attrs.pad as Pad, attrs.dimRoundingMode);
+  const info = conv2dInfo(
+    x.shape,
+    w.shape,
+    attrs.strides,
+    attrs.dilations ?? 1,
+    attrs.pad as Pad,
+    attrs.dimRoundingMode,
+  );
   const p = convParams(info);
   if (!p || !plainBias(bias, info.outChannels) || info.outHeight < 1 || info.outWidth < 1) return null;
   const y = be.makeOutput(info.outShape, "float32");
@@ -200,7 +272,14 @@ function convForward(be: WasmInternals, x: tf.TensorInfo, w: tf.TensorInfo, bias
 }
 
 /** y = op(a) · op(b) (+ bias) on oneDNN, or null when out of its scope. */
-function matMul(be: WasmInternals, x: tf.TensorInfo, y: tf.TensorInfo, transposeA: boolean, transposeB: boolean, bias?: tf.TensorInfo): tf.TensorInfo | null {
+function matMul(
+  be: WasmInternals,
+  x: tf.TensorInfo,
+  y: tf.TensorInfo,
+  transposeA: boolean,
+  transposeB: boolean,
+  bias?: tf.TensorInfo,
+): tf.TensorInfo | null {
   const addon = oneDnnAddon();
   if (!addon || !isF32(x, y) || x.shape.length < 2 || y.shape.length < 2 || !nonEmpty(x, y)) return null;
   const batchA = x.shape.slice(0, -2);
@@ -223,16 +302,34 @@ function matMul(be: WasmInternals, x: tf.TensorInfo, y: tf.TensorInfo, transpose
   const N = transposeB ? rb : cb;
   if ((transposeB ? cb : rb) !== K || !plainBias(bias, N)) return null;
   const out = be.makeOutput([...outBatch, M, N], "float32");
-  const p = new Float64Array([nA, nB, M, N, K, transposeA ? 1 : 0, transposeB ? 1 : 0, offsetOf(be, x), offsetOf(be, y), offsetOf(be, out), bias ? offsetOf(be, bias) : -1]);
+  const p = new Float64Array([
+    nA,
+    nB,
+    M,
+    N,
+    K,
+    transposeA ? 1 : 0,
+    transposeB ? 1 : 0,
+    offsetOf(be, x),
+    offsetOf(be, y),
+    offsetOf(be, out),
+    bias ? offsetOf(be, bias) : -1,
+  ]);
   addon.matMul(be.wasm.HEAPU8.buffer as ArrayBuffer, p);
   return out;
 }
 
 /** GroupNorm's inputs as the addon takes them (lib/kernels/groupnorm checks and reports anything else). */
-function groupNormShape(x: tf.TensorInfo, gamma: tf.TensorInfo, beta: tf.TensorInfo, groups: number): [number, number, number] | null {
+function groupNormShape(
+  x: tf.TensorInfo,
+  gamma: tf.TensorInfo,
+  beta: tf.TensorInfo,
+  groups: number,
+): [number, number, number] | null {
   if (!isF32(x, gamma, beta) || x.shape.length !== 4 || !nonEmpty(x)) return null;
   const C = x.shape[3];
-  if (!(groups >= 1) || C % groups !== 0 || gamma.shape.join() !== String(C) || beta.shape.join() !== String(C)) return null;
+  if (!(groups >= 1) || C % groups !== 0 || gamma.shape.join() !== String(C) || beta.shape.join() !== String(C))
+    return null;
   return [x.shape[0], x.shape[1] * x.shape[2], C];
 }
 
@@ -242,7 +339,10 @@ function unary(op: 0 | 1, args: Parameters<tf.KernelFunc>[0]): tf.TensorInfo | n
   if (!enabled || !oneDnnAddon() || x.dtype !== "float32" || !nonEmpty(x)) return null;
   const be = args.backend as unknown as WasmInternals;
   const y = be.makeOutput(x.shape, "float32");
-  oneDnnAddon()!.unary(be.wasm.HEAPU8.buffer as ArrayBuffer, new Float64Array([op, tf.util.sizeFromShape(x.shape), offsetOf(be, x), offsetOf(be, y)]));
+  oneDnnAddon()!.unary(
+    be.wasm.HEAPU8.buffer as ArrayBuffer,
+    new Float64Array([op, tf.util.sizeFromShape(x.shape), offsetOf(be, x), offsetOf(be, y)]),
+  );
   return y;
 }
 
@@ -252,7 +352,17 @@ type Wrap = (inner: tf.KernelFunc) => tf.KernelFunc;
 const WRAPPERS: Record<string, Wrap> = {
   Conv2D: (inner) => (args) => {
     const { x, filter } = args.inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
-    return (enabled && convForward(args.backend as unknown as WasmInternals, x, filter, undefined, args.attrs as unknown as tf.Conv2DAttrs)) || inner(args);
+    return (
+      (enabled &&
+        convForward(
+          args.backend as unknown as WasmInternals,
+          x,
+          filter,
+          undefined,
+          args.attrs as unknown as tf.Conv2DAttrs,
+        )) ||
+      inner(args)
+    );
   },
   FusedConv2D: (inner) => (args) => {
     const { x, filter, bias, preluActivationWeights } = args.inputs as Record<string, tf.TensorInfo | undefined>;
@@ -264,8 +374,24 @@ const WRAPPERS: Record<string, Wrap> = {
     const { dy, filter } = args.inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
     const attrs = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
     const a = oneDnnAddon();
-    if (!enabled || !a || !isF32(dy, filter) || !nhwc(attrs.dataFormat) || dy.shape.length !== 4 || filter.shape.length !== 4 || !nonEmpty(dy, filter)) return inner(args);
-    const info = conv2dInfo([...attrs.inputShape], filter.shape, attrs.strides, 1, attrs.pad as Pad, attrs.dimRoundingMode);
+    if (
+      !enabled ||
+      !a ||
+      !isF32(dy, filter) ||
+      !nhwc(attrs.dataFormat) ||
+      dy.shape.length !== 4 ||
+      filter.shape.length !== 4 ||
+      !nonEmpty(dy, filter)
+    )
+      return inner(args);
+    const info = conv2dInfo(
+      [...attrs.inputShape],
+      filter.shape,
+      attrs.strides,
+      1,
+      attrs.pad as Pad,
+      attrs.dimRoundingMode,
+    );
     const p = convParams(info);
     if (!p || info.outShape.join() !== dy.shape.join() || info.inChannels !== filter.shape[2]) return inner(args);
     const be = args.backend as unknown as WasmInternals;
@@ -278,7 +404,16 @@ const WRAPPERS: Record<string, Wrap> = {
     const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
     const attrs = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
     const a = oneDnnAddon();
-    if (!enabled || !a || !isF32(x, dy) || !nhwc(attrs.dataFormat) || x.shape.length !== 4 || dy.shape.length !== 4 || !nonEmpty(x, dy)) return inner(args);
+    if (
+      !enabled ||
+      !a ||
+      !isF32(x, dy) ||
+      !nhwc(attrs.dataFormat) ||
+      x.shape.length !== 4 ||
+      dy.shape.length !== 4 ||
+      !nonEmpty(x, dy)
+    )
+      return inner(args);
     const info = conv2dInfo(x.shape, [...attrs.filterShape], attrs.strides, 1, attrs.pad as Pad, attrs.dimRoundingMode);
     const p = convParams(info);
     if (!p || info.outShape.join() !== dy.shape.join() || x.shape[3] !== attrs.filterShape[2]) return inner(args);
@@ -300,20 +435,43 @@ const WRAPPERS: Record<string, Wrap> = {
     if (!shape) return inner(args);
     const [B, HW, C] = shape;
     const be = args.backend as unknown as WasmInternals;
-    const outs = [be.makeOutput(x.shape, "float32"), be.makeOutput([B, a.groups], "float32"), be.makeOutput([B, a.groups], "float32")];
-    const p = new Float64Array([B, HW, C, a.groups, a.eps, a.silu ? 1 : 0, ...[x, gamma, beta, ...outs].map((t) => offsetOf(be, t))]);
+    const outs = [
+      be.makeOutput(x.shape, "float32"),
+      be.makeOutput([B, a.groups], "float32"),
+      be.makeOutput([B, a.groups], "float32"),
+    ];
+    const p = new Float64Array([
+      B,
+      HW,
+      C,
+      a.groups,
+      a.eps,
+      a.silu ? 1 : 0,
+      ...[x, gamma, beta, ...outs].map((t) => offsetOf(be, t)),
+    ]);
     oneDnnAddon()!.groupNorm(be.wasm.HEAPU8.buffer as ArrayBuffer, p);
     return outs;
   },
   [GROUP_NORM_GRAD]: (inner) => (args) => {
     const { dy, x, gamma, beta, mean, rstd } = args.inputs as Record<string, tf.TensorInfo>;
     const a = args.attrs as unknown as GroupNormAttrs;
-    const shape = enabled && oneDnnAddon() && isF32(dy, mean, rstd) && dy.shape.join() === x.shape.join() ? groupNormShape(x, gamma, beta, a.groups) : null;
-    if (!shape || mean.shape.join() !== `${shape[0]},${a.groups}` || rstd.shape.join() !== mean.shape.join()) return inner(args);
+    const shape =
+      enabled && oneDnnAddon() && isF32(dy, mean, rstd) && dy.shape.join() === x.shape.join()
+        ? groupNormShape(x, gamma, beta, a.groups)
+        : null;
+    if (!shape || mean.shape.join() !== `${shape[0]},${a.groups}` || rstd.shape.join() !== mean.shape.join())
+      return inner(args);
     const [B, HW, C] = shape;
     const be = args.backend as unknown as WasmInternals;
     const outs = [be.makeOutput(x.shape, "float32"), be.makeOutput([C], "float32"), be.makeOutput([C], "float32")];
-    const p = new Float64Array([B, HW, C, a.groups, a.silu ? 1 : 0, ...[dy, x, gamma, beta, mean, rstd, ...outs].map((t) => offsetOf(be, t))]);
+    const p = new Float64Array([
+      B,
+      HW,
+      C,
+      a.groups,
+      a.silu ? 1 : 0,
+      ...[dy, x, gamma, beta, mean, rstd, ...outs].map((t) => offsetOf(be, t)),
+    ]);
     oneDnnAddon()!.groupNormGrad(be.wasm.HEAPU8.buffer as ArrayBuffer, p);
     return outs;
   },
@@ -327,7 +485,10 @@ const WRAPPERS: Record<string, Wrap> = {
     const be = args.backend as unknown as WasmInternals;
     const out = be.makeOutput(keepDims ? [...x.shape.slice(0, k).map(() => 1), ...rest] : rest, "float32");
     const cols = tf.util.sizeFromShape(rest);
-    oneDnnAddon()!.colSum(be.wasm.HEAPU8.buffer as ArrayBuffer, new Float64Array([tf.util.sizeFromShape(x.shape) / cols, cols, offsetOf(be, x), offsetOf(be, out)]));
+    oneDnnAddon()!.colSum(
+      be.wasm.HEAPU8.buffer as ArrayBuffer,
+      new Float64Array([tf.util.sizeFromShape(x.shape) / cols, cols, offsetOf(be, x), offsetOf(be, out)]),
+    );
     return out;
   },
   Exp: (inner) => (args) => unary(0, args) || inner(args),
@@ -336,7 +497,9 @@ const WRAPPERS: Record<string, Wrap> = {
     const { a, b, bias, preluActivationWeights } = args.inputs as Record<string, tf.TensorInfo | undefined>;
     const attrs = args.attrs as unknown as tf._FusedMatMulAttrs;
     if (!enabled || preluActivationWeights != null || !linearActivation(attrs.activation)) return inner(args);
-    return matMul(args.backend as unknown as WasmInternals, a!, b!, attrs.transposeA, attrs.transposeB, bias) || inner(args);
+    return (
+      matMul(args.backend as unknown as WasmInternals, a!, b!, attrs.transposeA, attrs.transposeB, bias) || inner(args)
+    );
   },
 };
 
@@ -362,7 +525,13 @@ export function registerOneDnnKernels(): string[] {
     const kernelFunc = wrap(current.kernelFunc);
     ours.add(kernelFunc);
     tf.unregisterKernel(name, "wasm");
-    tf.registerKernel({ kernelName: name, backendName: "wasm", kernelFunc, setupFunc: current.setupFunc, disposeFunc: current.disposeFunc });
+    tf.registerKernel({
+      kernelName: name,
+      backendName: "wasm",
+      kernelFunc,
+      setupFunc: current.setupFunc,
+      disposeFunc: current.disposeFunc,
+    });
     added.push(name);
   }
   return added;

@@ -90,7 +90,9 @@ export class WorkerPool {
     const pool = new WorkerPool(size);
     const { source, eval: evalSource } = workerSource(opts.module);
     const nativeThreads = opts.nativeThreads ?? Math.max(1, Math.floor(os.availableParallelism() / size));
-    if (!Number.isInteger(nativeThreads) || nativeThreads < 1) throw new Error(`WorkerPool: nativeThreads must be a positive integer, got ${nativeThreads}`);
+    if (!Number.isInteger(nativeThreads) || nativeThreads < 1) {
+      throw new Error(`WorkerPool: nativeThreads must be a positive integer, got ${nativeThreads}`);
+    }
     const env = { ...process.env, DREAMBOOTH_NATIVE_THREADS: String(nativeThreads) };
     const init: WorkerInit = { module: opts.module, config: opts.config ?? null, backend: opts.backend ?? "wasm" };
     const ready: Promise<Reply>[] = [];

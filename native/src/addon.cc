@@ -107,7 +107,9 @@ std::vector<double> getParams(napi_env env, napi_value v, size_t expected, const
   napi_typedarray_type type;
   size_t length = 0;
   void *data = nullptr;
-  if (is) check(env, napi_get_typedarray_info(env, v, &type, &length, &data, nullptr, nullptr), "napi_get_typedarray_info");
+  if (is) {
+    check(env, napi_get_typedarray_info(env, v, &type, &length, &data, nullptr, nullptr), "napi_get_typedarray_info");
+  }
   if (!is || type != napi_float64_array || length != expected) {
     std::ostringstream m;
     m << "dnnl_kernels." << fn << ": parameters must be a Float64Array of " << expected << " numbers";
@@ -118,7 +120,9 @@ std::vector<double> getParams(napi_env env, napi_value v, size_t expected, const
 }
 
 memory::dim dim(double v, const char *fn) {
-  if (!(v >= 0) || v != double(int64_t(v))) throw JsError{std::string("dnnl_kernels.") + fn + ": a dimension is not a whole number ≥ 0"};
+  if (!(v >= 0) || v != double(int64_t(v))) {
+    throw JsError{std::string("dnnl_kernels.") + fn + ": a dimension is not a whole number ≥ 0"};
+  }
   return memory::dim(v);
 }
 
@@ -168,8 +172,11 @@ struct ConvShape {
 ConvShape convShape(const std::vector<double> &p, const char *fn) {
   memory::dim d[CONV_DIMS];
   for (size_t i = 0; i < CONV_DIMS; i++) d[i] = dim(p[i], fn);
-  ConvShape s{d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7], d[8], d[9], d[10], d[11], d[12], d[13], d[14], d[15], d[16]};
-  if (s.sh < 1 || s.sw < 1 || s.dh < 1 || s.dw < 1) throw JsError{std::string("dnnl_kernels.") + fn + ": strides and dilations must be ≥ 1"};
+  ConvShape s{d[0], d[1], d[2],  d[3],  d[4],  d[5],  d[6],  d[7], d[8],
+              d[9], d[10], d[11], d[12], d[13], d[14], d[15], d[16]};
+  if (s.sh < 1 || s.sw < 1 || s.dh < 1 || s.dw < 1) {
+    throw JsError{std::string("dnnl_kernels.") + fn + ": strides and dilations must be ≥ 1"};
+  }
   return s;
 }
 
@@ -200,9 +207,10 @@ ConvOp *convOp(ConvKind kind, const std::vector<double> &p, bool bias) {
   memory::desc wAny({s.O, s.C, s.KH, s.KW}, dt::f32, tag::any);
   memory::dims strides{s.sh, s.sw}, dil{s.dh - 1, s.dw - 1}, padL{s.pt, s.pl}, padR{s.pb, s.pr};
   auto alg = dnnl::algorithm::convolution_direct;
+  auto train = dnnl::prop_kind::forward_training;
   dnnl::convolution_forward::desc fd =
-      bias ? dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, alg, op->x, wAny, op->b, op->y, strides, dil, padL, padR)
-           : dnnl::convolution_forward::desc(dnnl::prop_kind::forward_training, alg, op->x, wAny, op->y, strides, dil, padL, padR);
+      bias ? dnnl::convolution_forward::desc(train, alg, op->x, wAny, op->b, op->y, strides, dil, padL, padR)
+           : dnnl::convolution_forward::desc(train, alg, op->x, wAny, op->y, strides, dil, padL, padR);
   dnnl::convolution_forward::primitive_desc fpd(fd, ts.eng);
   if (kind == ConvKind::Forward) {
     op->pw = fpd.weights_desc();
@@ -224,8 +232,9 @@ ConvOp *convOp(ConvKind kind, const std::vector<double> &p, bool bias) {
   op->reorderW = op->pw != op->w;
   if (op->reorderW) {
     op->wTmp = memory(op->pw, ts.eng);
-    op->reorder = kind == ConvKind::BackwardFilter ? dnnl::reorder(dnnl::reorder::primitive_desc(ts.eng, op->pw, ts.eng, op->w))
-                                                   : dnnl::reorder(dnnl::reorder::primitive_desc(ts.eng, op->w, ts.eng, op->pw));
+    bool out = kind == ConvKind::BackwardFilter;
+    const memory::desc &from = out ? op->pw : op->w, &to = out ? op->w : op->pw;
+    op->reorder = dnnl::reorder(dnnl::reorder::primitive_desc(ts.eng, from, ts.eng, to));
   }
   ConvOp *raw = op.get();
   ts.cache.emplace(key, std::move(op));
@@ -242,18 +251,27 @@ void runConv(ConvKind kind, const Heap &heap, const std::vector<double> &p) {
   ThreadState &ts = state();
   const double *o = p.data() + CONV_DIMS;
   if (kind == ConvKind::Forward) {
-    memory x(op->x, ts.eng, heap.at(o[0], nx, "x")), w(op->w, ts.eng, heap.at(o[1], nw, "filter")), y(op->y, ts.eng, heap.at(o[2], ny, "y"));
+    memory x(op->x, ts.eng, heap.at(o[0], nx, "x"));
+    memory w(op->w, ts.eng, heap.at(o[1], nw, "filter"));
+    memory y(op->y, ts.eng, heap.at(o[2], ny, "y"));
     if (op->reorderW) op->reorder.execute(ts.strm, w, op->wTmp);
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, op->reorderW ? op->wTmp : w}, {DNNL_ARG_DST, y}};
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, x}, {DNNL_ARG_WEIGHTS, op->reorderW ? op->wTmp : w}};
+    args.emplace(DNNL_ARG_DST, y);
     if (bias) args.emplace(DNNL_ARG_BIAS, memory(op->b, ts.eng, heap.at(o[3], double(s.O), "bias")));
     op->prim.execute(ts.strm, args);
   } else if (kind == ConvKind::BackwardData) {
-    memory dy(op->y, ts.eng, heap.at(o[0], ny, "dy")), w(op->w, ts.eng, heap.at(o[1], nw, "filter")), dx(op->x, ts.eng, heap.at(o[2], nx, "dx"));
+    memory dy(op->y, ts.eng, heap.at(o[0], ny, "dy"));
+    memory w(op->w, ts.eng, heap.at(o[1], nw, "filter"));
+    memory dx(op->x, ts.eng, heap.at(o[2], nx, "dx"));
     if (op->reorderW) op->reorder.execute(ts.strm, w, op->wTmp);
-    op->prim.execute(ts.strm, {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_WEIGHTS, op->reorderW ? op->wTmp : w}, {DNNL_ARG_DIFF_SRC, dx}});
+    memory &wp = op->reorderW ? op->wTmp : w;
+    op->prim.execute(ts.strm, {{DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_WEIGHTS, wp}, {DNNL_ARG_DIFF_SRC, dx}});
   } else {
-    memory x(op->x, ts.eng, heap.at(o[0], nx, "x")), dy(op->y, ts.eng, heap.at(o[1], ny, "dy")), dw(op->w, ts.eng, heap.at(o[2], nw, "dw"));
-    op->prim.execute(ts.strm, {{DNNL_ARG_SRC, x}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, op->reorderW ? op->wTmp : dw}});
+    memory x(op->x, ts.eng, heap.at(o[0], nx, "x"));
+    memory dy(op->y, ts.eng, heap.at(o[1], ny, "dy"));
+    memory dw(op->w, ts.eng, heap.at(o[2], nw, "dw"));
+    memory &dwp = op->reorderW ? op->wTmp : dw;
+    op->prim.execute(ts.strm, {{DNNL_ARG_SRC, x}, {DNNL_ARG_DIFF_DST, dy}, {DNNL_ARG_DIFF_WEIGHTS, dwp}});
     if (op->reorderW) op->reorder.execute(ts.strm, op->wTmp, dw);
   }
   ts.strm.wait();
@@ -270,9 +288,15 @@ napi_value convCall(napi_env env, napi_callback_info info, ConvKind kind) {
   });
 }
 
-napi_value ConvForward(napi_env env, napi_callback_info info) { return convCall(env, info, ConvKind::Forward); }
-napi_value ConvBackwardData(napi_env env, napi_callback_info info) { return convCall(env, info, ConvKind::BackwardData); }
-napi_value ConvBackwardFilter(napi_env env, napi_callback_info info) { return convCall(env, info, ConvKind::BackwardFilter); }
+napi_value ConvForward(napi_env env, napi_callback_info info) {
+  return convCall(env, info, ConvKind::Forward);
+}
+napi_value ConvBackwardData(napi_env env, napi_callback_info info) {
+  return convCall(env, info, ConvKind::BackwardData);
+}
+napi_value ConvBackwardFilter(napi_env env, napi_callback_info info) {
+  return convCall(env, info, ConvKind::BackwardFilter);
+}
 
 // ---------------------------------------------------------------------------------------------
 // Matrix products: C[g] = op(A[g]) · op(B[g]) (+ bias), row-major, g over the batch; a batch of 1 on
@@ -306,7 +330,8 @@ MatMulOp *matMulOp(const std::vector<double> &p, bool withBias) {
   op->b = memory::desc({gb, K, N}, dt::f32, tb ? memory::dims{K * N, 1, K} : memory::dims{K * N, N, 1});
   op->c = memory::desc({G, M, N}, dt::f32, memory::dims{M * N, N, 1});
   op->bias = memory::desc({1, 1, N}, dt::f32, memory::dims{N, N, 1});
-  dnnl::matmul::desc d = withBias ? dnnl::matmul::desc(op->a, op->b, op->bias, op->c) : dnnl::matmul::desc(op->a, op->b, op->c);
+  dnnl::matmul::desc d = withBias ? dnnl::matmul::desc(op->a, op->b, op->bias, op->c)  //
+                                  : dnnl::matmul::desc(op->a, op->b, op->c);
   dnnl::matmul::primitive_desc pd(d, ts.eng);
   op->prim = dnnl::matmul(pd);
   op->impl = pd.impl_info_str();
@@ -376,8 +401,13 @@ static inline float expf32(float x) {
   return y * pow2i(half) * pow2i(n - half);
 }
 
+// Pointers that alias nothing else in a loop (so that it vectorizes).
+using floats = float *__restrict;
+using cfloats = const float *__restrict;
+using doubles = double *__restrict;
+
 // sum[c] = Σ_p x[p, c], sq[c] = Σ_p x[p, c]², float64, in pixel order
-VECTOR_CLONES static void channelStats(const float *__restrict x, int64_t HW, int64_t C, double *__restrict sum, double *__restrict sq) {
+VECTOR_CLONES static void channelStats(cfloats x, int64_t HW, int64_t C, doubles sum, doubles sq) {
   for (int64_t c = 0; c < C; c++) sum[c] = sq[c] = 0;
   for (int64_t p = 0; p < HW; p++) {
     const float *__restrict row = x + p * C;
@@ -390,7 +420,8 @@ VECTOR_CLONES static void channelStats(const float *__restrict x, int64_t HW, in
 }
 
 // y = g·((x − m)·r) + b per channel, then z·sigmoid(z) with SiLU
-VECTOR_CLONES static void normalize(const float *__restrict x, float *__restrict y, int64_t HW, int64_t C, const float *__restrict m, const float *__restrict r, const float *__restrict g, const float *__restrict b, bool silu) {
+VECTOR_CLONES static void normalize(cfloats x, floats y, int64_t HW, int64_t C, cfloats m, cfloats r, cfloats g,
+                                    cfloats b, bool silu) {
   for (int64_t p = 0; p < HW; p++) {
     const float *__restrict xr = x + p * C;
     float *__restrict yr = y + p * C;
@@ -407,8 +438,8 @@ VECTOR_CLONES static void normalize(const float *__restrict x, float *__restrict
 
 // Backward, first pass: dz (through SiLU), d = dz·g into `d`; per channel dγ += dz·x̂, dβ += dz,
 // s1 += d, s2 += d·x̂ (float64)
-VECTOR_CLONES static void gradPass1(const float *__restrict dy, const float *__restrict x, float *__restrict d, int64_t HW, int64_t C, const float *__restrict m, const float *__restrict r, const float *__restrict g, const float *__restrict b,
-                                    bool silu, double *__restrict dg, double *__restrict db, double *__restrict s1, double *__restrict s2) {
+VECTOR_CLONES static void gradPass1(cfloats dy, cfloats x, floats d, int64_t HW, int64_t C, cfloats m, cfloats r,
+                                    cfloats g, cfloats b, bool silu, doubles dg, doubles db, doubles s1, doubles s2) {
   for (int64_t c = 0; c < C; c++) dg[c] = db[c] = s1[c] = s2[c] = 0;
   for (int64_t p = 0; p < HW; p++) {
     const float *__restrict dyr = dy + p * C, *xr = x + p * C;
@@ -437,7 +468,8 @@ VECTOR_CLONES static void gradPass1(const float *__restrict dy, const float *__r
 }
 
 // Backward, second pass: dx = r·(d − m1 − x̂·m2), in place over d
-VECTOR_CLONES static void gradPass2(float *__restrict d, const float *__restrict x, int64_t HW, int64_t C, const float *__restrict m, const float *__restrict r, const float *__restrict m1, const float *__restrict m2) {
+VECTOR_CLONES static void gradPass2(floats d, cfloats x, int64_t HW, int64_t C, cfloats m, cfloats r, cfloats m1,
+                                    cfloats m2) {
   for (int64_t p = 0; p < HW; p++) {
     float *__restrict dr = d + p * C;
     const float *__restrict xr = x + p * C;
@@ -454,13 +486,16 @@ napi_value GroupNormForward(napi_env env, napi_callback_info info) {
     if (a.argc < 2) throw JsError{"dnnl_kernels.groupNorm(heap, params) takes 2 arguments"};
     Heap heap = getHeap(env, a.argv[0]);
     std::vector<double> p = getParams(env, a.argv[1], GN_PARAMS, "groupNorm");
-    int64_t B = dim(p[0], "groupNorm"), HW = dim(p[1], "groupNorm"), C = dim(p[2], "groupNorm"), G = dim(p[3], "groupNorm");
+    const char *fn = "groupNorm";
+    int64_t B = dim(p[0], fn), HW = dim(p[1], fn), C = dim(p[2], fn), G = dim(p[3], fn);
     if (G < 1 || C % G != 0) throw JsError{"dnnl_kernels.groupNorm: channels must divide into the groups"};
     double eps = p[4];
     bool silu = p[5] != 0;
     double n = double(B * HW * C);
-    const float *x = heap.at(p[6], n, "x"), *gamma = heap.at(p[7], double(C), "gamma"), *beta = heap.at(p[8], double(C), "beta");
-    float *y = heap.at(p[9], n, "y"), *mean = heap.at(p[10], double(B * G), "mean"), *rstd = heap.at(p[11], double(B * G), "rstd");
+    const float *x = heap.at(p[6], n, "x"), *gamma = heap.at(p[7], double(C), "gamma");
+    const float *beta = heap.at(p[8], double(C), "beta");
+    float *y = heap.at(p[9], n, "y"), *mean = heap.at(p[10], double(B * G), "mean");
+    float *rstd = heap.at(p[11], double(B * G), "rstd");
     int64_t Cg = C / G;
 #pragma omp parallel
     {
@@ -495,13 +530,16 @@ napi_value GroupNormBackward(napi_env env, napi_callback_info info) {
     if (a.argc < 2) throw JsError{"dnnl_kernels.groupNormGrad(heap, params) takes 2 arguments"};
     Heap heap = getHeap(env, a.argv[0]);
     std::vector<double> p = getParams(env, a.argv[1], GN_GRAD_PARAMS, "groupNormGrad");
-    int64_t B = dim(p[0], "groupNormGrad"), HW = dim(p[1], "groupNormGrad"), C = dim(p[2], "groupNormGrad"), G = dim(p[3], "groupNormGrad");
+    const char *fn = "groupNormGrad";
+    int64_t B = dim(p[0], fn), HW = dim(p[1], fn), C = dim(p[2], fn), G = dim(p[3], fn);
     if (G < 1 || C % G != 0) throw JsError{"dnnl_kernels.groupNormGrad: channels must divide into the groups"};
     bool silu = p[4] != 0;
     double n = double(B * HW * C);
-    const float *dy = heap.at(p[5], n, "dy"), *x = heap.at(p[6], n, "x"), *gamma = heap.at(p[7], double(C), "gamma"), *beta = heap.at(p[8], double(C), "beta");
+    const float *dy = heap.at(p[5], n, "dy"), *x = heap.at(p[6], n, "x");
+    const float *gamma = heap.at(p[7], double(C), "gamma"), *beta = heap.at(p[8], double(C), "beta");
     const float *mean = heap.at(p[9], double(B * G), "mean"), *rstd = heap.at(p[10], double(B * G), "rstd");
-    float *dx = heap.at(p[11], n, "dx"), *dgamma = heap.at(p[12], double(C), "dgamma"), *dbeta = heap.at(p[13], double(C), "dbeta");
+    float *dx = heap.at(p[11], n, "dx");
+    float *dgamma = heap.at(p[12], double(C), "dgamma"), *dbeta = heap.at(p[13], double(C), "dbeta");
     int64_t Cg = C / G;
     // per-sample partial sums of dγ and dβ, added up in sample order below
     std::vector<double> dgs(size_t(B * C)), dbs(size_t(B * C));
@@ -514,11 +552,15 @@ napi_value GroupNormBackward(napi_env env, napi_callback_info info) {
         for (int64_t k = 0; k < C; k++) m[k] = mean[s * G + k / Cg], r[k] = rstd[s * G + k / Cg];
         const float *dys = dy + s * HW * C, *xs = x + s * HW * C;
         float *dxs = dx + s * HW * C;
-        gradPass1(dys, xs, dxs, HW, C, m.data(), r.data(), gamma, beta, silu, &dgs[s * C], &dbs[s * C], s1.data(), s2.data());
+        gradPass1(dys, xs, dxs, HW, C, m.data(), r.data(), gamma, beta, silu, &dgs[s * C], &dbs[s * C], s1.data(),
+                  s2.data());
         for (int64_t g = 0; g < G; g++) {
           double t1 = 0, t2 = 0;
           for (int64_t k = g * Cg; k < (g + 1) * Cg; k++) t1 += s1[k], t2 += s2[k];
-          for (int64_t k = g * Cg; k < (g + 1) * Cg; k++) m1[k] = float(t1 / double(HW * Cg)), m2[k] = float(t2 / double(HW * Cg));
+          for (int64_t k = g * Cg; k < (g + 1) * Cg; k++) {
+            m1[k] = float(t1 / double(HW * Cg));
+            m2[k] = float(t2 / double(HW * Cg));
+          }
         }
         gradPass2(dxs, xs, HW, C, m.data(), r.data(), m1.data(), m2.data());
       }
@@ -535,7 +577,7 @@ napi_value GroupNormBackward(napi_env env, napi_callback_info info) {
 
 // out[c] = Σ_r x[r, c] in float64 in row order (lib/kernels/reduce.ts's sumRows: the same bytes),
 // columns split over the threads in blocks of 64.
-VECTOR_CLONES static void colSumBlock(const float *__restrict x, int64_t rows, int64_t cols, int64_t c0, int64_t c1, double *__restrict acc) {
+VECTOR_CLONES static void colSumBlock(cfloats x, int64_t rows, int64_t cols, int64_t c0, int64_t c1, doubles acc) {
   for (int64_t c = c0; c < c1; c++) acc[c - c0] = 0;
   for (int64_t r = 0; r < rows; r++) {
     const float *__restrict row = x + r * cols;
@@ -568,11 +610,11 @@ napi_value ColSum(napi_env env, napi_callback_info info) {
 
 // Elementwise e^x and erf(x), which tfjs-wasm computes one scalar libm call at a time. erf by
 // Abramowitz & Stegun 7.1.26 (|error| ≤ 1.5e-7), the formula and constants of tfjs's cpu backend.
-VECTOR_CLONES static void expBlock(const float *__restrict x, float *__restrict y, int64_t n) {
+VECTOR_CLONES static void expBlock(cfloats x, floats y, int64_t n) {
   for (int64_t i = 0; i < n; i++) y[i] = expf32(x[i]);
 }
 
-VECTOR_CLONES static void erfBlock(const float *__restrict x, float *__restrict y, int64_t n) {
+VECTOR_CLONES static void erfBlock(cfloats x, floats y, int64_t n) {
   for (int64_t i = 0; i < n; i++) {
     float v = x[i] < 0 ? -x[i] : x[i];
     float t = 1.0f / (1.0f + 0.3275911f * v);
@@ -639,7 +681,9 @@ napi_value SetThreads(napi_env env, napi_callback_info info) {
   return guarded(env, [&]() -> napi_value {
     Args a = getArgs(env, info);
     int32_t n = 0;
-    if (a.argc < 1 || napi_get_value_int32(env, a.argv[0], &n) != napi_ok || n < 1) throw JsError{"dnnl_kernels.setThreads(n): n must be an integer ≥ 1"};
+    if (a.argc < 1 || napi_get_value_int32(env, a.argv[0], &n) != napi_ok || n < 1) {
+      throw JsError{"dnnl_kernels.setThreads(n): n must be an integer ≥ 1"};
+    }
     // exactly n: a team the runtime shrank under load would partition the reductions differently
     omp_set_dynamic(0);
     omp_set_num_threads(n);
@@ -699,14 +743,20 @@ napi_value Implementation(napi_env env, napi_callback_info info) {
     Args a = getArgs(env, info);
     char kind[32] = {0};
     size_t len = 0;
-    if (a.argc < 2 || napi_get_value_string_utf8(env, a.argv[0], kind, sizeof kind, &len) != napi_ok) throw JsError{"dnnl_kernels.implementation(kind, params)"};
+    if (a.argc < 2 || napi_get_value_string_utf8(env, a.argv[0], kind, sizeof kind, &len) != napi_ok) {
+      throw JsError{"dnnl_kernels.implementation(kind, params)"};
+    }
     std::string k(kind), impl;
     if (k == "matMul") {
       std::vector<double> p = getParams(env, a.argv[1], MM_PARAMS, "implementation");
       impl = matMulOp(p, p[MM_DIMS + 3] >= 0)->impl;
     } else {
-      ConvKind ck = k == "forward" ? ConvKind::Forward : k == "backwardData" ? ConvKind::BackwardData : ConvKind::BackwardFilter;
-      if (k != "forward" && k != "backwardData" && k != "backwardFilter") throw JsError{"dnnl_kernels.implementation: unknown kind " + k};
+      if (k != "forward" && k != "backwardData" && k != "backwardFilter") {
+        throw JsError{"dnnl_kernels.implementation: unknown kind " + k};
+      }
+      ConvKind ck = k == "forward"        ? ConvKind::Forward
+                    : k == "backwardData" ? ConvKind::BackwardData
+                                          : ConvKind::BackwardFilter;
       std::vector<double> p = getParams(env, a.argv[1], CONV_PARAMS, "implementation");
       impl = convOp(ck, p, ck == ConvKind::Forward && p[CONV_DIMS + 3] >= 0)->impl;
     }
@@ -733,7 +783,8 @@ napi_value CacheSize(napi_env env, napi_callback_info info) {
 }
 
 // methods as plain writable properties (profilers and tests may wrap them)
-constexpr napi_property_attributes kMethod = static_cast<napi_property_attributes>(napi_writable | napi_enumerable | napi_configurable);
+constexpr napi_property_attributes kMethod =
+    static_cast<napi_property_attributes>(napi_writable | napi_enumerable | napi_configurable);
 
 napi_value Init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
