@@ -88,7 +88,11 @@ export function oneDnnAddon(): OneDnnAddon | null {
   const root = repoRoot();
   const file = root && path.join(root, ADDON_PATH);
   if (!file || !fs.existsSync(file)) {
-    why = "not built: install libdnnl-dev, then npm install";
+    const log = root && path.join(root, "native", "build", "build.log");
+    why =
+      log && fs.existsSync(log)
+        ? "its build failed: see native/build/build.log"
+        : "not built: install libdnnl-dev, then npm install";
     return null;
   }
   // OpenMP's idle threads sleep at once instead of spinning (libgomp reads this when the addon loads
