@@ -1,12 +1,13 @@
 /**
  * oneDNN kernels under the wasm backend: an optional native addon (native/, built by
  * `scripts/build-native.cjs` at `npm install` where oneDNN's headers are installed) that computes the
- * heavy kernels of a training step in place on the wasm heap: convolutions forward (Conv2D,
- * FusedConv2D with a bias) and both gradients (Conv2DBackpropInput, Conv2DBackpropFilter), and
- * matrix products (BatchMatMul, _FusedMatMul with a bias), batched and transposed. Each is registered
- * as a wrapper of the wasm kernel it replaces: inputs it does not handle (another dtype or layout, an
- * activation, a broadcast it cannot express) and every call while switched off go to that kernel.
- * Everything else stays the wasm backend's.
+ * heavy kernels of a training step in place on the wasm heap: on oneDNN, convolutions forward (Conv2D,
+ * FusedConv2D with a bias) and both gradients (Conv2DBackpropInput, Conv2DBackpropFilter) and matrix
+ * products (BatchMatMul, _FusedMatMul with a bias), batched and transposed; as the addon's own
+ * vectorized loops, GroupNorm(+SiLU) and its gradient (lib/kernels/groupnorm's kernels), sums over
+ * leading axes (Sum), Exp and Erf. Each is registered as a wrapper of the wasm kernel it replaces:
+ * inputs it does not handle (another dtype or layout, an activation, a broadcast it cannot express)
+ * and every call while switched off go to that kernel. Everything else stays the wasm backend's.
  *
  * Off with DREAMBOOTH_NATIVE=0 (or `setOneDnnEnabled(false)` at run time). Threads: oneDNN's OpenMP
  * threads per calling thread, DREAMBOOTH_NATIVE_THREADS, by default every core on the main thread
@@ -99,10 +100,11 @@ export function oneDnnAddon(): OneDnnAddon | null {
   // it): spinning threads take the cores the wasm kernels between two oneDNN calls need, and on a
   // shared machine they made a 2-thread step several times slower (bench/README.md)
   if (isMainThread) process.env.OMP_WAIT_POLICY ??= "PASSIVE";
+  const threads = defaultOneDnnThreads(); // a bad DREAMBOOTH_NATIVE_THREADS is an error, not a fallback
   try {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const a = require(file) as OneDnnAddon;
-    a.setThreads(defaultOneDnnThreads());
+    a.setThreads(threads);
     addon = a;
   } catch (e) {
     why = `failed to load: ${String((e as Error).message).split("\n")[0]}`;
