@@ -3,9 +3,10 @@
  * AdamW and EMA as the trainer applies them) on the wasm backend with whatever kernels it runs (the
  * oneDNN ones where built; DREAMBOOTH_NATIVE=0 for the wasm kernels alone), in this process and in a
  * worker pool (one worker per core, the shared-memory update). Every 100 steps it records tfjs's live
- * tensors and bytes, the wasm heap's size and the process's resident size, and it fails (exit 1) when
- * any of them grows after the first 100 steps: tensors and bytes must not move at all, the heap must
- * not grow, the resident size may drift by at most RSS_SLACK_MB (allocator noise), not climb.
+ * tensors and bytes and the wasm heap's size (this thread's and, in the pool, every worker's added up)
+ * and the process's resident size, and it fails (exit 1) when any of them grows after the first 100
+ * steps: tensors and bytes must not move at all, the heap must not grow, the resident size may drift
+ * by at most RSS_SLACK_MB (allocator noise), not climb.
  * Arguments: `--steps N` (default 1000), `--mode in-process|pool|both` (default both).
  */
 import * as os from "os";
@@ -26,6 +27,7 @@ const ext = __filename.endsWith(".ts") ? ".ts" : ".js";
 
 interface Sample {
   step: number;
+  /** live tensors, their bytes and the wasm heap: this thread's, plus every worker's in a pool */
   tensors: number;
   bytes: number;
   heapMb: number;
@@ -37,17 +39,29 @@ function arg(name: string, fallback: string): string {
   return i >= 0 && process.argv[i + 1] ? process.argv[i + 1] : fallback;
 }
 
-function sample(step: number): Sample {
-  const m = tf.memory();
+type Memory = { numTensors: number; numBytes: number; heapBytes: number };
+
+/** This thread's tfjs memory and wasm heap (as bench/unet-task's `call` reports a worker's). */
+function here(): Memory {
   const heap = (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.length;
+  return { ...tf.memory(), heapBytes: heap };
+}
+
+/** This thread's and, with a pool, every worker's tensors, bytes and heap added up; the resident size. */
+async function sample(step: number, pool: WorkerPool | null): Promise<Sample> {
+  const workers = pool ? Array.from({ length: pool.size }, (_, i) => pool.call<Memory>(i, null)) : [];
+  const all = [here(), ...(await Promise.all(workers))];
+  const sum = (f: (m: Memory) => number) => all.reduce((a, m) => a + f(m), 0);
   return {
     step,
-    tensors: m.numTensors,
-    bytes: m.numBytes,
-    heapMb: heap / 2 ** 20,
+    tensors: sum((m) => m.numTensors),
+    bytes: sum((m) => m.numBytes),
+    heapMb: sum((m) => m.heapBytes) / 2 ** 20,
     rssMb: process.memoryUsage().rss / 2 ** 20,
   };
 }
+
+type Every = (step: number, pool: WorkerPool | null) => Promise<void>;
 
 /** Fresh weights as variables, with the optimizer and EMA the trainer would hold. */
 function mainState(names: { name: string; shape: number[] }[], weights: Float32Array[]) {
@@ -64,7 +78,7 @@ function mainState(names: { name: string; shape: number[] }[], weights: Float32A
 }
 
 /** `steps` steps in this process: gradients, clip, AdamW and EMA on the main thread, weights back into the task. */
-async function inProcess(steps: number, every: (step: number) => void): Promise<void> {
+async function inProcess(steps: number, every: Every): Promise<void> {
   const task = unet.setup({ seed: 0, batch: BATCH, seqLen: 77 });
   const st = mainState(task.params, await task.getWeights());
   try {
@@ -76,7 +90,7 @@ async function inProcess(steps: number, every: (step: number) => void): Promise<
       tf.dispose([...grads.values()]);
       st.ema.update(st.params);
       task.setWeights(task.params.map((p) => st.params.get(p.name)!.dataSync() as Float32Array));
-      every(step);
+      await every(step, null);
     }
   } finally {
     st.dispose();
@@ -85,7 +99,7 @@ async function inProcess(steps: number, every: (step: number) => void): Promise<
 }
 
 /** `steps` steps in a worker pool, as the trainer takes them (shared-memory gradients and update). */
-async function pooled(steps: number, every: (step: number) => void): Promise<void> {
+async function pooled(steps: number, every: Every): Promise<void> {
   const size = os.availableParallelism();
   const pool = await WorkerPool.start({
     module: path.join(__dirname, `unet-task${ext}`),
@@ -100,7 +114,7 @@ async function pooled(steps: number, every: (step: number) => void): Promise<voi
     for (let step = 1; step <= steps; step++) {
       await pool.sharedGradients(shards);
       await source.shared!.apply(1e-4, 1, ++st.opt.step);
-      every(step);
+      await every(step, pool);
     }
   } finally {
     st.dispose();
@@ -108,13 +122,13 @@ async function pooled(steps: number, every: (step: number) => void): Promise<voi
   }
 }
 
-/** Runs one mode, printing a line every 100 steps; returns the problems found (empty: no growth). */
+/** Runs one mode, printing a line every 100 steps and at the last; returns the problems found (none: no growth). */
 async function check(mode: "in-process" | "pool", steps: number): Promise<string[]> {
   const samples: Sample[] = [];
   const t0 = performance.now();
-  const every = (step: number) => {
-    if (step % 100 !== 0 && step !== 1) return;
-    const s = sample(step);
+  const every = async (step: number, pool: WorkerPool | null) => {
+    if (step % 100 !== 0 && step !== 1 && step !== steps) return;
+    const s = await sample(step, pool);
     samples.push(s);
     const rate = (1000 * step) / (performance.now() - t0);
     console.log(
@@ -163,7 +177,7 @@ async function main(): Promise<void> {
     throw new Error(`--mode must be in-process, pool or both, got ${mode}`);
   const info = await initBackend({ prefer: "wasm" });
   const kernels = info.kernels ? `, ${info.kernels}` : "";
-  console.log(`# memory check — ${steps} training steps of the tiny U-Net (${BATCH} samples), ${info.name}${kernels}`);
+  console.log(`# memory check — ${steps} steps of the tiny U-Net (${BATCH} samples a step), ${info.name}${kernels}`);
   const problems: string[] = [];
   for (const m of mode === "both" ? (["in-process", "pool"] as const) : [mode as "in-process" | "pool"])
     problems.push(...(await check(m, steps)));
