@@ -165,6 +165,7 @@ interface WasmInternals {
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
 }
 
+const plainHeap = (be: unknown) => (be as Partial<WasmInternals>).wasm?.HEAPU8.buffer instanceof ArrayBuffer;
 const offsetOf = (be: WasmInternals, t: tf.TensorInfo): number => be.dataIdMap.get(t.dataId)!.memoryOffset;
 const isF32 = (...ts: (tf.TensorInfo | undefined)[]) => ts.every((t) => t == null || t.dtype === "float32");
 const nonEmpty = (...ts: tf.TensorInfo[]) => ts.every((t) => t.shape.every((d) => d > 0));
@@ -528,7 +529,11 @@ export function registerOneDnnKernels(): string[] {
   for (const [name, wrap] of Object.entries(WRAPPERS)) {
     const current = tf.getKernel(name, "wasm");
     if (!current || ours.has(current.kernelFunc)) continue;
-    const kernelFunc = wrap(current.kernelFunc);
+    const inner = current.kernelFunc;
+    const wrapped = wrap(inner);
+    // the addon takes the heap as a plain ArrayBuffer: tfjs-wasm's threaded build (a SharedArrayBuffer
+    // heap, not what Node loads) keeps its own kernels
+    const kernelFunc: tf.KernelFunc = (args) => (plainHeap(args.backend) ? wrapped(args) : inner(args));
     ours.add(kernelFunc);
     tf.unregisterKernel(name, "wasm");
     tf.registerKernel({
