@@ -29,7 +29,7 @@ import { groupNorm } from "../models/layers";
 const addon = oneDnnAddon();
 const required = process.env.DREAMBOOTH_REQUIRE_NATIVE === "1";
 /** Skipped, visibly and with the reason, only where the addon is absent and nobody requires it. */
-const skip = addon || required ? false : `the oneDNN addon is not built here (${oneDnnStatus().why})`;
+const skip = addon || required ? false : `the oneDNN addon is not loaded here (${oneDnnStatus().why})`;
 const need = (): OneDnnAddon => {
   assert.ok(addon, `the oneDNN addon is required (DREAMBOOTH_REQUIRE_NATIVE=1) but ${oneDnnStatus().why}`);
   return addon;

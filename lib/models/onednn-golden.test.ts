@@ -30,7 +30,7 @@ const addon = oneDnnAddon();
 const skip =
   addon || process.env.DREAMBOOTH_REQUIRE_NATIVE === "1"
     ? false
-    : `the oneDNN addon is not built here (${oneDnnStatus().why})`;
+    : `the oneDNN addon is not loaded here (${oneDnnStatus().why})`;
 
 interface GoldenArray {
   shape: number[];
