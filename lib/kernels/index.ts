@@ -4,7 +4,8 @@
  *  - on wasm: the kernels it lacks (Conv2DBackpropFilter, UnsortedSegmentSum) and fast
  *    replacements for the slow ones (Conv2DBackpropInput, transposed/batched BatchMatMul, Sum over
  *    leading axes, Transpose, SplitV, Identity's copy), several in WebAssembly SIMD (lib/kernels/simd);
- *  - on wasm with the oneDNN addon built: convolutions and matrix products natively (lib/kernels/native).
+ *  - on wasm with the oneDNN addon built: convolutions, matrix products, GroupNorm, leading-axis sums,
+ *    Exp and Erf natively (lib/kernels/native), wrapping the kernels above.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-wasm";
@@ -111,7 +112,7 @@ export function registerTrainingKernels(): TrainingKernelsReport {
   add(sumKernel, "Sum");
   add(transposeKernel, "Transpose");
   add(splitVKernel, "SplitV");
-  // the heavy ones on oneDNN where its addon is built (lib/kernels/native), wrapping those above
+  // the heavy ones natively where the oneDNN addon is built (lib/kernels/native), wrapping those above
   wasmKernels.push(...registerOneDnnKernels());
   return { gradients, wasmKernels };
 }
