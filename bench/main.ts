@@ -5,8 +5,10 @@
  *  (b) per-kernel throughput, native wasm kernel vs the project's (lib/kernels);
  *  (c) training steps (conv+attention probe network, tiny U-Net): achieved FLOP/s as a ratio of
  *      (a), in-process before/after the project's kernels, and samples/s with 1 worker vs all cores,
- *      and the same steps in independent workers (the workload's own bound on the speedup).
- * Environment: BENCH_QUICK=1 runs fewer repetitions.
+ *      and the same steps in independent workers (the workload's own bound on the speedup);
+ *  (d) the oneDNN kernels under wasm (bench/onednn.ts): the native ceiling, kernels, and the training
+ *      step side by side with the wasm kernels, which (a)-(c) measure alone.
+ * Environment: BENCH_QUICK=1 runs fewer repetitions. `--onednn` runs (d) only.
  */
 import * as os from "os";
 import { Worker } from "worker_threads";
@@ -22,6 +24,8 @@ import { splitRange, type ParallelTask } from "../lib/parallel/task";
 import { poolSource } from "../lib/train/trainer";
 import * as probe from "../lib/parallel/fixtures/probe-task";
 import { gflops, median, spread, timeAsync, timeOp, type Timing } from "./timing";
+import { setOneDnnEnabled } from "../lib/kernels/native";
+import { oneDnnSection } from "./onednn";
 
 const QUICK = process.env.BENCH_QUICK === "1";
 /** untimed steps before each timed series (weights loaded, kernels warmed) */
@@ -330,6 +334,20 @@ async function main(): Promise<void> {
   const cores = os.availableParallelism();
   console.log(`# compute bench — backend ${info.name}, ${cores} cores, tfjs ${tf.version_core}, ${new Date().toISOString()}`);
   console.log(`# times are medians; ± is half the min–max range of the repetitions (other processes share these cores)\n`);
+  if (process.argv.includes("--onednn")) return oneDnnSection();
+  // (a)-(c) measure the wasm kernels alone, here and in the workers (which read DREAMBOOTH_NATIVE)
+  setOneDnnEnabled(false);
+  const nativeFlag = process.env.DREAMBOOTH_NATIVE;
+  process.env.DREAMBOOTH_NATIVE = "0";
+  await wasmSections(cores);
+  if (nativeFlag === undefined) delete process.env.DREAMBOOTH_NATIVE;
+  else process.env.DREAMBOOTH_NATIVE = nativeFlag;
+  setOneDnnEnabled(true);
+  console.log("");
+  await oneDnnSection();
+}
+
+async function wasmSections(cores: number): Promise<void> {
 
   // (a) the fast path's ceiling: the fastest of many warm 512² products (lib/kernels/ceiling; the
   // median of a few runs on a shared machine was seen to halve from one run to the next)

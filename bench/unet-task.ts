@@ -56,5 +56,8 @@ export function setup(config: Partial<UNetTaskConfig> = {}): ParallelTask<[numbe
       }),
     ([start, end]) => end - start,
   );
-  return { ...task, dispose: () => tf.dispose(list) };
+  // `call` reports this thread's tfjs memory and wasm heap (bench/memory.ts watches the workers' with it)
+  const heapBytes = () => (tf.backend() as unknown as { wasm?: { HEAPU8: Uint8Array } }).wasm?.HEAPU8.length ?? 0;
+  const call = () => ({ ...tf.memory(), heapBytes: heapBytes() });
+  return { ...task, dispose: () => tf.dispose(list), call };
 }

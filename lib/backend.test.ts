@@ -2,6 +2,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import * as tf from "@tensorflow/tfjs-core";
 import { initBackend, KNOWN_BACKENDS, parseBackendName } from "./backend";
+import { oneDnnLine } from "./kernels/native";
 
 function installed(pkg: string): boolean {
   try {
@@ -23,7 +24,12 @@ test("prefer overrides the default: cpu, then wasm", async () => {
   const wasm = await initBackend({ prefer: "wasm", log: (l) => lines.push(l) });
   assert.equal(wasm.name, "wasm");
   assert.equal(tf.getBackend(), "wasm");
-  assert.deepEqual(lines, ["backend: cpu (requested by the prefer option)", "backend: wasm (requested by the prefer option)"]);
+  // on wasm the line also says whether the oneDNN kernels are on (lib/kernels/native), unless DREAMBOOTH_NATIVE=0
+  const kernels = oneDnnLine() ? `; ${oneDnnLine()}` : "";
+  const wasmLine = `backend: wasm (requested by the prefer option)${kernels}`;
+  assert.deepEqual(lines, ["backend: cpu (requested by the prefer option)", wasmLine]);
+  if (process.env.DREAMBOOTH_NATIVE === "0") assert.equal(kernels, "");
+  else assert.match(lines[1], /; oneDNN (\S+ kernels on \(\w+, \d+ threads?\)|kernels off \(.+\))$/);
   // Asking again for the same thing prints nothing.
   await initBackend({ prefer: "wasm", log: (l) => lines.push(l) });
   assert.equal(lines.length, 2);
@@ -50,7 +56,9 @@ test("auto picks the first available backend and says why the others were skippe
     const info = await initBackend({ prefer: "auto", log: (l) => lines.push(l) });
     if (!installed("@tensorflow/tfjs-node-gpu") && !installed("@tensorflow/tfjs-node") && !webgpuInstalled()) {
       assert.equal(info.name, "wasm");
-      assert.equal(lines.at(-1), "backend: wasm (tfjs-node-gpu not installed; tfjs-node not installed; webgpu not installed)");
+      const kernels = oneDnnLine() ? `; ${oneDnnLine()}` : "";
+      const skipped = "tfjs-node-gpu not installed; tfjs-node not installed; webgpu not installed";
+      assert.equal(lines.at(-1), `backend: wasm (${skipped})${kernels}`);
     } else {
       // Some optional package is installed: whichever backend won, every one before it in the order
       // must be accounted for in the reason, in order, and one that is not installed must say so.

@@ -12,7 +12,8 @@ import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import "@tensorflow/tfjs-backend-wasm";
 import { registerTrainingKernels } from "./kernels";
-import { inNotebook } from "./notebook/kernel";
+import { inNotebook } from "./runtime";
+import { oneDnnLine } from "./kernels/native";
 
 /** Backends in order of preference. */
 export const KNOWN_BACKENDS = ["tfjs-node-gpu", "tfjs-node", "webgpu", "wasm", "cpu"] as const;
@@ -32,6 +33,8 @@ export interface BackendInfo {
   tfBackend: string;
   /** Why this one: what was asked for and what was missing. */
   reason: string;
+  /** On wasm: whether its heavy kernels run on oneDNN (lib/kernels/native), and why not. */
+  kernels?: string;
 }
 
 const NODE_PACKAGES: Record<string, string> = {
@@ -100,8 +103,8 @@ let current: BackendInfo | null = null;
 
 /**
  * Pick and activate a backend, register the project's gradients and wasm kernels, and print
- * once to stderr (stdout in a notebook) which backend is in use and why. Calling again with the same request returns
- * the active choice without printing.
+ * once to stderr (stdout in a notebook) which backend is in use and why (on wasm, also whether the oneDNN
+ * kernels are on). Calling again with the same request returns the active choice without printing.
  */
 export async function initBackend(opts: BackendOptions = {}): Promise<BackendInfo> {
   const log = opts.log ?? ((line: string) => (inNotebook() ? process.stdout : process.stderr).write(line + "\n"));
@@ -134,8 +137,10 @@ export async function initBackend(opts: BackendOptions = {}): Promise<BackendInf
   // function already says which backend runs and why, once
   if (tfBackend === "cpu") (tf.backend() as unknown as { firstUse?: boolean }).firstUse = false;
   const reason = wanted === "auto" ? (skipped.length ? skipped.join("; ") : "first choice") : `requested by ${source}`;
-  const info: BackendInfo = { name: chosen, tfBackend, reason };
-  if (current == null || current.name !== info.name || current.reason !== info.reason) log(`backend: ${chosen} (${reason})`);
+  const kernels = chosen === "wasm" ? oneDnnLine() : "";
+  const info: BackendInfo = { name: chosen, tfBackend, reason, ...(kernels ? { kernels } : {}) };
+  const changed = current == null || current.name !== info.name || current.reason !== info.reason;
+  if (changed) log(`backend: ${chosen} (${reason})${kernels ? `; ${kernels}` : ""}`);
   current = info;
   return info;
 }

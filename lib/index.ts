@@ -30,7 +30,7 @@ export { componentParamCounts, loadComponentConfigs } from "./models/components"
 export { unetForward } from "./models/unet";
 export { vaeDecode, vaeEncode } from "./models/vae";
 export { estimateChartSpec, sampleFaceImage, showChart, showFigure, showImage, showMarkdown, showTable } from "./notebook/display";
-export { display } from "./notebook/kernel";
+export { display } from "./runtime";
 export { initCharts } from "./notebook/plotly";
 export { claimRows, resultStatements, type ComparisonResults } from "./notebook/results";
 export { showSource } from "./notebook/source";

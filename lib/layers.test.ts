@@ -10,7 +10,7 @@ import { resolveLocal, runtimeSpecifiers } from "./repro/closure";
 
 /** Bottom to top: each entry may import the ones before it. */
 export const LAYERS = [
-  "random", "schedules", "tokenizer", "io", "repro", "plot", "data",
+  "random", "runtime", "schedules", "tokenizer", "io", "repro", "plot", "data",
   "kernels", "backend", "diffusion", "models", "parallel", "train", "pipeline",
   "eval", "pretrain", "dreambooth", "experiment", "figures", "notebook", "index",
 ];

@@ -75,7 +75,9 @@ async function main() {
         });
         const html = path.join(outDir, book.replace(/\.ipynb$/, ".html"));
         await page.goto("file://" + html, { waitUntil: "load" });
+        // runs in the page, where `document` is the exported notebook
         const charts = await page.evaluate(() =>
+          // eslint-disable-next-line no-undef
           Array.from(document.querySelectorAll(".idb-chart")).map((el) => ({
             id: el.id,
             traces: Number(el.getAttribute("data-traces")),

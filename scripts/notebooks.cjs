@@ -24,7 +24,9 @@ function onPath(name) {
       try {
         fs.accessSync(f, fs.constants.X_OK);
         if (fs.statSync(f).isFile()) return f;
-      } catch {}
+      } catch {
+        // not here: the next folder of the PATH
+      }
     }
   }
   return undefined;

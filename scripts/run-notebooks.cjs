@@ -38,8 +38,11 @@ if (!fs.existsSync(path.join(root, "dist", "lib", "index.js"))) fail("dist/ is m
 const { KERNEL_NAME, installKernel } = require("./install-kernel.cjs");
 const { PLOTLY_LIBRARY_KEY } = require("../dist/lib/notebook/plotly.js");
 installKernel();
-// a plain shell's environment: no node_modules/.bin on the PATH, no npm_* variables
+// a plain shell's environment: no node_modules/.bin on the PATH, no npm_* variables; and the wasm kernels'
+// bytes, the same on every machine, for the committed outputs: the oneDNN kernels' (lib/kernels/native)
+// depend on the CPU's instruction set and the thread count, so they stay off here
 const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k)));
+env.DREAMBOOTH_NATIVE = "0";
 env.PATH = (process.env.PATH || "")
   .split(path.delimiter)
   .filter((p) => !/node_modules[\\/]\.bin[\\/]?$/.test(p))

@@ -1,9 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { allEffects, configTable, findEffect, pairedEffect, type ScoredModel } from "./compare";
+import { allEffects, configTable, findEffect, pairedEffect } from "./compare";
 import { claimsMarkdown, judgeClaims, tableMarkdown, verdictOf } from "./claims";
 import { measure } from "./measures";
-import { experiment, model } from "./fixtures/scored";
+import { experiment } from "./fixtures/scored";
 
 test("paired effects recover known differences; the shared noise cancels", () => {
   const models = experiment();

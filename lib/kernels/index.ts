@@ -3,7 +3,9 @@
  *  - gradient functions for every op the models use (tfjs-core's CommonJS build has none);
  *  - on wasm: the kernels it lacks (Conv2DBackpropFilter, UnsortedSegmentSum) and fast
  *    replacements for the slow ones (Conv2DBackpropInput, transposed/batched BatchMatMul, Sum over
- *    leading axes, Transpose, SplitV, Identity's copy), several in WebAssembly SIMD (lib/kernels/simd).
+ *    leading axes, Transpose, SplitV, Identity's copy), several in WebAssembly SIMD (lib/kernels/simd);
+ *  - on wasm with the oneDNN addon built: convolutions, matrix products, GroupNorm, leading-axis sums,
+ *    Exp and Erf natively (lib/kernels/native), wrapping the kernels above.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-wasm";
@@ -15,6 +17,7 @@ import { sumKernel } from "./reduce";
 import { transposeKernel } from "./transpose";
 import { splitVKernel } from "./split";
 import { registerGroupNormKernels } from "./groupnorm";
+import { isOneDnnKernel, registerOneDnnKernels } from "./native";
 
 export { GRADIENT_CONFIGS, registerGradients } from "./gradients";
 
@@ -55,7 +58,7 @@ const installed = new WeakSet<tf.KernelFunc>();
 /** Register `config`, remembering the native kernel it replaces; a no-op if ours is already there. */
 function install(config: tf.KernelConfig | ((native: tf.KernelFunc) => tf.KernelConfig), name: string): boolean {
   const current = tf.getKernel(name, "wasm");
-  if (current && installed.has(current.kernelFunc)) return false;
+  if (current && (installed.has(current.kernelFunc) || isOneDnnKernel(current.kernelFunc))) return false;
   let cfg: tf.KernelConfig;
   if (typeof config === "function") {
     if (!current) throw new Error(`wasm backend has no ${name} kernel to wrap`);
@@ -110,6 +113,8 @@ export function registerTrainingKernels(): TrainingKernelsReport {
   add(sumKernel, "Sum");
   add(transposeKernel, "Transpose");
   add(splitVKernel, "SplitV");
+  // the heavy ones natively where the oneDNN addon is built (lib/kernels/native), wrapping those above
+  wasmKernels.push(...registerOneDnnKernels());
   return { gradients, wasmKernels };
 }
 

@@ -13,6 +13,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import "../kernels"; // gradient functions for training: tfjs-core's CommonJS build registers none
 import { groupNormFused, hasFusedGroupNorm } from "../kernels/groupnorm";
 import { flipFilter } from "../kernels/conv";
+import { oneDnnActive } from "../kernels/native";
 import { Params } from "./params";
 
 // ---------------------------------------------------------------------------------------------
@@ -76,8 +77,10 @@ export function linear(params: Params, prefix: string, x: tf.Tensor, bias = true
  * - "im2col" (the project's, through `tf.customGrad`; the name is historical): one forward
  *   convolution of the input with the output gradient, batch and channels swapped (see
  *   convIm2colGrad); the forward pass and the input gradient stay native.
- * - "auto" (default): the project's on every backend: faster than the cpu backend's scalar loop
- *   (about 50×) and than the wasm filter-gradient kernel (about 6× at 64×64×32).
+ * - "auto" (default): the backend's own where the wasm kernels run on oneDNN (lib/kernels/native:
+ *   its convolution gradients beat the rewrite and its transposes), the project's elsewhere: faster
+ *   than the cpu backend's scalar loop (about 50×) and than the wasm filter-gradient kernel (about 6×
+ *   at 64×64×32).
  */
 export type ConvFilterGradient = "auto" | "native" | "im2col";
 let convFilterGradient: ConvFilterGradient = "auto";
@@ -94,8 +97,7 @@ export function getConvFilterGradient(): ConvFilterGradient {
 }
 
 function useIm2colGradient(): boolean {
-  // "auto": the project's filter gradient everywhere; it is faster than every backend's own here
-  return convFilterGradient !== "native";
+  return convFilterGradient === "im2col" || (convFilterGradient === "auto" && !oneDnnActive());
 }
 
 /** The k×k patches of x (already padded) at stride s: [B, oh, ow, kh·kw·C], ordered (di, dj, c) like a tfjs kernel. */

@@ -8,7 +8,7 @@ import { svgToPng } from "../plot/render";
 import type { ImageHWC } from "../diffusion/visualize";
 import { generateFace, renderFaceRgb } from "../data/faces";
 import { toSigned } from "../data/images";
-import { display, type MimeBundle } from "./kernel";
+import { display, type MimeBundle } from "../runtime";
 import { chartHtml, chartsInitialised, initCharts } from "./plotly";
 
 /**

@@ -8,7 +8,7 @@
  */
 import * as crypto from "crypto";
 import * as fs from "fs";
-import { display, type MimeBundle } from "./kernel";
+import { display, type MimeBundle } from "../runtime";
 
 /** Output metadata key of the display output that carries plotly.js (its value: the version). */
 export const PLOTLY_LIBRARY_KEY = "improved-dreambooth/plotly.js";

@@ -4,7 +4,7 @@
  */
 import * as fs from "fs";
 import * as path from "path";
-import { display } from "./kernel";
+import { display } from "../runtime";
 
 /** The project's root: the nearest folder above this module with the project's package.json. */
 export function projectRoot(from = __dirname): string {

@@ -37,6 +37,11 @@ export interface PoolOptions {
   backend?: string;
   /** V8 heap limits of each worker thread (Node's `resourceLimits`; default: Node's). */
   resourceLimits?: ResourceLimits;
+  /**
+   * oneDNN threads in each worker where the wasm kernels run on it (lib/kernels/native; default: the
+   * cores shared out, at least 1, so that workers × threads never exceeds the cores).
+   */
+  nativeThreads?: number;
 }
 
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
@@ -84,10 +89,15 @@ export class WorkerPool {
     if (!Number.isInteger(size) || size < 1) throw new Error(`WorkerPool: size must be a positive integer, got ${size}`);
     const pool = new WorkerPool(size);
     const { source, eval: evalSource } = workerSource(opts.module);
+    const nativeThreads = opts.nativeThreads ?? Math.max(1, Math.floor(os.availableParallelism() / size));
+    if (!Number.isInteger(nativeThreads) || nativeThreads < 1) {
+      throw new Error(`WorkerPool: nativeThreads must be a positive integer, got ${nativeThreads}`);
+    }
+    const env = { ...process.env, DREAMBOOTH_NATIVE_THREADS: String(nativeThreads) };
     const init: WorkerInit = { module: opts.module, config: opts.config ?? null, backend: opts.backend ?? "wasm" };
     const ready: Promise<Reply>[] = [];
     for (let i = 0; i < size; i++) {
-      const w = new Worker(source, { workerData: init, eval: evalSource, resourceLimits: opts.resourceLimits });
+      const w = new Worker(source, { workerData: init, eval: evalSource, resourceLimits: opts.resourceLimits, env });
       pool.workers.push(w);
       ready.push(
         new Promise((resolve, reject) => {

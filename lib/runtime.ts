@@ -1,4 +1,7 @@
-/** Whether this code runs inside a tslab Jupyter kernel, and its display channel. */
+/**
+ * Whether this code runs inside a tslab Jupyter kernel, and its display channel: at the bottom of the
+ * library's layers, so the backend can write its notice where a notebook shows it as output.
+ */
 
 export type MimeBundle = Record<string, unknown>;
 
