@@ -481,7 +481,7 @@ test(
 );
 
 test("a worker pool shares the cores out: workers × oneDNN threads never exceeds them", { skip }, async () => {
-  const module = path.join(__dirname, "native-threads-task.ts");
+  const module = path.join(__dirname, "fixtures", "native-threads-task.ts");
   const cores = os.availableParallelism();
   for (const size of [1, 2]) {
     const pool = await WorkerPool.start({ module, size });
