@@ -56,12 +56,16 @@ async function parallelStream(n: number, reps = QUICK ? 8 : 20, mb = 64): Promis
 /** A worker thread running bench/<name> (through tsx when the bench itself runs from source). */
 function benchWorker(name: string, workerData: unknown): Worker {
   const file = path.join(__dirname, `${name}${ext}`);
-  return ext === ".ts" ? new Worker(`require("tsx/cjs"); require(${JSON.stringify(file)});`, { eval: true, workerData }) : new Worker(file, { workerData });
+  return ext === ".ts"
+    ? new Worker(`require("tsx/cjs"); require(${JSON.stringify(file)});`, { eval: true, workerData })
+    : new Worker(file, { workerData });
 }
 
 /** Resolves when every worker has posted a message (its ready or its time, `{ ms }`). */
 const replies = (workers: Worker[]) =>
-  Promise.all(workers.map((w) => new Promise<{ ms: number }>((res, rej) => (w.once("message", res), w.once("error", rej)))));
+  Promise.all(
+    workers.map((w) => new Promise<{ ms: number }>((res, rej) => (w.once("message", res), w.once("error", rej)))),
+  );
 
 /** Signals every (ready) worker at once; returns the wall time (ms) until the last one reports its `{ ms }`. */
 async function go(workers: Worker[]): Promise<number> {
@@ -88,8 +92,16 @@ async function runTogether(workers: Worker[]): Promise<number> {
  * batch. The two are measured in alternation, `rounds` times, so that load from outside this
  * process falls on both alike; returns each round's speedup, sorted.
  */
-async function independentSpeedups(s: StepSubject, n: number, rounds = QUICK ? 2 : 3, reps = QUICK ? 2 : 3): Promise<number[]> {
-  const start = (k: number) => splitRange(s.batch, k).map((shard) => benchWorker("step-worker", { module: s.module, config: s.config, shard, reps }));
+async function independentSpeedups(
+  s: StepSubject,
+  n: number,
+  rounds = QUICK ? 2 : 3,
+  reps = QUICK ? 2 : 3,
+): Promise<number[]> {
+  const start = (k: number) =>
+    splitRange(s.batch, k).map((shard) =>
+      benchWorker("step-worker", { module: s.module, config: s.config, shard, reps }),
+    );
   const one = start(1);
   const all = start(n);
   try {
@@ -120,11 +132,26 @@ function kernelRows(): { rows: KernelRow[]; dispose: () => void } {
   const k = rnd([16, 256, 32]);
   const p = rnd([16, 256, 256]);
   const conv = 2 * 4 * 32 * 32 * 9 * 64 * 64;
-  const bpf = (dy: tf.Tensor, s: number) => tf.engine().runKernel("Conv2DBackpropFilter", { x, dy }, { strides: s, pad: "same", dataFormat: "NHWC", filterShape: [3, 3, 64, 64] }) as tf.Tensor;
+  const bpf = (dy: tf.Tensor, s: number) =>
+    tf
+      .engine()
+      .runKernel(
+        "Conv2DBackpropFilter",
+        { x, dy },
+        { strides: s, pad: "same", dataFormat: "NHWC", filterShape: [3, 3, 64, 64] },
+      ) as tf.Tensor;
   const rows: KernelRow[] = [
     { name: "conv2d forward 3x3 s1", flops: conv, run: () => tf.conv2d(x as tf.Tensor4D, w as tf.Tensor4D, 1, "same") },
-    { name: "conv backprop input s1", flops: conv, run: () => tf.conv2dTranspose(dy1 as tf.Tensor4D, w as tf.Tensor4D, [4, 32, 32, 64], 1, "same") },
-    { name: "conv backprop input s2", flops: conv / 4, run: () => tf.conv2dTranspose(dy2 as tf.Tensor4D, w as tf.Tensor4D, [4, 32, 32, 64], 2, "same") },
+    {
+      name: "conv backprop input s1",
+      flops: conv,
+      run: () => tf.conv2dTranspose(dy1 as tf.Tensor4D, w as tf.Tensor4D, [4, 32, 32, 64], 1, "same"),
+    },
+    {
+      name: "conv backprop input s2",
+      flops: conv / 4,
+      run: () => tf.conv2dTranspose(dy2 as tf.Tensor4D, w as tf.Tensor4D, [4, 32, 32, 64], 2, "same"),
+    },
     { name: "conv backprop filter s1", flops: conv, run: () => bpf(dy1, 1) },
     { name: "conv backprop filter s2", flops: conv / 4, run: () => bpf(dy2, 2) },
     { name: "matMul 512 a·b", flops: 2 * 512 ** 3, run: () => tf.matMul(a, b) },
@@ -162,7 +189,9 @@ async function kernelTable(): Promise<string[]> {
   rows.forEach((row, i) => {
     const n = native[i];
     const o = ours[i]!;
-    out.push(`${row.name.padEnd(30)} ${(n == null ? "missing" : fmt(n)).padStart(8)} ${fmt(o).padStart(8)}  ${n == null ? "   —" : fmt(o / n, 2).padStart(5) + "×"}`);
+    out.push(
+      `${row.name.padEnd(30)} ${(n == null ? "missing" : fmt(n)).padStart(8)} ${fmt(o).padStart(8)}  ${n == null ? "   —" : fmt(o / n, 2).padStart(5) + "×"}`,
+    );
   });
   dispose();
   return out;
@@ -236,7 +265,11 @@ async function inProcess(s: StepSubject, mode: "native" | "project"): Promise<Ti
  * otherwise on the main thread, with the weights posted back (`fused` picks its optimizer code).
  * Also returns the main thread's share of the step, during which the workers wait.
  */
-async function pooled(s: StepSubject, size: number, mode: { shared: boolean; fused?: boolean }): Promise<Timing & { mainMs: number; computeMs: number }> {
+async function pooled(
+  s: StepSubject,
+  size: number,
+  mode: { shared: boolean; fused?: boolean },
+): Promise<Timing & { mainMs: number; computeMs: number }> {
   const p = await openPool(s, size, mode);
   try {
     const t = await timeAsync(p.step, QUICK ? 2 : 4, WARMUP);
@@ -250,7 +283,11 @@ async function pooled(s: StepSubject, size: number, mode: { shared: boolean; fus
 let poolsOpened = 0;
 
 /** A pool of `size` workers on subject `s`, taking training steps as the trainer does; records each step's main-thread and compute times. */
-async function openPool(s: StepSubject, size: number, mode: { shared: boolean; fused?: boolean }): Promise<{ step: () => Promise<void>; mainMs: number[]; computeMs: number[]; close: () => Promise<void> }> {
+async function openPool(
+  s: StepSubject,
+  size: number,
+  mode: { shared: boolean; fused?: boolean },
+): Promise<{ step: () => Promise<void>; mainMs: number[]; computeMs: number[]; close: () => Promise<void> }> {
   const pool = await WorkerPool.start({ module: s.module, config: s.config, size });
   const params: Params = new Map();
   const opt = new AdamW({ fused: mode.fused });
@@ -266,7 +303,9 @@ async function openPool(s: StepSubject, size: number, mode: { shared: boolean; f
   try {
     const w0 = await pool.getWeights(0);
     const id = ++poolsOpened; // variable names are global: two pools may be open at once
-    pool.params.forEach((p, i) => params.set(p.name, tf.variable(tf.tensor(w0[i], p.shape), true, `bench${id}/${p.name}`)));
+    pool.params.forEach((p, i) =>
+      params.set(p.name, tf.variable(tf.tensor(w0[i], p.shape), true, `bench${id}/${p.name}`)),
+    );
     ema = new Ema(0.999, params, mode.fused);
     if (source.shared) await source.shared.attach(params, opt, ema);
   } catch (e) {
@@ -303,7 +342,12 @@ async function openPool(s: StepSubject, size: number, mode: { shared: boolean; f
  * in alternation, `rounds` times `reps` steps each, so that load from outside this process falls on
  * both alike; returns each round's ratio, sorted.
  */
-async function alternatedSpeedups(a: [StepSubject, number], b: [StepSubject, number], rounds = QUICK ? 2 : 3, reps = QUICK ? 2 : 3): Promise<number[]> {
+async function alternatedSpeedups(
+  a: [StepSubject, number],
+  b: [StepSubject, number],
+  rounds = QUICK ? 2 : 3,
+  reps = QUICK ? 2 : 3,
+): Promise<number[]> {
   const pa = await openPool(a[0], a[1], { shared: true });
   try {
     const pb = await openPool(b[0], b[1], { shared: true });
@@ -332,8 +376,12 @@ async function alternatedSpeedups(a: [StepSubject, number], b: [StepSubject, num
 async function main(): Promise<void> {
   const info = await initBackend({ prefer: "wasm" });
   const cores = os.availableParallelism();
-  console.log(`# compute bench — backend ${info.name}, ${cores} cores, tfjs ${tf.version_core}, ${new Date().toISOString()}`);
-  console.log(`# times are medians; ± is half the min–max range of the repetitions (other processes share these cores)\n`);
+  console.log(
+    `# compute bench — backend ${info.name}, ${cores} cores, tfjs ${tf.version_core}, ${new Date().toISOString()}`,
+  );
+  console.log(
+    `# times are medians; ± is half the min–max range of the repetitions (other processes share these cores)\n`,
+  );
   if (process.argv.includes("--onednn")) return oneDnnSection();
   // (a)-(c) measure the wasm kernels alone, here and in the workers (which read DREAMBOOTH_NATIVE)
   setOneDnnEnabled(false);
@@ -348,18 +396,23 @@ async function main(): Promise<void> {
 }
 
 async function wasmSections(cores: number): Promise<void> {
-
   // (a) the fast path's ceiling: the fastest of many warm 512² products (lib/kernels/ceiling; the
   // median of a few runs on a shared machine was seen to halve from one run to the next)
   const ceil = await matmulCeiling({ reps: QUICK ? 15 : 30 });
-  console.log(`(a) wasm matMul 512×512·512×512: ${fmt(ceil.gflops)} GFLOP/s (fastest of ${QUICK ? 15 : 30}; median ${fmt(ceil.medianGflops)})`);
+  console.log(
+    `(a) wasm matMul 512×512·512×512: ${fmt(ceil.gflops)} GFLOP/s (fastest of ${QUICK ? 15 : 30}; median ${fmt(ceil.medianGflops)})`,
+  );
   if (cores > 1) {
     const p1 = await parallelMatmul(1);
     const pn = await parallelMatmul(cores);
-    console.log(`    the same loop in 1 worker: ${fmt(p1)} GFLOP/s; in ${cores} workers at once: ${fmt(pn)} GFLOP/s in all = ${fmt(pn / p1, 2)}× (the bound on any data-parallel speedup here)`);
+    console.log(
+      `    the same loop in 1 worker: ${fmt(p1)} GFLOP/s; in ${cores} workers at once: ${fmt(pn)} GFLOP/s in all = ${fmt(pn / p1, 2)}× (the bound on any data-parallel speedup here)`,
+    );
     const s1 = await parallelStream(1);
     const sn = await parallelStream(cores);
-    console.log(`    memory streaming (64 MB copies) in 1 worker: ${fmt(s1)} GB/s; in ${cores} workers at once: ${fmt(sn)} GB/s in all = ${fmt(sn / s1, 2)}× (what memory-bound work gains)`);
+    console.log(
+      `    memory streaming (64 MB copies) in 1 worker: ${fmt(s1)} GB/s; in ${cores} workers at once: ${fmt(sn)} GB/s in all = ${fmt(sn / s1, 2)}× (what memory-bound work gains)`,
+    );
   }
   console.log("");
 
@@ -377,13 +430,23 @@ async function wasmSections(cores: number): Promise<void> {
     const g = (t: Timing) => gflops(s.trainFlops, t);
     const sps = (t: Timing, subject: StepSubject = s) => subject.batch / (t.medianMs / 1000);
     console.log(`    ${s.name}: ${fmt(s.trainFlops / 1e9, 2)} GFLOP per step of ${s.batch} samples`);
-    console.log(`      in-process, native kernels (gaps filled): ${fmt(before.medianMs, 0)} ms  ${fmt(g(before))} GFLOP/s  ratio ${fmt(g(before) / ceil.gflops, 2)}  (±${fmt(spread(before), 0)}%)`);
-    console.log(`      in-process, project kernels:              ${fmt(after.medianMs, 0)} ms  ${fmt(g(after))} GFLOP/s  ratio ${fmt(g(after) / ceil.gflops, 2)}  (±${fmt(spread(after), 0)}%)  ${fmt(before.medianMs / after.medianMs, 2)}× faster`);
+    console.log(
+      `      in-process, native kernels (gaps filled): ${fmt(before.medianMs, 0)} ms  ${fmt(g(before))} GFLOP/s  ratio ${fmt(g(before) / ceil.gflops, 2)}  (±${fmt(spread(before), 0)}%)`,
+    );
+    console.log(
+      `      in-process, project kernels:              ${fmt(after.medianMs, 0)} ms  ${fmt(g(after))} GFLOP/s  ratio ${fmt(g(after) / ceil.gflops, 2)}  (±${fmt(spread(after), 0)}%)  ${fmt(before.medianMs / after.medianMs, 2)}× faster`,
+    );
     const main = (t: { mainMs: number; medianMs: number; computeMs: number }) =>
       `main thread ${fmt(t.mainMs, 0)} ms/step (${fmt((100 * t.mainMs) / t.medianMs, 0)}%)${t.computeMs ? `, workers' loss + gradients ${fmt(t.computeMs, 0)} ms (${fmt((100 * t.computeMs) / t.medianMs, 0)}%)` : ""}`;
-    console.log(`      pool, 1 worker:   ${fmt(one.medianMs, 0)} ms  ${fmt(sps(one), 2)} samples/s  ${fmt(g(one))} GFLOP/s  ratio ${fmt(g(one) / ceil.gflops, 2)}  (±${fmt(spread(one), 0)}%)  ${main(one)}`);
-    console.log(`      pool, ${cores} workers:  ${fmt(all.medianMs, 0)} ms  ${fmt(sps(all), 2)} samples/s  ${fmt(g(all))} GFLOP/s  (±${fmt(spread(all), 0)}%)  ${main(all)}  speedup ${fmt(one.medianMs / all.medianMs, 2)}× over 1 worker`);
-    console.log(`      pool, ${cores} workers, update on the main thread (before): ${fmt(allMain.medianMs, 0)} ms  ${main(allMain)}  speedup ${fmt(one.medianMs / allMain.medianMs, 2)}×`);
+    console.log(
+      `      pool, 1 worker:   ${fmt(one.medianMs, 0)} ms  ${fmt(sps(one), 2)} samples/s  ${fmt(g(one))} GFLOP/s  ratio ${fmt(g(one) / ceil.gflops, 2)}  (±${fmt(spread(one), 0)}%)  ${main(one)}`,
+    );
+    console.log(
+      `      pool, ${cores} workers:  ${fmt(all.medianMs, 0)} ms  ${fmt(sps(all), 2)} samples/s  ${fmt(g(all))} GFLOP/s  (±${fmt(spread(all), 0)}%)  ${main(all)}  speedup ${fmt(one.medianMs / all.medianMs, 2)}× over 1 worker`,
+    );
+    console.log(
+      `      pool, ${cores} workers, update on the main thread (before): ${fmt(allMain.medianMs, 0)} ms  ${main(allMain)}  speedup ${fmt(one.medianMs / allMain.medianMs, 2)}×`,
+    );
     if (cores > 1) {
       // the same two speedups in alternation with one worker: on a fixed batch split over the cores, and
       // with every worker keeping the one worker's batch (weak scaling; the batch grows with the cores).
@@ -391,13 +454,21 @@ async function wasmSections(cores: number): Promise<void> {
       // core already: the line "1 worker at" measures that alone.
       const half = s.withBatch(Math.max(1, Math.floor(s.batch / cores)));
       const oneHalf = await pooled(half, 1, { shared: true });
-      console.log(`      1 worker at ${half.batch} samples a step: ${fmt(sps(oneHalf, half), 2)} samples/s (${fmt(sps(oneHalf, half) / sps(one), 2)} of its rate at ${s.batch}: what splitting the batch costs before any sharing)`);
+      console.log(
+        `      1 worker at ${half.batch} samples a step: ${fmt(sps(oneHalf, half), 2)} samples/s (${fmt(sps(oneHalf, half) / sps(one), 2)} of its rate at ${s.batch}: what splitting the batch costs before any sharing)`,
+      );
       const strong = await alternatedSpeedups([s, 1], [s, cores]);
-      console.log(`      pool, ${cores} workers on the batch of ${s.batch}, against 1 in alternation: ${fmt(median(strong), 2)}× (rounds: ${strong.map((x) => fmt(x, 2)).join(", ")})`);
+      console.log(
+        `      pool, ${cores} workers on the batch of ${s.batch}, against 1 in alternation: ${fmt(median(strong), 2)}× (rounds: ${strong.map((x) => fmt(x, 2)).join(", ")})`,
+      );
       const weak = await alternatedSpeedups([s, 1], [s.withBatch(s.batch * cores), cores]);
-      console.log(`      pool, ${cores} workers × ${s.batch} samples (batch ${s.batch * cores}), against 1 worker at ${s.batch} in alternation: ${fmt(median(weak), 2)}× the samples/s (rounds: ${weak.map((x) => fmt(x, 2)).join(", ")}; weak scaling)`);
+      console.log(
+        `      pool, ${cores} workers × ${s.batch} samples (batch ${s.batch * cores}), against 1 worker at ${s.batch} in alternation: ${fmt(median(weak), 2)}× the samples/s (rounds: ${weak.map((x) => fmt(x, 2)).join(", ")}; weak scaling)`,
+      );
       const sp = await independentSpeedups(s, cores);
-      console.log(`      ${cores} workers stepping independently (no averaging, update or weights to exchange), against 1 in alternation: ${fmt(median(sp), 2)}× (rounds: ${sp.map((x) => fmt(x, 2)).join(", ")}; this workload's bound here)`);
+      console.log(
+        `      ${cores} workers stepping independently (no averaging, update or weights to exchange), against 1 in alternation: ${fmt(median(sp), 2)}× (rounds: ${sp.map((x) => fmt(x, 2)).join(", ")}; this workload's bound here)`,
+      );
     }
   }
 }

@@ -11,7 +11,12 @@ import type { TaskSetup } from "../lib/parallel/task";
 
 async function main(): Promise<void> {
   const port = parentPort!;
-  const { module, config, shard, reps } = workerData as { module: string; config: unknown; shard: unknown; reps: number };
+  const { module, config, shard, reps } = workerData as {
+    module: string;
+    config: unknown;
+    shard: unknown;
+    reps: number;
+  };
   await initBackend({ prefer: "wasm", log: () => {} });
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   const task = await (require(module) as { setup: TaskSetup }).setup(config);

@@ -22,11 +22,15 @@ export async function timeAsync(step: () => Promise<void>, reps = 5, warmup = 1)
 
 /** Time a tensor-producing op: waits for its data, disposes it. */
 export function timeOp(f: () => tf.Tensor, reps = 7, warmup = 2): Promise<Timing> {
-  return timeAsync(async () => {
-    const r = f();
-    await r.data();
-    r.dispose();
-  }, reps, warmup);
+  return timeAsync(
+    async () => {
+      const r = f();
+      await r.data();
+      r.dispose();
+    },
+    reps,
+    warmup,
+  );
 }
 
 /** The middle value (the upper one of an even count), as timeAsync reports. */

@@ -48,10 +48,18 @@ export function setup(config: Partial<UNetTaskConfig> = {}): ParallelTask<[numbe
       tf.tidy(() => {
         const n = end - start;
         const x = tf.tensor4d(data.subarray(start * per, end * per), [n, S, S, unet.in_channels]);
-        const eps = tf.tensor4d(data.subarray((c.batch + start) * per, (c.batch + end) * per), [n, S, S, unet.in_channels]);
+        const eps = tf.tensor4d(data.subarray((c.batch + start) * per, (c.batch + end) * per), [
+          n,
+          S,
+          S,
+          unet.in_channels,
+        ]);
         const o = 2 * c.batch * per;
         const ehs = tf.tensor3d(data.subarray(o + start * ctx, o + end * ctx), [n, c.seqLen, unet.cross_attention_dim]);
-        const t = tf.tensor1d(Array.from({ length: n }, (_, i) => (97 * (start + i)) % 1000), "int32");
+        const t = tf.tensor1d(
+          Array.from({ length: n }, (_, i) => (97 * (start + i)) % 1000),
+          "int32",
+        );
         return tf.mean(tf.squaredDifference(unetForward(params, unet, x, t, ehs), eps)) as tf.Scalar;
       }),
     ([start, end]) => end - start,

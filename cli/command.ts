@@ -72,7 +72,8 @@ type ValueOf<O extends Option> = O["type"] extends "boolean"
       ? C
       : string
     : number;
-type Always<O extends Option> = O extends { default: unknown } | { param: string } | { required: true } | { type: "boolean" }
+type Always<O extends Option> = O extends
+  { default: unknown } | { param: string } | { required: true } | { type: "boolean" }
   ? true
   : false;
 /** The parsed options, by camelCase name: `--class-dir` is `classDir`. */
@@ -111,7 +112,9 @@ export function pipelineParams(): Record<string, Value> {
   try {
     text = fs.readFileSync(file, "utf8");
   } catch {
-    throw new Error(`${file} is missing: the CLI reads the pipeline's defaults from it; restore it (git checkout params.yaml)`);
+    throw new Error(
+      `${file} is missing: the CLI reads the pipeline's defaults from it; restore it (git checkout params.yaml)`,
+    );
   }
   paramsCache = (parseYaml(text, file) ?? {}) as Record<string, Value>;
   return paramsCache;
@@ -120,7 +123,8 @@ export function pipelineParams(): Record<string, Value> {
 /** A params.yaml value by dotted key (`dreambooth.lr`), as a plain number, string or boolean; a list of scalars as them joined by spaces. */
 export function param(key: string): string | number | boolean {
   let v: Value | undefined = pipelineParams();
-  for (const k of key.split(".")) v = v && typeof v === "object" && !Array.isArray(v) && !(v instanceof PyFloat) ? v[k] : undefined;
+  for (const k of key.split("."))
+    v = v && typeof v === "object" && !Array.isArray(v) && !(v instanceof PyFloat) ? v[k] : undefined;
   if (v instanceof PyFloat) return v.value;
   if (typeof v === "string" || typeof v === "number" || typeof v === "boolean") return v;
   if (Array.isArray(v) && v.every((x) => typeof x === "number" || typeof x === "string")) return v.join(" ");
@@ -157,9 +161,17 @@ function wrap(text: string, width: number): string[] {
 }
 
 /** The usage text: the usage line, the description, and one line per option (help wrapped at 110 columns). */
-export function usageText(spec: Pick<CommandSpec<Options>, "name" | "description" | "positionals" | "options">): string {
+export function usageText(
+  spec: Pick<CommandSpec<Options>, "name" | "description" | "positionals" | "options">,
+): string {
   const pos = spec.positionals;
-  const posText = !pos ? "" : pos.count === "one" ? ` ${pos.name}` : pos.count === "optional" ? ` [${pos.name}]` : ` ${pos.name}...`;
+  const posText = !pos
+    ? ""
+    : pos.count === "one"
+      ? ` ${pos.name}`
+      : pos.count === "optional"
+        ? ` [${pos.name}]`
+        : ` ${pos.name}...`;
   const hasOptions = Object.keys(spec.options).length > 0;
   const required = Object.entries(spec.options)
     .filter(([, o]) => o.required)
@@ -195,10 +207,19 @@ export function usageText(spec: Pick<CommandSpec<Options>, "name" | "description
 // ------------------------------------------------------------------ parsing
 
 /** Parses and checks argv against the table: one-line UsageErrors name the option and the fix. */
-export function parseOptions<T extends Options>(spec: Pick<CommandSpec<T>, "name" | "options" | "positionals">, argv: string[]): { values: Values<T>; positionals: string[] } {
+export function parseOptions<T extends Options>(
+  spec: Pick<CommandSpec<T>, "name" | "options" | "positionals">,
+  argv: string[],
+): { values: Values<T>; positionals: string[] } {
   const known = Object.keys(spec.options);
   const config = Object.fromEntries(
-    Object.entries(spec.options).map(([k, o]) => [k, { type: o.type === "boolean" ? ("boolean" as const) : ("string" as const), ...(o.short ? { short: o.short } : {}) }]),
+    Object.entries(spec.options).map(([k, o]) => [
+      k,
+      {
+        type: o.type === "boolean" ? ("boolean" as const) : ("string" as const),
+        ...(o.short ? { short: o.short } : {}),
+      },
+    ]),
   );
   let parsed: { values: Record<string, string | boolean | undefined>; positionals: string[] };
   try {
@@ -228,13 +249,15 @@ export function parseOptions<T extends Options>(spec: Pick<CommandSpec<T>, "name
       continue;
     }
     if (raw === undefined) {
-      if (o.required) throw new UsageError(`${flag} is required: ${o.help}${o.choices ? ` (one of: ${o.choices.join(", ")})` : ""}`);
+      if (o.required)
+        throw new UsageError(`${flag} is required: ${o.help}${o.choices ? ` (one of: ${o.choices.join(", ")})` : ""}`);
       values[camel(name)] = optionDefault(o);
       continue;
     }
     const text = String(raw);
     if (o.type === "string") {
-      if (o.choices && !o.choices.includes(text)) throw new UsageError(`${flag} must be one of: ${o.choices.join(", ")} (got "${text}")`);
+      if (o.choices && !o.choices.includes(text))
+        throw new UsageError(`${flag} must be one of: ${o.choices.join(", ")} (got "${text}")`);
       values[camel(name)] = text;
       continue;
     }
@@ -247,10 +270,14 @@ export function parseOptions<T extends Options>(spec: Pick<CommandSpec<T>, "name
   }
   const pos = parsed.positionals;
   const p = spec.positionals;
-  if (!p && pos.length) throw new UsageError(`unexpected argument "${pos[0]}" (dreambooth ${spec.name} takes options only)`);
-  if (p?.count === "one" && pos.length !== 1) throw new UsageError(`expected one ${p.name}, got ${pos.length} arguments`);
-  if (p?.count === "optional" && pos.length > 1) throw new UsageError(`expected at most one ${p.name}, got ${pos.length} arguments`);
-  if (p?.count === "many" && pos.length < (p.min ?? 0)) throw new UsageError(`expected at least ${p.min} ${p.name}, got ${pos.length}`);
+  if (!p && pos.length)
+    throw new UsageError(`unexpected argument "${pos[0]}" (dreambooth ${spec.name} takes options only)`);
+  if (p?.count === "one" && pos.length !== 1)
+    throw new UsageError(`expected one ${p.name}, got ${pos.length} arguments`);
+  if (p?.count === "optional" && pos.length > 1)
+    throw new UsageError(`expected at most one ${p.name}, got ${pos.length} arguments`);
+  if (p?.count === "many" && pos.length < (p.min ?? 0))
+    throw new UsageError(`expected at least ${p.min} ${p.name}, got ${pos.length}`);
   return { values: values as Values<T>, positionals: pos };
 }
 
@@ -272,7 +299,11 @@ export function defineCommand<const T extends Options>(spec: CommandSpec<T>): Co
 
 /** The --backend option every computing command takes. */
 export const BACKEND_OPTION = {
-  backend: { type: "string", value: "<name>", help: "tfjs backend: tfjs-node-gpu, tfjs-node, webgpu, wasm, cpu or auto (default: the fastest installed)" },
+  backend: {
+    type: "string",
+    value: "<name>",
+    help: "tfjs backend: tfjs-node-gpu, tfjs-node, webgpu, wasm, cpu or auto (default: the fastest installed)",
+  },
 } as const satisfies Options;
 
 /** The --workers option of the commands that sample or train on worker threads. */

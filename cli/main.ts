@@ -20,7 +20,26 @@ import { command as compare } from "./commands/compare";
 import { command as baseEval } from "./commands/base-eval";
 import { command as evaluatorAccuracy } from "./commands/evaluator-accuracy";
 
-export const COMMANDS: Command[] = [schedule, tokenize, data, modelInfo, pretrain, sample, classImages, train, trainEvaluator, evaluatorAccuracy, evaluate, samples, score, compare, baseEval, experiment, figure, repro];
+export const COMMANDS: Command[] = [
+  schedule,
+  tokenize,
+  data,
+  modelInfo,
+  pretrain,
+  sample,
+  classImages,
+  train,
+  trainEvaluator,
+  evaluatorAccuracy,
+  evaluate,
+  samples,
+  score,
+  compare,
+  baseEval,
+  experiment,
+  figure,
+  repro,
+];
 
 /** The subcommands' names (the pipeline's test checks every dvc.yaml stage calls one of them). */
 export const COMMAND_NAMES = COMMANDS.map((c) => c.name);
@@ -52,7 +71,10 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return await cmd.run(rest);
   } catch (e) {
-    if (e instanceof UsageError || (e instanceof Error && e.name.endsWith("Error") && e.name !== "Error" && e.name !== "TypeError")) {
+    if (
+      e instanceof UsageError ||
+      (e instanceof Error && e.name.endsWith("Error") && e.name !== "Error" && e.name !== "TypeError")
+    ) {
       console.error(`dreambooth ${name}: ${(e as Error).message}`);
       return 2;
     }
@@ -66,7 +88,7 @@ if (require.main === module) {
       process.exitCode = code;
     },
     (e) => {
-      console.error(e instanceof Error ? e.stack ?? e.message : e);
+      console.error(e instanceof Error ? (e.stack ?? e.message) : e);
       process.exitCode = 1;
     },
   );

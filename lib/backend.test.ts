@@ -82,8 +82,14 @@ test("auto picks the first available backend and says why the others were skippe
 });
 
 test("an unknown backend name is an error listing the known ones", async () => {
-  assert.throws(() => parseBackendName("webgl", "test"), /unknown backend 'webgl' \(from test\); known backends: tfjs-node-gpu, tfjs-node, webgpu, wasm, cpu, or auto/);
-  await assert.rejects(initBackend({ prefer: "gpu", log: () => {} }), /known backends: tfjs-node-gpu, tfjs-node, webgpu, wasm, cpu/);
+  assert.throws(
+    () => parseBackendName("webgl", "test"),
+    /unknown backend 'webgl' \(from test\); known backends: tfjs-node-gpu, tfjs-node, webgpu, wasm, cpu, or auto/,
+  );
+  await assert.rejects(
+    initBackend({ prefer: "gpu", log: () => {} }),
+    /known backends: tfjs-node-gpu, tfjs-node, webgpu, wasm, cpu/,
+  );
 });
 
 test("requesting webgpu: used when installed with a GPU, otherwise a clear error naming what is missing", async () => {
@@ -116,14 +122,21 @@ test("requesting tfjs-node: used when installed, otherwise a clear error, not a 
   if (installed("@tensorflow/tfjs-node")) {
     assert.equal((await initBackend({ prefer: "tfjs-node", log: () => {} })).tfBackend, "tensorflow");
   } else {
-    await assert.rejects(initBackend({ prefer: "tfjs-node", log: () => {} }), /tfjs-node not installed.*install @tensorflow\/tfjs-node/);
+    await assert.rejects(
+      initBackend({ prefer: "tfjs-node", log: () => {} }),
+      /tfjs-node not installed.*install @tensorflow\/tfjs-node/,
+    );
   }
 });
 
 test("initBackend registers the training kernels: conv2d gradients work on wasm", async () => {
   await initBackend({ prefer: "wasm", log: () => {} });
   const before = tf.memory().numTensors;
-  const g = tf.tidy(() => tf.grad((w: tf.Tensor) => tf.sum(tf.conv2d(tf.ones([1, 4, 4, 2]) as tf.Tensor4D, w as tf.Tensor4D, 1, "valid")))(tf.ones([3, 3, 2, 1])));
+  const g = tf.tidy(() =>
+    tf.grad((w: tf.Tensor) => tf.sum(tf.conv2d(tf.ones([1, 4, 4, 2]) as tf.Tensor4D, w as tf.Tensor4D, 1, "valid")))(
+      tf.ones([3, 3, 2, 1]),
+    ),
+  );
   // Each filter tap sees the 2x2 valid output positions of an all-ones input: gradient 4 everywhere.
   assert.deepEqual(Array.from(await g.data()), new Array(18).fill(4));
   g.dispose();

@@ -82,7 +82,11 @@ async function loadWebGpu(): Promise<{ ok: true } | { ok: false; why: string }> 
   if (!g.navigator?.gpu) {
     Object.assign(globalThis, dawn.globals);
     const gpu = dawn.create([]);
-    Object.defineProperty(globalThis, "navigator", { value: { ...(g.navigator ?? {}), gpu }, configurable: true, writable: true });
+    Object.defineProperty(globalThis, "navigator", {
+      value: { ...(g.navigator ?? {}), gpu },
+      configurable: true,
+      writable: true,
+    });
   }
   const adapter = await (g.navigator!.gpu as { requestAdapter(): Promise<unknown> }).requestAdapter();
   if (!adapter) return { ok: false, why: "webgpu found no GPU adapter (a GPU and its Vulkan driver are needed)" };
@@ -126,8 +130,10 @@ export async function initBackend(opts: BackendOptions = {}): Promise<BackendInf
     break;
   }
   if (chosen == null) {
-    const pkg = wanted === "webgpu" ? "webgpu and @tensorflow/tfjs-backend-webgpu" : NODE_PACKAGES[wanted] ?? wanted;
-    throw new Error(`backend '${wanted}' requested by ${source} is unavailable (${skipped.join("; ")}); install ${pkg} or choose one of ${KNOWN_BACKENDS.join(", ")}`);
+    const pkg = wanted === "webgpu" ? "webgpu and @tensorflow/tfjs-backend-webgpu" : (NODE_PACKAGES[wanted] ?? wanted);
+    throw new Error(
+      `backend '${wanted}' requested by ${source} is unavailable (${skipped.join("; ")}); install ${pkg} or choose one of ${KNOWN_BACKENDS.join(", ")}`,
+    );
   }
   registerTrainingKernels();
   const tfBackend = chosen in NODE_PACKAGES ? "tensorflow" : chosen;

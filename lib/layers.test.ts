@@ -10,9 +10,28 @@ import { resolveLocal, runtimeSpecifiers } from "./repro/closure";
 
 /** Bottom to top: each entry may import the ones before it. */
 export const LAYERS = [
-  "random", "runtime", "schedules", "tokenizer", "io", "repro", "plot", "data",
-  "kernels", "backend", "diffusion", "models", "parallel", "train", "pipeline",
-  "eval", "pretrain", "dreambooth", "experiment", "figures", "notebook", "index",
+  "random",
+  "runtime",
+  "schedules",
+  "tokenizer",
+  "io",
+  "repro",
+  "plot",
+  "data",
+  "kernels",
+  "backend",
+  "diffusion",
+  "models",
+  "parallel",
+  "train",
+  "pipeline",
+  "eval",
+  "pretrain",
+  "dreambooth",
+  "experiment",
+  "figures",
+  "notebook",
+  "index",
 ];
 
 const root = path.resolve(__dirname, "..");
@@ -54,7 +73,10 @@ test("each lib/ folder imports only the layers below it", () => {
     for (const to of tos) {
       if (!to.startsWith(lib + path.sep)) continue;
       const b = LAYERS.indexOf(layerOf(to));
-      if (b > a) wrong.push(`${path.relative(root, from)} (${layerOf(from)}) imports ${path.relative(root, to)} (${layerOf(to)})`);
+      if (b > a)
+        wrong.push(
+          `${path.relative(root, from)} (${layerOf(from)}) imports ${path.relative(root, to)} (${layerOf(to)})`,
+        );
     }
   }
   assert.deepEqual(wrong, []);

@@ -8,7 +8,10 @@ const path = require("path");
 const root = path.resolve(__dirname, "..");
 const started = new Date();
 const tsc = path.join(root, "node_modules", "typescript", "bin", "tsc");
-const r = spawnSync(process.execPath, [tsc, "-p", path.join(root, "tsconfig.build.json")], { cwd: root, stdio: "inherit" });
+const r = spawnSync(process.execPath, [tsc, "-p", path.join(root, "tsconfig.build.json")], {
+  cwd: root,
+  stdio: "inherit",
+});
 if (r.status !== 0) process.exit(r.status ?? 1);
 require("./link-self.cjs");
 const stamp = path.join(root, "dist", ".build-stamp");

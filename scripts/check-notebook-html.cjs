@@ -32,7 +32,7 @@ if (books.length === 0) fail("no executed notebooks in .nb-out/: run `npm run te
 
 /** Charts a notebook holds: outputs whose HTML is a chart box (lib/notebook/plotly.ts). */
 function chartsIn(nb) {
-  const text = (x) => (Array.isArray(x) ? x.join("") : x ?? "");
+  const text = (x) => (Array.isArray(x) ? x.join("") : (x ?? ""));
   let n = 0;
   for (const cell of nb.cells) {
     for (const o of cell.outputs || []) if (o.data && /class="idb-chart"/.test(text(o.data["text/html"]))) n++;
@@ -47,8 +47,13 @@ async function main() {
     executablePath: chromium,
     headless: true,
     args: [
-      "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-      "--disable-component-update", "--disable-sync",
+      "--no-sandbox",
+      "--disable-gpu",
+      "--disable-quic",
+      "--no-first-run",
+      "--disable-background-networking",
+      "--disable-component-update",
+      "--disable-sync",
     ],
   });
   let failed = 0;

@@ -18,6 +18,8 @@ function link(target, at) {
 }
 link("..", path.join(root, "node_modules", "improved-dreambooth"));
 link("../../dist/cli/main.js", path.join(root, "node_modules", ".bin", "dreambooth"));
-try { fs.chmodSync(path.join(root, "dist", "cli", "main.js"), 0o755); } catch {
-    // absent: nothing to do
-  }
+try {
+  fs.chmodSync(path.join(root, "dist", "cli", "main.js"), 0o755);
+} catch {
+  // absent: nothing to do
+}

@@ -79,4 +79,4 @@ const kernelDir = installKernel();
 console.log(`notebooks: kernel "${KERNEL_NAME}" in ${kernelDir}; opening notebooks/ in ${ui.name}`);
 const child = spawn(command[0], command.slice(1), { cwd: root, stdio: "inherit" });
 process.on("SIGINT", () => {}); // Jupyter asks to confirm its own shutdown on Ctrl-C
-child.on("exit", (code, signal) => process.exit(signal ? 1 : code ?? 0));
+child.on("exit", (code, signal) => process.exit(signal ? 1 : (code ?? 0)));

@@ -57,13 +57,18 @@ if (books.length === 0) fail("no notebooks found");
 fs.mkdirSync(outDir, { recursive: true });
 
 const tags = (cell) => (cell.metadata && cell.metadata.tags) || [];
-const text = (x) => (Array.isArray(x) ? x.join("") : x ?? "");
+const text = (x) => (Array.isArray(x) ? x.join("") : (x ?? ""));
 const isLibrary = (o) => Boolean(o.metadata && o.metadata[PLOTLY_LIBRARY_KEY]);
 const isChart = (o) => Boolean(o.data && /class="idb-chart"/.test(text(o.data["text/html"])));
 function comparable(o) {
   if (o.output_type === "stream") return { t: "stream", name: o.name, text: text(o.text) };
   if (o.output_type === "error") return { t: "error" };
-  return { t: o.output_type, data: Object.fromEntries(Object.entries(o.data || {}).map(([k, v]) => [k, typeof v === "string" || Array.isArray(v) ? text(v) : v])) };
+  return {
+    t: o.output_type,
+    data: Object.fromEntries(
+      Object.entries(o.data || {}).map(([k, v]) => [k, typeof v === "string" || Array.isArray(v) ? text(v) : v]),
+    ),
+  };
 }
 
 let failed = 0;
@@ -72,13 +77,22 @@ for (const book of books) {
   const t0 = Date.now();
   const r = spawnSync(
     PY,
-    ["-m", "nbconvert", "--to", "notebook", "--execute", "--ExecutePreprocessor.timeout=900", `--output-dir=${outDir}`,
-      path.join(nbDir, book)],
+    [
+      "-m",
+      "nbconvert",
+      "--to",
+      "notebook",
+      "--execute",
+      "--ExecutePreprocessor.timeout=900",
+      `--output-dir=${outDir}`,
+      path.join(nbDir, book),
+    ],
     { cwd: nbDir, env, encoding: "utf8" },
   );
   const secs = ((Date.now() - t0) / 1000).toFixed(1);
   const problems = [];
-  if (r.status !== 0) problems.push(`nbconvert exited ${r.status}:\n${(r.stderr || "").split("\n").slice(-25).join("\n")}`);
+  if (r.status !== 0)
+    problems.push(`nbconvert exited ${r.status}:\n${(r.stderr || "").split("\n").slice(-25).join("\n")}`);
   else {
     const src = JSON.parse(fs.readFileSync(path.join(nbDir, book), "utf8"));
     const out = JSON.parse(fs.readFileSync(path.join(outDir, book), "utf8"));
@@ -94,24 +108,32 @@ for (const book of books) {
       const where = `cell ${i + 1}${cell.id ? ` (${cell.id})` : ""}`;
       for (const o of outs) if (o.output_type === "error") problems.push(`${where}: ${o.ename}: ${o.evalue}`);
       for (const o of outs) {
-        if (o.output_type === "stream" && o.name === "stderr") problems.push(`${where} writes to stderr: ${text(o.text).trim()}`);
+        if (o.output_type === "stream" && o.name === "stderr")
+          problems.push(`${where} writes to stderr: ${text(o.text).trim()}`);
       }
-      text(cell.source).split("\n").forEach((l, k) => {
-        if (l.length > 120) problems.push(`${where}, line ${k + 1}: ${l.length} columns (at most 120)`);
-      });
+      text(cell.source)
+        .split("\n")
+        .forEach((l, k) => {
+          if (l.length > 120) problems.push(`${where}, line ${k + 1}: ${l.length} columns (at most 120)`);
+        });
       for (const o of outs) {
         if (isLibrary(o)) libraries++;
         else if (isChart(o) && libraries === 0) chartsBefore++;
       }
       const has = (mime) => outs.some((o) => o.data && o.data[mime]);
       const tagged = (t) => tags(cell).includes(t);
-      if (tagged("plot") && !has("image/png") && !has("image/jpeg")) problems.push(`${where} is tagged plot but shows no image`);
-      if (tagged("interactive") && !outs.some(isChart)) problems.push(`${where} is tagged interactive but has no chart`);
+      if (tagged("plot") && !has("image/png") && !has("image/jpeg"))
+        problems.push(`${where} is tagged plot but shows no image`);
+      if (tagged("interactive") && !outs.some(isChart))
+        problems.push(`${where} is tagged interactive but has no chart`);
       if (tagged("table") && !has("text/html")) problems.push(`${where} is tagged table but shows no table`);
       if (!update && !tags(cell).includes("varies")) {
         const a = JSON.stringify((src.cells[i].outputs || []).map(comparable));
         const b = JSON.stringify(outs.filter((o) => !isLibrary(o)).map(comparable));
-        if (a !== b) problems.push(`${where}: outputs differ from the committed notebook (not deterministic, or not re-run with --update)`);
+        if (a !== b)
+          problems.push(
+            `${where}: outputs differ from the committed notebook (not deterministic, or not re-run with --update)`,
+          );
       }
     });
     const charts = out.cells.flatMap((c) => c.outputs || []).filter(isChart).length;

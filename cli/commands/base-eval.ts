@@ -14,9 +14,19 @@ trips (the ceilings). --out gets the full report (per attribute, with what the m
 --summary only the headline shares, for \`dvc metrics show\`.`,
   options: {
     model: { type: "string", value: "<folder>", default: "models/tiny-sd", help: "the base model" },
-    test: { type: "string", value: "<file.pack>", default: "datasets/faces/test.pack", help: "held-out captions and renders" },
+    test: {
+      type: "string",
+      value: "<file.pack>",
+      default: "datasets/faces/test.pack",
+      help: "held-out captions and renders",
+    },
     count: { type: "integer", min: 1, param: "base_eval.count", help: "captions" },
-    "class-count": { type: "integer", min: 0, param: "base_eval.class_count", help: "class-prompt samples for the diversity score" },
+    "class-count": {
+      type: "integer",
+      min: 0,
+      param: "base_eval.class_count",
+      help: "class-prompt samples for the diversity score",
+    },
     steps: { type: "integer", min: 1, param: "base_eval.steps", help: "sampling steps" },
     guidance: { type: "number", param: "base_eval.guidance", help: "classifier-free guidance scale" },
     seed: { type: "integer", min: 0, param: "base_eval.seed", help: "noise seed" },
@@ -56,7 +66,8 @@ trips (the ceilings). --out gets the full report (per attribute, with what the m
       );
     }
     const d = r.classDiversity;
-    if (d) console.log(`class-prompt diversity: ${d.mean.toFixed(3)} [${d.ci95[0].toFixed(3)}, ${d.ci95[1].toFixed(3)}]`);
+    if (d)
+      console.log(`class-prompt diversity: ${d.mean.toFixed(3)} [${d.ci95[0].toFixed(3)}, ${d.ci95[1].toFixed(3)}]`);
     console.log(`wrote ${o.out} in ${((Date.now() - t0) / 1000).toFixed(0)} s`);
     return 0;
   },

@@ -17,20 +17,33 @@ effects.json (every paired effect), claims.md/.json (a verdict per claim, and th
 it), and <configuration>.json (its headline means, for \`dvc metrics show\`).`,
   options: {
     scores: { type: "string", value: "<folder>", default: "runs/scores", help: "what `dreambooth score` wrote" },
-    seeds: { type: "string", param: "dreambooth.train_seeds", value: '"0 1 2"', help: "the training seeds, separated by spaces or commas" },
+    seeds: {
+      type: "string",
+      param: "dreambooth.train_seeds",
+      value: '"0 1 2"',
+      help: "the training seeds, separated by spaces or commas",
+    },
     out: { type: "string", value: "<folder>", default: "metrics", help: "where the results go" },
   },
   async run(o) {
-    const seeds = o.seeds.split(/[\s,]+/).filter(Boolean).map(Number);
+    const seeds = o.seeds
+      .split(/[\s,]+/)
+      .filter(Boolean)
+      .map(Number);
     if (seeds.length < 2 || seeds.some((s) => !Number.isInteger(s) || s < 0)) {
       throw new UsageError(`--seeds must list at least two training seeds, whole numbers ≥ 0 (got "${o.seeds}")`);
     }
     const read = (file: string): ScoreFile => {
-      if (!fs.existsSync(file)) throw new UsageError(`${file} is missing: score those samples first (dreambooth score, or the pipeline's score stages)`);
+      if (!fs.existsSync(file))
+        throw new UsageError(
+          `${file} is missing: score those samples first (dreambooth score, or the pipeline's score stages)`,
+        );
       return JSON.parse(fs.readFileSync(file, "utf8")) as ScoreFile;
     };
     const models: ScoredModel[] = [{ config: "base", seed: null, scores: read(path.join(o.scores, "base.json")) }];
-    for (const config of FINE_TUNE_NAMES) for (const seed of seeds) models.push({ config, seed, scores: read(path.join(o.scores, config, `${seed}.json`)) });
+    for (const config of FINE_TUNE_NAMES)
+      for (const seed of seeds)
+        models.push({ config, seed, scores: read(path.join(o.scores, config, `${seed}.json`)) });
     const rows = configTable(models);
     const effects = allEffects(models);
     const claims = judgeClaims(effects);
@@ -42,14 +55,24 @@ it), and <configuration>.json (its headline means, for \`dvc metrics show\`).`,
     writeFileAtomic(path.join(o.out, "table.md"), tableMarkdown(rows));
     writeFileAtomic(path.join(o.out, "table.json"), json(rows));
     writeFileAtomic(path.join(o.out, "effects.json"), json(effects));
-    writeFileAtomic(path.join(o.out, "claims.md"), claimsMarkdown(claims, effects, { seeds: seeds.length, prompts, samplingSeeds }));
+    writeFileAtomic(
+      path.join(o.out, "claims.md"),
+      claimsMarkdown(claims, effects, { seeds: seeds.length, prompts, samplingSeeds }),
+    );
     writeFileAtomic(path.join(o.out, "claims.json"), json(claims));
     for (const r of rows) {
-      const head = Object.fromEntries(Object.entries(HEADLINE).map(([id, key]) => [key, r.estimates[id as MeasureId]?.mean ?? null]));
+      const head = Object.fromEntries(
+        Object.entries(HEADLINE).map(([id, key]) => [key, r.estimates[id as MeasureId]?.mean ?? null]),
+      );
       writeFileAtomic(path.join(o.out, `${r.config}.json`), json(head));
     }
-    for (const c of claims) console.log(`${c.verdict.padEnd(13)} ${c.claim.id.padEnd(18)} ${c.effect.mean.toFixed(4)} [${c.effect.ci95.map((x) => x.toFixed(4)).join(", ")}]`);
-    console.log(`wrote ${o.out}/{table,effects,claims}.{md,json} and the headline of ${rows.length} configurations (${models.length} models)`);
+    for (const c of claims)
+      console.log(
+        `${c.verdict.padEnd(13)} ${c.claim.id.padEnd(18)} ${c.effect.mean.toFixed(4)} [${c.effect.ci95.map((x) => x.toFixed(4)).join(", ")}]`,
+      );
+    console.log(
+      `wrote ${o.out}/{table,effects,claims}.{md,json} and the headline of ${rows.length} configurations (${models.length} models)`,
+    );
     return 0;
   },
 });

@@ -23,7 +23,9 @@ async function quiet<T>(fn: () => Promise<T>): Promise<{ value: T; out: string }
 test("data writes the three splits and the instance images, and reports the count and rate", async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "data-cmd-"));
   try {
-    const { value, out } = await quiet(() => command.run(["--out", dir, "--size", "32", "--train", "3", "--val", "2", "--test", "1", "--seed", "4"]));
+    const { value, out } = await quiet(() =>
+      command.run(["--out", dir, "--size", "32", "--train", "3", "--val", "2", "--test", "1", "--seed", "4"]),
+    );
     assert.equal(value, 0);
     assert.match(out, /wrote 6 faces \(train 3, val 2, test 1\) at 32×32/);
     assert.match(out, /5 instance images/);
@@ -34,7 +36,9 @@ test("data writes the three splits and the instance images, and reports the coun
     assert.equal(meta.prompt, "a photo of sks person");
     assert.equal(meta.size, 32);
     // packed format
-    await quiet(() => command.run(["--out", dir, "--size", "16", "--train", "2", "--val", "0", "--test", "0", "--format", "packed"]));
+    await quiet(() =>
+      command.run(["--out", dir, "--size", "16", "--train", "2", "--val", "0", "--test", "0", "--format", "packed"]),
+    );
     assert.equal(readPackedDataset(path.join(dir, "faces", "train.pack")).count, 2);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
@@ -45,7 +49,10 @@ test("bad arguments are usage errors that name the flag", async () => {
   await assert.rejects(command.run(["--size", "abc"]), /--size must be a number/);
   await assert.rejects(command.run(["--size", "4"]), /--size must be at least 8 \(got 4\)/);
   await assert.rejects(command.run(["--train=-1"]), /--train must be at least 0/);
-  await assert.rejects(command.run(["--train", "-1"]), /--train needs a value \(for a value that starts with "-", write --train=-…\)/);
+  await assert.rejects(
+    command.run(["--train", "-1"]),
+    /--train needs a value \(for a value that starts with "-", write --train=-…\)/,
+  );
   await assert.rejects(command.run(["--format", "zip"]), /--format must be one of: png, packed/);
   await assert.rejects(command.run(["extra"]), UsageError);
   await assert.rejects(command.run(["--bogus", "1"]), /unknown option --bogus/);

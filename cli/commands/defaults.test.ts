@@ -23,11 +23,17 @@ test("options that name a params.yaml key default to its value, and the usage sa
       n++;
       const v = param(o.param);
       assert.equal(optionDefault(o), v);
-      assert.ok(c.usage.replace(/\s+/g, " ").includes(`[default ${v}, params.yaml ${o.param}]`), `${c.name} --${name}: usage shows ${v}`);
+      assert.ok(
+        c.usage.replace(/\s+/g, " ").includes(`[default ${v}, params.yaml ${o.param}]`),
+        `${c.name} --${name}: usage shows ${v}`,
+      );
     }
   }
   assert.ok(n >= 30, `${n} options read params.yaml`);
-  assert.match(trainCommand.usage.replace(/\s+/g, " "), /--lr <x> learning rate .*\[default 0\.00005, params\.yaml dreambooth\.lr\]/);
+  assert.match(
+    trainCommand.usage.replace(/\s+/g, " "),
+    /--lr <x> learning rate .*\[default 0\.00005, params\.yaml dreambooth\.lr\]/,
+  );
 });
 
 test("every stage passes each option whose default is a params.yaml value, or declares the key (DVC tracks it)", () => {
@@ -38,7 +44,9 @@ test("every stage passes each option whose default is a params.yaml value, or de
     const c = byName.get(/^bin\/dreambooth ([a-z-]+)/.exec(cmd)![1])!;
     for (const [name, o] of Object.entries(c.options)) {
       if (!o.param || new RegExp(`(^| )--${name}( |=|$)`).test(cmd)) continue;
-      const declared = s.params.some((p) => p.file === "params.yaml" && p.keys.some((k) => k === o.param || o.param!.startsWith(k + ".")));
+      const declared = s.params.some(
+        (p) => p.file === "params.yaml" && p.keys.some((k) => k === o.param || o.param!.startsWith(k + ".")),
+      );
       if (!declared) hidden.push(`${s.name}: --${name} (${o.param})`);
     }
   }
@@ -53,9 +61,18 @@ test("the fine-tuning predicts what the committed base model predicts", () => {
 
 test("a bad value is refused with the values accepted, before any work starts", async () => {
   const args = ["--data", "/nonexistent/no-data", "--out", "/nonexistent/never-written"];
-  await assert.rejects(pretrainCommand.run(["--token-table", "yes", ...args]), /--token-table must be one of: frozen, trained \(got "yes"\)/);
-  await assert.rejects(trainCommand.run(["--schedule", "linear", "--lr", "fast"]), /--lr must be a number \(got "fast"\)/);
+  await assert.rejects(
+    pretrainCommand.run(["--token-table", "yes", ...args]),
+    /--token-table must be one of: frozen, trained \(got "yes"\)/,
+  );
+  await assert.rejects(
+    trainCommand.run(["--schedule", "linear", "--lr", "fast"]),
+    /--lr must be a number \(got "fast"\)/,
+  );
   await assert.rejects(trainCommand.run(["--lr", "1e-5"]), /--schedule is required/);
   await assert.rejects(trainCommand.run(["--schedule", "linear", "--steps", "2.5"]), /--steps must be an integer/);
-  await assert.rejects(trainCommand.run(["--schedule", "linear", "--zero-terminal-snr=yes"]), /--zero-terminal-snr takes no value/);
+  await assert.rejects(
+    trainCommand.run(["--schedule", "linear", "--zero-terminal-snr=yes"]),
+    /--zero-terminal-snr takes no value/,
+  );
 });

@@ -2,7 +2,16 @@
 import { BACKEND_OPTION, defineCommand } from "../command";
 import { initBackend } from "../../lib/backend";
 import { writeFileAtomic } from "../../lib/io/atomic";
-import { computeMetrics, DEFAULT_EVALUATOR_DIR, defaultEvaluatorDir, Estimate, loadEvaluator, readImageSet, readPrompts, readSubject } from "../../lib/eval";
+import {
+  computeMetrics,
+  DEFAULT_EVALUATOR_DIR,
+  defaultEvaluatorDir,
+  Estimate,
+  loadEvaluator,
+  readImageSet,
+  readPrompts,
+  readSubject,
+} from "../../lib/eval";
 import { disposeParams } from "../../lib/models/init";
 
 function fmt(name: string, e: Estimate | null): string {
@@ -21,10 +30,18 @@ export const command = defineCommand({
 Each metric: mean, 95 % confidence interval and N.`,
   positionals: { name: "<folder>", help: "the images", count: "one" },
   options: {
-    subject: { type: "string", value: "<folder>", help: "instance images + metadata.json (from `dreambooth data`), for identity" },
+    subject: {
+      type: "string",
+      value: "<folder>",
+      help: "instance images + metadata.json (from `dreambooth data`), for identity",
+    },
     prompts: { type: "string", value: "<file.json>", help: 'one prompt for all images, or {"<file>": "<prompt>", …}' },
     out: { type: "string", value: "<file.json>", help: "write the report here too" },
-    evaluator: { type: "string", value: "<folder>", help: `the attribute evaluator (default: ${DEFAULT_EVALUATOR_DIR})` },
+    evaluator: {
+      type: "string",
+      value: "<folder>",
+      help: `the attribute evaluator (default: ${DEFAULT_EVALUATOR_DIR})`,
+    },
     seed: { type: "integer", min: 0, default: 0, help: "seed of the bootstrap intervals" },
     ...BACKEND_OPTION,
   },
@@ -40,7 +57,14 @@ Each metric: mean, 95 % confidence interval and N.`,
       console.log(`${dir}: ${report.n} images`);
       for (const [k, v] of Object.entries(report.metrics)) console.log(fmt(k, v));
       if (o.out) {
-        const doc = { folder: dir, subject: o.subject ?? null, prompts: o.prompts ?? null, evaluator: evaluatorDir, seed: o.seed, ...report };
+        const doc = {
+          folder: dir,
+          subject: o.subject ?? null,
+          prompts: o.prompts ?? null,
+          evaluator: evaluatorDir,
+          seed: o.seed,
+          ...report,
+        };
         writeFileAtomic(o.out, JSON.stringify(doc, null, 2) + "\n");
         console.log(`wrote ${o.out}`);
       }

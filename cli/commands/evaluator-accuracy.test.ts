@@ -18,7 +18,18 @@ async function capture(argv: string[]): Promise<{ code: number; out: string }> {
 test("evaluator-accuracy --json: every attribute with counts, a Wilson interval around its accuracy, and the identity target", async () => {
   const { code, out } = await capture(["--test", "24", "--seed", "3", "--backend", "wasm", "--json"]);
   assert.equal(code, 0);
-  const doc = JSON.parse(out) as { faces: number; attributes: { attribute: string; correct: number; scored: number; accuracy: number; ci95: [number, number]; identity: boolean; meetsTarget: boolean | null }[] };
+  const doc = JSON.parse(out) as {
+    faces: number;
+    attributes: {
+      attribute: string;
+      correct: number;
+      scored: number;
+      accuracy: number;
+      ci95: [number, number];
+      identity: boolean;
+      meetsTarget: boolean | null;
+    }[];
+  };
   assert.equal(doc.faces, 24);
   assert.equal(doc.attributes.length, 12);
   for (const a of doc.attributes) {
@@ -36,5 +47,8 @@ test("evaluator-accuracy: the table names the target; bad arguments are usage er
   assert.match(out, /eyebrows .*\[\d+\.\d, \d+\.\d\]/);
   await assert.rejects(command.run(["--test", "0"]), UsageError);
   await assert.rejects(command.run(["extra"]), UsageError);
-  await assert.rejects(command.run(["--evaluator", "/nonexistent/evaluator", "--test", "2", "--backend", "wasm"]), /nonexistent/);
+  await assert.rejects(
+    command.run(["--evaluator", "/nonexistent/evaluator", "--test", "2", "--backend", "wasm"]),
+    /nonexistent/,
+  );
 });

@@ -20,12 +20,25 @@ export interface AccuracyRow {
 }
 
 /** Accuracy of `params` on every attribute of the first `count` test-split faces of dataset `seed`, with Wilson intervals. */
-export async function heldOutAccuracy(params: Params, cfg: EvaluatorConfig, count: number, seed: number): Promise<AccuracyRow[]> {
+export async function heldOutAccuracy(
+  params: Params,
+  cfg: EvaluatorConfig,
+  count: number,
+  seed: number,
+): Promise<AccuracyRow[]> {
   const faces = await renderLabelledFaces({ split: "test", count, seed });
   return (await attributeAccuracy(params, faces, cfg)).map((a) => {
     const e = wilsonCI(a.correct, a.scored);
     const identity = (IDENTITY_ATTRIBUTES as readonly string[]).includes(a.attribute);
-    return { attribute: a.attribute, correct: a.correct, scored: a.scored, accuracy: e.mean, ci95: e.ci95, identity, meetsTarget: identity ? e.mean >= 0.95 : null };
+    return {
+      attribute: a.attribute,
+      correct: a.correct,
+      scored: a.scored,
+      accuracy: e.mean,
+      ci95: e.ci95,
+      identity,
+      meetsTarget: identity ? e.mean >= 0.95 : null,
+    };
   });
 }
 
@@ -36,7 +49,11 @@ export function accuracyLines(rows: AccuracyRow[], count: number, seed: number):
   return [
     `held-out accuracy on ${count} test-split faces (dataset seed ${seed}), 95 % Wilson interval:`,
     ...rows.map((r) => {
-      const mark = r.identity ? (r.meetsTarget ? "  ≥ 95 %" : "  below the 95 % target") : "  (not an identity attribute)";
+      const mark = r.identity
+        ? r.meetsTarget
+          ? "  ≥ 95 %"
+          : "  below the 95 % target"
+        : "  (not an identity attribute)";
       return `  ${r.attribute.padEnd(12)} ${pct(r.accuracy).padStart(5)} %  [${pct(r.ci95[0])}, ${pct(r.ci95[1])}]  (${r.correct}/${r.scored})${mark}`;
     }),
     below.length ? `identity attributes below 95 %: ${below.join(", ")}` : "every identity attribute reaches 95 %",
@@ -61,7 +78,8 @@ identity attribute reaches the 95 % target.`,
     const ev = loadEvaluator(o.evaluator);
     try {
       const rows = await heldOutAccuracy(ev.params, ev.config.model, o.test, o.seed);
-      if (o.json) console.log(JSON.stringify({ faces: o.test, datasetSeed: o.seed, split: "test", attributes: rows }, null, 2));
+      if (o.json)
+        console.log(JSON.stringify({ faces: o.test, datasetSeed: o.seed, split: "test", attributes: rows }, null, 2));
       else for (const line of accuracyLines(rows, o.test, o.seed)) console.log(line);
       return 0;
     } finally {

@@ -2,12 +2,30 @@
 import * as path from "path";
 import { BACKEND_OPTION, defineCommand, UsageError } from "../command";
 import { schedulesFigure } from "../../lib/figures/schedules";
-import { fig1Components, fig2Method, fig5Overview, figFolder, figSamples, table1Environment } from "../../lib/figures/paper";
+import {
+  fig1Components,
+  fig2Method,
+  fig5Overview,
+  figFolder,
+  figSamples,
+  table1Environment,
+} from "../../lib/figures/paper";
 import { initBackend } from "../../lib/backend";
 import { EXPERIMENT_PROMPTS } from "../../lib/experiment/experiment";
 import { effectsFigure } from "../../lib/figures/effects";
 
-const FIGURES = ["schedules", "components", "method", "instance", "class-images", "overview", "comparison", "prompts", "effects", "environment"] as const;
+const FIGURES = [
+  "schedules",
+  "components",
+  "method",
+  "instance",
+  "class-images",
+  "overview",
+  "comparison",
+  "prompts",
+  "effects",
+  "environment",
+] as const;
 type Figure = (typeof FIGURES)[number];
 const CONFIGS = [
   ["linear", "linear"],
@@ -36,10 +54,25 @@ export const command = defineCommand({
     model: { type: "string", value: "<folder>", default: "models/tiny-sd", help: "the base model" },
     instance: { type: "string", value: "<folder>", default: "data", help: "the instance images" },
     "class-dir": { type: "string", value: "<folder>", default: "runs/class-images", help: "the class images" },
-    samples: { type: "string", value: "<folder>", default: "runs/samples", help: "the samples, <configuration>/<training seed>" },
-    "train-seed": { type: "integer", min: 0, default: 0, help: "which training seed's fine-tunings fig6 and fig7 show" },
+    samples: {
+      type: "string",
+      value: "<folder>",
+      default: "runs/samples",
+      help: "the samples, <configuration>/<training seed>",
+    },
+    "train-seed": {
+      type: "integer",
+      min: 0,
+      default: 0,
+      help: "which training seed's fine-tunings fig6 and fig7 show",
+    },
     seeds: { type: "integer", min: 1, default: 4, help: "sampling seeds shown in fig6" },
-    effects: { type: "string", value: "<file.json>", default: "metrics/effects.json", help: "the comparison's paired effects" },
+    effects: {
+      type: "string",
+      value: "<file.json>",
+      default: "metrics/effects.json",
+      help: "the comparison's paired effects",
+    },
     ...BACKEND_OPTION,
   },
   async run(o, [name]) {
@@ -59,10 +92,24 @@ export const command = defineCommand({
         files = await fig2Method(o.out);
         break;
       case "instance":
-        files = await figFolder("fig3-instance-images", 'Fig. 3: the instance images ("a photo of sks person")', o.instance, o.out, 5, 5);
+        files = await figFolder(
+          "fig3-instance-images",
+          'Fig. 3: the instance images ("a photo of sks person")',
+          o.instance,
+          o.out,
+          5,
+          5,
+        );
         break;
       case "class-images":
-        files = await figFolder("fig4-class-images", 'Fig. 4: class images from the base model ("a photo of person")', o.classDir, o.out, 16, 8);
+        files = await figFolder(
+          "fig4-class-images",
+          'Fig. 4: class images from the base model ("a photo of person")',
+          o.classDir,
+          o.out,
+          16,
+          8,
+        );
         break;
       case "overview":
         files = await fig5Overview(o.out);
@@ -75,7 +122,13 @@ export const command = defineCommand({
       }
       case "prompts": {
         const cells = EXPERIMENT_PROMPTS.filter((p) => p.id !== "paper").map((p) => ({ prompt: p.id, seed: 0 }));
-        files = await figSamples("fig7-prompts", `Fig. 7: other prompts (training seed ${o.trainSeed}, sampling seed 0)`, runs, cells, o.out);
+        files = await figSamples(
+          "fig7-prompts",
+          `Fig. 7: other prompts (training seed ${o.trainSeed}, sampling seed 0)`,
+          runs,
+          cells,
+          o.out,
+        );
         break;
       }
       case "effects":

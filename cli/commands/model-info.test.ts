@@ -30,5 +30,8 @@ test("model-info prints a table with the U-Net's FLOPs; bad input is a usage err
   assert.match(out, /unet\s+5,527,076/);
   assert.match(out, /U-Net forward at 8×8 latents, batch 1: [0-9.]+ GFLOP/);
   await assert.rejects(command.run([]), /--config is required/);
-  await assert.rejects(command.run(["--config", "sd14"]), /neither a shipped config \(sd15, tiny\) nor a diffusers folder/);
+  await assert.rejects(
+    command.run(["--config", "sd14"]),
+    /neither a shipped config \(sd15, tiny\) nor a diffusers folder/,
+  );
 });

@@ -10,7 +10,12 @@ allocated). A folder is read as diffusers lays it out: unet/config.json, vae/con
 text_encoder/config.json. With --json: {"unet": n, "vae": n, "textEncoder": n}. Without: a table, and the
 FLOPs of one U-Net forward.`,
   options: {
-    config: { type: "string", required: true, value: `<${SHIPPED_CONFIG_NAMES.join("|")}|folder>`, help: "a shipped config or a diffusers folder" },
+    config: {
+      type: "string",
+      required: true,
+      value: `<${SHIPPED_CONFIG_NAMES.join("|")}|folder>`,
+      help: "a shipped config or a diffusers folder",
+    },
     latent: { type: "integer", min: 1, help: "latent side for the FLOPs (default: the config's sample_size)" },
     batch: { type: "integer", min: 1, default: 1, help: "batch for the FLOPs" },
     json: { type: "boolean", help: "print the counts as JSON" },
@@ -31,7 +36,9 @@ FLOPs of one U-Net forward.`,
     console.log(`  text encoder  ${fmt(counts.textEncoder)}`);
     console.log(`  total         ${fmt(total)}`);
     const flops = unetForwardFlops(configs.unet, { height: latent, width: latent, batch: o.batch });
-    console.log(`U-Net forward at ${latent}×${latent} latents, batch ${o.batch}: ${(flops / 1e9).toFixed(3)} GFLOP (2 × multiply-adds)`);
+    console.log(
+      `U-Net forward at ${latent}×${latent} latents, batch ${o.batch}: ${(flops / 1e9).toFixed(3)} GFLOP (2 × multiply-adds)`,
+    );
     return 0;
   },
 });

@@ -29,10 +29,21 @@ recipe (models/tiny-sd/README.md tells how it was chosen).`,
     warmup: { type: "integer", min: 0, param: "pretrain.warmup", help: "warm-up steps" },
     ema: { type: "number", min: 0, max: 1, param: "pretrain.ema", help: "EMA decay of the weights written (0: none)" },
     images: { type: "integer", min: 1, param: "pretrain.images", help: "training faces encoded for the second stage" },
-    "caption-dropout": { type: "number", min: 0, max: 1, param: "pretrain.caption_dropout", help: 'share of captions replaced by ""' },
+    "caption-dropout": {
+      type: "number",
+      min: 0,
+      max: 1,
+      param: "pretrain.caption_dropout",
+      help: 'share of captions replaced by ""',
+    },
     schedule: { type: "string", choices: SCHEDULE_KINDS, default: "linear", help: "the β schedule" },
     "zero-terminal-snr": { type: "boolean", help: "train with zero terminal SNR" },
-    prediction: { type: "string", choices: PREDICTION_TYPES, param: "pretrain.prediction", help: "what the U-Net predicts" },
+    prediction: {
+      type: "string",
+      choices: PREDICTION_TYPES,
+      param: "pretrain.prediction",
+      help: "what the U-Net predicts",
+    },
     "min-snr-gamma": { type: "number", min: 0, help: "Min-SNR loss weighting γ (Hang et al. 2023; default: off)" },
     "token-table": {
       type: "string",
@@ -41,14 +52,21 @@ recipe (models/tiny-sd/README.md tells how it was chosen).`,
       help: "frozen: the token embeddings keep their seeded init; trained: the captions' words learn theirs",
     },
     workers: { type: "integer", min: 1, help: "worker threads (default: one per core)" },
-    seed: { type: "integer", min: 0, param: "pretrain.seed", help: "seed of the init, the crops, the noise and the batches" },
+    seed: {
+      type: "integer",
+      min: 0,
+      param: "pretrain.seed",
+      help: "seed of the init, the crops, the noise and the batches",
+    },
     "checkpoint-every": { type: "integer", min: 1, default: 200, help: "steps between checkpoints" },
     fp32: { type: "boolean", help: "write float32 weights (default: float16)" },
     ...BACKEND_OPTION,
   },
   async run(o) {
     if (o.minSnrGamma !== undefined && !(o.minSnrGamma > 0)) {
-      throw new UsageError(`--min-snr-gamma must be positive (got ${o.minSnrGamma}); leave it out to weigh every timestep equally`);
+      throw new UsageError(
+        `--min-snr-gamma must be positive (got ${o.minSnrGamma}); leave it out to weigh every timestep equally`,
+      );
     }
     await initBackend({ prefer: o.backend });
     const report = await pretrain({

@@ -63,11 +63,22 @@ test("a missing data/ is regenerated when data.dvc records the default subject; 
   const nfiles = Number(/nfiles: (\d+)/.exec(fs.readFileSync(path.join(root, "data.dvc"), "utf8"))![1]);
   const files = fs.readdirSync(path.join(root, "data")).sort();
   assert.equal(files.length, nfiles);
-  assert.ok(files.includes("metadata.json") && files.filter((f) => /^instance-\d+\.png$/.test(f)).length === 5, files.join(", "));
+  assert.ok(
+    files.includes("metadata.json") && files.filter((f) => /^instance-\d+\.png$/.test(f)).length === 5,
+    files.join(", "),
+  );
   // data.dvc of other images: an error naming the fix, and no data/ that a later run would take for the user's
   fs.rmSync(path.join(root, "data"), { recursive: true });
-  fs.writeFileSync(path.join(root, "data.dvc"), fs.readFileSync(path.join(root, "data.dvc"), "utf8").replace(/md5: [0-9a-f]{32}\.dir/, "md5: 0123456789abcdef0123456789abcdef.dir"));
-  await assert.rejects(restoreDefaultData(root, () => {}), /data\.dvc tracks other images .* restore them into data\//);
+  fs.writeFileSync(
+    path.join(root, "data.dvc"),
+    fs
+      .readFileSync(path.join(root, "data.dvc"), "utf8")
+      .replace(/md5: [0-9a-f]{32}\.dir/, "md5: 0123456789abcdef0123456789abcdef.dir"),
+  );
+  await assert.rejects(
+    restoreDefaultData(root, () => {}),
+    /data\.dvc tracks other images .* restore them into data\//,
+  );
   assert.equal(fs.existsSync(path.join(root, "data")), false);
   fs.rmSync(root, { recursive: true, force: true });
 });

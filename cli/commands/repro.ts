@@ -56,12 +56,23 @@ export const command = defineCommand({
   description: `Runs the stages of dvc.yaml whose cmd, deps, params or outs changed since dvc.lock, in dependency
 order, updates dvc.lock and saves the outputs in DVC's cache (.dvc/cache). With stage names, only those
 stages and what they depend on. When dvc is on the PATH this runs \`dvc repro\` with the same arguments.`,
-  positionals: { name: "[<stage> ...]", help: "stages (or foreach groups) to reproduce, with what they depend on", count: "many" },
+  positionals: {
+    name: "[<stage> ...]",
+    help: "stages (or foreach groups) to reproduce, with what they depend on",
+    count: "many",
+  },
   options: {
-    force: { type: "boolean", short: "f", help: "run the stages even if nothing changed (a frozen stage only when named)" },
+    force: {
+      type: "boolean",
+      short: "f",
+      help: "run the stages even if nothing changed (a frozen stage only when named)",
+    },
     dry: { type: "boolean", help: "print what would run and why; run nothing" },
     builtin: { type: "boolean", help: "use the built-in runner even when dvc is installed" },
-    commit: { type: "boolean", help: "record the named stages' deps, params and outs without running them (dvc commit)" },
+    commit: {
+      type: "boolean",
+      help: "record the named stages' deps, params and outs without running them (dvc commit)",
+    },
   },
   async run(o, targets, argv) {
     const dvc = o.builtin ? undefined : onPath("dvc");

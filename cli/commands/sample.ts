@@ -21,16 +21,28 @@ from the model folder's scheduler/scheduler_config.json.`,
     count: { type: "integer", min: 1, default: 1, help: "images" },
     scheduler: { type: "string", choices: SCHEDULERS, default: "ddim", help: "sampler" },
     steps: { type: "integer", min: 1, default: 50, help: "sampling steps" },
-    spacing: { type: "string", choices: TIMESTEP_SPACINGS, default: "trailing", help: "which timesteps the steps visit" },
+    spacing: {
+      type: "string",
+      choices: TIMESTEP_SPACINGS,
+      default: "trailing",
+      help: "which timesteps the steps visit",
+    },
     guidance: { type: "number", default: 7.5, help: "classifier-free guidance scale" },
-    "guidance-rescale": { type: "number", min: 0, max: 1, default: 0, help: "rescale the guided prediction's std (Lin et al. 2023)" },
+    "guidance-rescale": {
+      type: "number",
+      min: 0,
+      max: 1,
+      default: 0,
+      help: "rescale the guided prediction's std (Lin et al. 2023)",
+    },
     eta: { type: "number", min: 0, help: "DDIM η (0: deterministic)" },
     resolution: { type: "integer", min: 8, value: "<px>", help: "image side (default: the model's own)" },
     out: { type: "string", value: "<file.png>", default: "sample.png", help: "where to write" },
     ...BACKEND_OPTION,
   },
   async run(o) {
-    if (!fs.existsSync(o.model)) throw new UsageError(`model folder ${o.model} not found: pass --model <diffusers folder>`);
+    if (!fs.existsSync(o.model))
+      throw new UsageError(`model folder ${o.model} not found: pass --model <diffusers folder>`);
     await initBackend({ prefer: o.backend });
     const sd = loadStableDiffusion(o.model);
     try {

@@ -10,14 +10,30 @@ export const command = defineCommand({
   description: `Writes <out>/<prompt>/seed-NNN.png for each of the experiment's prompts (${EXPERIMENT_PROMPTS.map((p) => p.id).join(", ")})
 and <out>/prompts.json. The same seeds give every model the same starting noise.`,
   options: {
-    model: { type: "string", required: true, value: "<folder>", help: "a diffusers model folder (a base model or a fine-tuning)" },
+    model: {
+      type: "string",
+      required: true,
+      value: "<folder>",
+      help: "a diffusers model folder (a base model or a fine-tuning)",
+    },
     out: { type: "string", required: true, value: "<folder>", help: "where the samples go (replaced)" },
     seeds: { type: "integer", min: 1, param: "samples.seeds", help: "sampling seeds per prompt" },
     steps: { type: "integer", min: 1, param: "samples.steps", help: "sampling steps" },
     guidance: { type: "number", param: "samples.guidance", help: "classifier-free guidance scale" },
-    "guidance-rescale": { type: "number", min: 0, max: 1, param: "samples.guidance_rescale", help: "guidance rescale φ" },
+    "guidance-rescale": {
+      type: "number",
+      min: 0,
+      max: 1,
+      param: "samples.guidance_rescale",
+      help: "guidance rescale φ",
+    },
     scheduler: { type: "string", choices: SCHEDULERS, default: "ddim", help: "sampler" },
-    spacing: { type: "string", choices: TIMESTEP_SPACINGS, default: "trailing", help: "which timesteps the steps visit" },
+    spacing: {
+      type: "string",
+      choices: TIMESTEP_SPACINGS,
+      default: "trailing",
+      help: "which timesteps the steps visit",
+    },
     seed: { type: "integer", min: 0, param: "samples.seed", help: "run seed: each image's noise is (seed, prompt, k)" },
     resolution: { type: "integer", min: 8, value: "<px>", help: "image side (default: the model's own)" },
     ...WORKERS_OPTION,

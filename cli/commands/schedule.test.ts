@@ -22,7 +22,11 @@ async function capture(argv: string[]): Promise<{ code: number; out: string; err
 }
 
 test("dreambooth schedule --json prints exactly the library's numbers", async () => {
-  for (const [kind, zt] of [["sigmoid", true], ["scaled_linear", false], ["cosine", true]] as const) {
+  for (const [kind, zt] of [
+    ["sigmoid", true],
+    ["scaled_linear", false],
+    ["cosine", true],
+  ] as const) {
     const argv = ["schedule", "--kind", kind, "--json", ...(zt ? ["--zero-terminal-snr"] : [])];
     const { code, out } = await capture(argv);
     assert.equal(code, 0);
@@ -37,7 +41,17 @@ test("dreambooth schedule --json prints exactly the library's numbers", async ()
 });
 
 test("dreambooth schedule: options reach the library; bad input is a one-line error with exit code 2", async () => {
-  const { out } = await capture(["schedule", "--kind", "linear", "--timesteps", "10", "--beta-start", "0.001", "--beta-end=0.1", "--json"]);
+  const { out } = await capture([
+    "schedule",
+    "--kind",
+    "linear",
+    "--timesteps",
+    "10",
+    "--beta-start",
+    "0.001",
+    "--beta-end=0.1",
+    "--json",
+  ]);
   const j = JSON.parse(out);
   assert.equal(j.betas.length, 10);
   assert.equal(j.betas[0], 0.001);
@@ -47,7 +61,10 @@ test("dreambooth schedule: options reach the library; bad input is a one-line er
   assert.match(bad.err, /betaEnd \(0.001\) < betaStart \(0.02\)/);
   const unknown = await capture(["schedule", "--kind", "wavy"]);
   assert.equal(unknown.code, 2);
-  assert.match(unknown.err, /--kind must be one of: linear, scaled_linear, cosine, sigmoid, sigmoid-chen \(got "wavy"\)/);
+  assert.match(
+    unknown.err,
+    /--kind must be one of: linear, scaled_linear, cosine, sigmoid, sigmoid-chen \(got "wavy"\)/,
+  );
   const missing = await capture(["schedule"]);
   assert.equal(missing.code, 2);
   assert.match(missing.err, /--kind is required/);

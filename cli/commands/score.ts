@@ -15,7 +15,12 @@ records of different models.`,
   options: {
     samples: { type: "string", required: true, value: "<folder>", help: "what `dreambooth samples` wrote" },
     out: { type: "string", required: true, value: "<file.json>", help: "the per-image scores" },
-    subject: { type: "string", value: "<folder>", default: "data", help: "the instance images (identity, sharpness reference)" },
+    subject: {
+      type: "string",
+      value: "<folder>",
+      default: "data",
+      help: "the instance images (identity, sharpness reference)",
+    },
     evaluator: { type: "string", value: "<folder>", default: DEFAULT_EVALUATOR_DIR, help: "the attribute evaluator" },
     ...BACKEND_OPTION,
   },

@@ -3,7 +3,12 @@ import path from "path";
 import { BACKEND_OPTION, defineCommand, UsageError } from "../command";
 import { initBackend } from "../../lib/backend";
 import {
-  DEFAULT_EVALUATOR_CONFIG, DEFAULT_EVALUATOR_DIR, DEFAULT_TRAIN_CONFIG, renderLabelledFaces, saveEvaluator, trainEvaluator,
+  DEFAULT_EVALUATOR_CONFIG,
+  DEFAULT_EVALUATOR_DIR,
+  DEFAULT_TRAIN_CONFIG,
+  renderLabelledFaces,
+  saveEvaluator,
+  trainEvaluator,
 } from "../../lib/eval";
 import { disposeParams } from "../../lib/models/init";
 import { accuracyLines, heldOutAccuracy } from "./evaluator-accuracy";
@@ -41,7 +46,9 @@ accuracies) and <out>/training-log.jsonl, each atomically.`,
     const every = Math.max(1, Math.floor(steps / 20));
     const { params, log } = await trainEvaluator(faces, cfg, train, (e) => {
       if (e.step % every === 0 || e.step === steps) {
-        console.error(`step ${e.step}/${steps}  loss ${e.loss.toFixed(3)} (attributes ${e.attributeLoss.toFixed(3)}, identity ${e.identityLoss.toFixed(3)})  ${e.seconds.toFixed(0)} s`);
+        console.error(
+          `step ${e.step}/${steps}  loss ${e.loss.toFixed(3)} (attributes ${e.attributeLoss.toFixed(3)}, identity ${e.identityLoss.toFixed(3)})  ${e.seconds.toFixed(0)} s`,
+        );
       }
     });
     try {
@@ -58,11 +65,15 @@ accuracies) and <out>/training-log.jsonl, each atomically.`,
           command,
           backend: backend.name,
           seconds: { render: Math.round(renderSeconds * 10) / 10, train: Math.round(trainSeconds * 10) / 10 },
-          heldOutAccuracy: Object.fromEntries(acc.map((a) => [a.attribute, { accuracy: a.accuracy, correct: a.correct, scored: a.scored }])),
+          heldOutAccuracy: Object.fromEntries(
+            acc.map((a) => [a.attribute, { accuracy: a.accuracy, correct: a.correct, scored: a.scored }]),
+          ),
         },
         log,
       );
-      console.log(`wrote ${path.join(out, "evaluator.safetensors")}, config.json and training-log.jsonl (training ${trainSeconds.toFixed(0)} s, rendering ${renderSeconds.toFixed(0)} s)`);
+      console.log(
+        `wrote ${path.join(out, "evaluator.safetensors")}, config.json and training-log.jsonl (training ${trainSeconds.toFixed(0)} s, rendering ${renderSeconds.toFixed(0)} s)`,
+      );
     } finally {
       disposeParams(params);
     }

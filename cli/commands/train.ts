@@ -17,16 +17,35 @@ started from the same base model, settings and training images (otherwise it is 
 checkpoints.stale and training starts over); --fresh always starts over (the pipeline's stages use it,
 so a stage rerun for changed code trains anew).`,
   options: {
-    config: { type: "string", choices: FINE_TUNE_NAMES, help: "one of the experiment's settings (sets --schedule, --zero-terminal-snr, --no-prior)" },
+    config: {
+      type: "string",
+      choices: FINE_TUNE_NAMES,
+      help: "one of the experiment's settings (sets --schedule, --zero-terminal-snr, --no-prior)",
+    },
     schedule: { type: "string", choices: SCHEDULE_KINDS, help: "the β schedule of the forward process (or --config)" },
     "zero-terminal-snr": { type: "boolean", help: "rescale it to SNR_T = 0 (the paper's Algorithm 1)" },
     model: { type: "string", value: "<folder>", param: "base.model", help: "the base model (diffusers folder)" },
     instance: { type: "string", value: "<folder>", default: "data", help: "the subject's photos" },
-    "class-dir": { type: "string", value: "<folder>", default: "runs/class-images", help: "class images (prior preservation)" },
+    "class-dir": {
+      type: "string",
+      value: "<folder>",
+      default: "runs/class-images",
+      help: "class images (prior preservation)",
+    },
     "no-prior": { type: "boolean", help: "train without prior preservation" },
-    "instance-prompt": { type: "string", value: '"<text>"', param: "dreambooth.instance_prompt", help: "the subject's prompt" },
+    "instance-prompt": {
+      type: "string",
+      value: '"<text>"',
+      param: "dreambooth.instance_prompt",
+      help: "the subject's prompt",
+    },
     "class-prompt": { type: "string", value: '"<text>"', param: "dreambooth.class_prompt", help: "the class prompt" },
-    "prior-weight": { type: "number", min: 0, param: "dreambooth.prior_weight", help: "weight of the prior-preservation loss" },
+    "prior-weight": {
+      type: "number",
+      min: 0,
+      param: "dreambooth.prior_weight",
+      help: "weight of the prior-preservation loss",
+    },
     prediction: {
       type: "string",
       choices: PREDICTION_TYPES,
@@ -36,23 +55,47 @@ so a stage rerun for changed code trains anew).`,
     "offset-noise": { type: "number", min: 0, help: "offset noise strength (default: off)" },
     steps: { type: "integer", min: 1, param: "dreambooth.steps", help: "optimizer steps" },
     lr: { type: "number", min: 0, param: "dreambooth.lr", help: "learning rate (the paper: 5e-6 on SD 1.5)" },
-    "instances-per-batch": { type: "integer", min: 1, param: "dreambooth.instances_per_batch", help: "instance images per batch" },
+    "instances-per-batch": {
+      type: "integer",
+      min: 1,
+      param: "dreambooth.instances_per_batch",
+      help: "instance images per batch",
+    },
     "class-per-batch": { type: "integer", min: 0, param: "dreambooth.class_per_batch", help: "class images per batch" },
     resolution: { type: "integer", min: 8, value: "<px>", help: "training image side (default: the model's own)" },
-    resize: { type: "boolean", help: "center-crop and resize instance photos of another size instead of refusing them" },
+    resize: {
+      type: "boolean",
+      help: "center-crop and resize instance photos of another size instead of refusing them",
+    },
     out: { type: "string", value: "<folder>", help: "the fine-tuned model (default: <work>/model)" },
-    work: { type: "string", value: "<folder>", help: "checkpoints and log.csv (default: runs/dreambooth/<configuration>/<seed>)" },
-    workers: { type: "integer", min: 0, help: "worker threads (default: every core on wasm and cpu; 0: this process, a GPU's default)" },
-    seed: { type: "integer", min: 0, default: 0, help: "training seed: moves the noise, the timesteps and the batch order, not the data" },
+    work: {
+      type: "string",
+      value: "<folder>",
+      help: "checkpoints and log.csv (default: runs/dreambooth/<configuration>/<seed>)",
+    },
+    workers: {
+      type: "integer",
+      min: 0,
+      help: "worker threads (default: every core on wasm and cpu; 0: this process, a GPU's default)",
+    },
+    seed: {
+      type: "integer",
+      min: 0,
+      default: 0,
+      help: "training seed: moves the noise, the timesteps and the batch order, not the data",
+    },
     "checkpoint-every": { type: "integer", min: 1, default: 100, help: "steps between checkpoints" },
     fresh: { type: "boolean", help: "start from step 0 even where --work holds a checkpoint" },
     ...BACKEND_OPTION,
   },
   async run(o) {
     if (o.config && (o.schedule || o.zeroTerminalSnr || o.noPrior)) {
-      throw new UsageError("--config sets the schedule, zero terminal SNR and prior preservation: give it alone, or those three");
+      throw new UsageError(
+        "--config sets the schedule, zero terminal SNR and prior preservation: give it alone, or those three",
+      );
     }
-    if (!o.config && !o.schedule) throw new UsageError(`--config or --schedule is required (configs: ${FINE_TUNE_NAMES.join(", ")})`);
+    if (!o.config && !o.schedule)
+      throw new UsageError(`--config or --schedule is required (configs: ${FINE_TUNE_NAMES.join(", ")})`);
     const preset = o.config ? FINE_TUNE_CONFIGS[o.config] : undefined;
     const kind = preset?.schedule.kind ?? o.schedule!;
     const zeroTerminalSnr = preset?.schedule.zeroTerminalSnr ?? o.zeroTerminalSnr;
@@ -62,7 +105,9 @@ so a stage rerun for changed code trains anew).`,
     const basePrediction = readSchedulerConfig(o.model).predictionType;
     const prediction = o.prediction ?? basePrediction;
     if (prediction !== basePrediction) {
-      console.error(`note: ${o.model} predicts ${basePrediction}; fine-tuning it to predict ${prediction} (it has to relearn its output)`);
+      console.error(
+        `note: ${o.model} predicts ${basePrediction}; fine-tuning it to predict ${prediction} (it has to relearn its output)`,
+      );
     }
     const work = o.work ?? `runs/dreambooth/${fineTuneName(kind, zeroTerminalSnr, prior)}/${o.seed}`;
     const backend = await initBackend({ prefer: o.backend });

@@ -55,7 +55,8 @@ test("targets: ε, v = sqrt(ᾱ)ε − sqrt(1−ᾱ)x0, x0; and every prediction
       assert.ok(Number.isFinite(xh[i]) && Number.isFinite(eh[i]), `${p}: non-finite at ${i}`);
       const k = t[Math.floor(i / 12)];
       // At ᾱ_T = 0 epsilon prediction cannot recover x0 (documented: it returns 0); elsewhere all invert.
-      if (!(p === "epsilon" && k === 999)) assert.ok(Math.abs(xh[i] - X[i]) < 2e-4, `${p} x0 at ${i}: ${xh[i]} vs ${X[i]}`);
+      if (!(p === "epsilon" && k === 999))
+        assert.ok(Math.abs(xh[i] - X[i]) < 2e-4, `${p} x0 at ${i}: ${xh[i]} vs ${X[i]}`);
       else assert.equal(xh[i], 0);
       assert.ok(Math.abs(eh[i] - E[i]) < 2e-3, `${p} eps at ${i}: ${eh[i]} vs ${E[i]}`);
     }
@@ -105,7 +106,8 @@ test("seeded determinism: same seed, same bytes; different labels, different str
   assert.ok(deriveSeed("anything") >= 0 && deriveSeed("anything") < 2 ** 31);
   // the draws look standard normal: mean ≈ 0, variance ≈ 1 over 100k samples (±5σ)
   const big = randomNormal([100000], 9).dataSync();
-  let m = 0, v = 0;
+  let m = 0,
+    v = 0;
   for (const x of big) m += x;
   m /= big.length;
   for (const x of big) v += (x - m) ** 2;

@@ -40,7 +40,8 @@ test("diffusionLoss equals the weighted per-sample MSE computed by hand, and lea
   const [X, N] = [x0.dataSync(), noise.dataSync()];
   let expected = 0;
   for (let b = 0; b < 3; b++) {
-    const a = s.sqrtAlphasCumprod[t[b]], c = s.sqrtOneMinusAlphasCumprod[t[b]];
+    const a = s.sqrtAlphasCumprod[t[b]],
+      c = s.sqrtOneMinusAlphasCumprod[t[b]];
     let m = 0;
     for (let i = 0; i < 32; i++) {
       const k = b * 32 + i;
@@ -49,15 +50,26 @@ test("diffusionLoss equals the weighted per-sample MSE computed by hand, and lea
     expected += w[b] * (m / 32);
   }
   assert.ok(Math.abs(got - expected) < 1e-5 * Math.max(1, expected), `${got} vs ${expected}`);
-  assert.throws(() => diffusionLoss(model, x0, noise, t.slice(0, 2), w, { schedule: s, predictionType: "epsilon" }), /batch 3 but 2 timesteps/);
+  assert.throws(
+    () => diffusionLoss(model, x0, noise, t.slice(0, 2), w, { schedule: s, predictionType: "epsilon" }),
+    /batch 3 but 2 timesteps/,
+  );
   tf.dispose([x0, noise]);
 });
 
 test("offset noise adds one shift per sample and channel", () => {
   const n = tf.zeros([2, 3, 3, 2]) as tf.Tensor4D;
-  const off = tf.tensor2d([[1, 2], [3, 4]]);
+  const off = tf.tensor2d([
+    [1, 2],
+    [3, 4],
+  ]);
   const r = withOffsetNoise(n, off, 0.1);
   const d = r.dataSync();
-  assert.ok(Math.abs(d[0] - 0.1) < 1e-7 && Math.abs(d[1] - 0.2) < 1e-7 && Math.abs(d[18] - 0.3) < 1e-7 && Math.abs(d[35] - 0.4) < 1e-7);
+  assert.ok(
+    Math.abs(d[0] - 0.1) < 1e-7 &&
+      Math.abs(d[1] - 0.2) < 1e-7 &&
+      Math.abs(d[18] - 0.3) < 1e-7 &&
+      Math.abs(d[35] - 0.4) < 1e-7,
+  );
   tf.dispose([n, off, r]);
 });

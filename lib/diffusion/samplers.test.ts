@@ -29,12 +29,21 @@ test("DDIM with η = 1 takes exactly DDPM's posterior step (Song et al. 2021, §
   const out = randomNormal([2, 3, 3, 1], 1, "out");
   const z = randomNormal([2, 3, 3, 1], 1, "z");
   for (const p of PREDICTION_TYPES) {
-    for (const [t, prev] of [[999, 899], [999, 998], [500, 400], [10, -1]]) {
+    for (const [t, prev] of [
+      [999, 899],
+      [999, 998],
+      [500, 400],
+      [10, -1],
+    ]) {
       if (p === "epsilon" && t === 999) continue; // ε-prediction cannot give x̂₀ at ᾱ_T = 0: see predictX0AndEps
       const a = ddimStep(s, out, t, prev, xt, { predictionType: p, eta: 1, noise: z });
       const b = ddpmStep(s, out, t, prev, xt, { predictionType: p, noise: prev >= 0 ? z : undefined });
       const [da, db] = [a.prevSample.dataSync(), b.prevSample.dataSync()];
-      for (let i = 0; i < da.length; i++) assert.ok(Number.isFinite(da[i]) && Math.abs(da[i] - db[i]) < 2e-5, `${p} t=${t}→${prev}: ${da[i]} vs ${db[i]}`);
+      for (let i = 0; i < da.length; i++)
+        assert.ok(
+          Number.isFinite(da[i]) && Math.abs(da[i] - db[i]) < 2e-5,
+          `${p} t=${t}→${prev}: ${da[i]} vs ${db[i]}`,
+        );
       tf.dispose([a.prevSample, a.predOriginalSample, b.prevSample, b.predOriginalSample]);
     }
   }
@@ -81,12 +90,24 @@ test("zero terminal SNR + trailing spacing samples without NaN for every predict
       // With the exact E[x₀ | x_t] both samplers lose a little variance per step (DDIM: Cauchy–Schwarz on its linear
       // update; DDPM: the posterior ignores the uncertainty of x̂₀), an error that vanishes as steps → T.
       const steps = 500;
-      const x = await sample({ schedule: s, model: gaussianDenoiser(s, 0, 0.5, p), shape: [4000, 1], steps, spacing: "trailing", scheduler, predictionType: p, seed: 1 });
+      const x = await sample({
+        schedule: s,
+        model: gaussianDenoiser(s, 0, 0.5, p),
+        shape: [4000, 1],
+        steps,
+        spacing: "trailing",
+        scheduler,
+        predictionType: p,
+        seed: 1,
+      });
       const st = await stats(x);
       x.dispose();
       assert.equal(tf.memory().numTensors, before, "sample() leaks no tensors");
       assert.ok(st.finite, `${p}/${scheduler}: NaN or Inf`);
-      assert.ok(Math.abs(st.mean) < 0.05 && Math.abs(st.std - 0.5) < 0.05, `${p}/${scheduler}: mean ${st.mean}, std ${st.std}`);
+      assert.ok(
+        Math.abs(st.mean) < 0.05 && Math.abs(st.std - 0.5) < 0.05,
+        `${p}/${scheduler}: mean ${st.mean}, std ${st.std}`,
+      );
     }
   }
 });
@@ -94,7 +115,16 @@ test("zero terminal SNR + trailing spacing samples without NaN for every predict
 test("v- and x₀-prediction recover a non-zero data mean under zero terminal SNR (the sampler starts at t = T)", async () => {
   const s = makeSchedule({ kind: "scaled_linear", zeroTerminalSnr: true });
   for (const p of ["v_prediction", "sample"] as const) {
-    const x = await sample({ schedule: s, model: gaussianDenoiser(s, 0.7, 0.3, p), shape: [4000, 1], steps: 500, spacing: "trailing", scheduler: "ddpm", predictionType: p, seed: 2 });
+    const x = await sample({
+      schedule: s,
+      model: gaussianDenoiser(s, 0.7, 0.3, p),
+      shape: [4000, 1],
+      steps: 500,
+      spacing: "trailing",
+      scheduler: "ddpm",
+      predictionType: p,
+      seed: 2,
+    });
     const st = await stats(x);
     x.dispose();
     assert.ok(Math.abs(st.mean - 0.7) < 0.03 && Math.abs(st.std - 0.3) < 0.03, `${p}: mean ${st.mean}, std ${st.std}`);
@@ -104,21 +134,42 @@ test("v- and x₀-prediction recover a non-zero data mean under zero terminal SN
 test("DDIM with η = 1 and all T steps matches DDPM's statistics", async () => {
   const s = makeSchedule({ kind: "linear" });
   const run = async (scheduler: "ddim" | "ddpm") => {
-    const x = await sample({ schedule: s, model: gaussianDenoiser(s, 0.3, 0.6, "epsilon"), shape: [3000, 1], steps: 1000, spacing: "trailing", scheduler, eta: 1, seed: scheduler });
+    const x = await sample({
+      schedule: s,
+      model: gaussianDenoiser(s, 0.3, 0.6, "epsilon"),
+      shape: [3000, 1],
+      steps: 1000,
+      spacing: "trailing",
+      scheduler,
+      eta: 1,
+      seed: scheduler,
+    });
     const st = await stats(x);
     x.dispose();
     return st;
   };
   const [a, b] = [await run("ddim"), await run("ddpm")];
   // both must reproduce N(0.3, 0.6²); 3000 samples: s.e. of the mean 0.011, of the std ≈ 0.008
-  for (const st of [a, b]) assert.ok(Math.abs(st.mean - 0.3) < 0.05 && Math.abs(st.std - 0.6) < 0.04, JSON.stringify(st));
-  assert.ok(Math.abs(a.mean - b.mean) < 0.06 && Math.abs(a.std - b.std) < 0.05, `${JSON.stringify(a)} vs ${JSON.stringify(b)}`);
+  for (const st of [a, b])
+    assert.ok(Math.abs(st.mean - 0.3) < 0.05 && Math.abs(st.std - 0.6) < 0.04, JSON.stringify(st));
+  assert.ok(
+    Math.abs(a.mean - b.mean) < 0.06 && Math.abs(a.std - b.std) < 0.05,
+    `${JSON.stringify(a)} vs ${JSON.stringify(b)}`,
+  );
 });
 
 test("the same seed gives the same bytes; a different seed does not", async () => {
   const s = makeSchedule({ kind: "sigmoid", zeroTerminalSnr: true });
   const go = async (seed: number) => {
-    const x = await sample({ schedule: s, model: gaussianDenoiser(s, 0, 1, "v_prediction"), shape: [2, 4, 4, 1], steps: 10, scheduler: "ddpm", predictionType: "v_prediction", seed });
+    const x = await sample({
+      schedule: s,
+      model: gaussianDenoiser(s, 0, 1, "v_prediction"),
+      shape: [2, 4, 4, 1],
+      steps: 10,
+      scheduler: "ddpm",
+      predictionType: "v_prediction",
+      seed,
+    });
     const d = Buffer.from((await x.data()).buffer);
     x.dispose();
     return d;
@@ -147,6 +198,9 @@ test("guidance: w = 1 is the conditional output; rescale φ = 1 restores the con
 test("bad model output shape is a clear error and leaks nothing", async () => {
   const s = makeSchedule({ kind: "linear" });
   const before = tf.memory().numTensors;
-  await assert.rejects(sample({ schedule: s, model: () => tf.zeros([1, 2]), shape: [1, 3], steps: 2, seed: 0 }), /model output has shape \[1,2\] but x_t has \[1,3\]/);
+  await assert.rejects(
+    sample({ schedule: s, model: () => tf.zeros([1, 2]), shape: [1, 3], steps: 2, seed: 0 }),
+    /model output has shape \[1,2\] but x_t has \[1,3\]/,
+  );
   assert.equal(tf.memory().numTensors, before);
 });

@@ -178,7 +178,8 @@ export interface SampleOptions {
  */
 export async function sample(o: SampleOptions): Promise<tf.Tensor> {
   const scheduler = o.scheduler ?? "ddim";
-  if (!SCHEDULERS.includes(scheduler)) throw new Error(`unknown scheduler "${scheduler}": use one of ${SCHEDULERS.join(", ")}`);
+  if (!SCHEDULERS.includes(scheduler))
+    throw new Error(`unknown scheduler "${scheduler}": use one of ${SCHEDULERS.join(", ")}`);
   const ts = inferenceTimesteps(o.schedule.T, o.steps ?? 50, o.spacing ?? "trailing", o.stepsOffset ?? 0);
   const predictionType = o.predictionType ?? "epsilon";
   let x = randomNormal(o.shape, o.seed, "x_T");

@@ -2,12 +2,23 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { mixtureModeStats, pointCloudStats, sampleMixture } from "./toy";
 
-const mixture = { weights: [0.5, 0.3, 0.2], means: [[-1.5, -1], [1.5, -0.5], [0, 1.5]], stds: [0.25, 0.35, 0.2] };
+const mixture = {
+  weights: [0.5, 0.3, 0.2],
+  means: [
+    [-1.5, -1],
+    [1.5, -0.5],
+    [0, 1.5],
+  ],
+  stds: [0.25, 0.35, 0.2],
+};
 
 test("mode stats of the mixture's own samples give back its weights and stds", () => {
   const n = 20000;
   const stats = mixtureModeStats(mixture, sampleMixture(mixture, n, 3));
-  assert.equal(stats.reduce((a, s) => a + s.count, 0), n);
+  assert.equal(
+    stats.reduce((a, s) => a + s.count, 0),
+    n,
+  );
   stats.forEach((s, k) => {
     // binomial se of a share: sqrt(0.25/20000) ≤ 0.0036; the blobs are far apart, so few are misassigned
     assert.ok(Math.abs(s.share - mixture.weights[k]) < 0.015, `share ${k}: ${s.share}`);
@@ -15,7 +26,10 @@ test("mode stats of the mixture's own samples give back its weights and stds", (
     s.mean.forEach((v, j) => assert.ok(Math.abs(v - mixture.means[k][j]) < 0.02, `mean ${k}/${j}: ${v}`));
   });
   // a point on a component's mean belongs to it
-  assert.deepEqual(mixtureModeStats(mixture, [0, 1.5, 1.5, -0.5]).map((s) => s.count), [0, 1, 1]);
+  assert.deepEqual(
+    mixtureModeStats(mixture, [0, 1.5, 1.5, -0.5]).map((s) => s.count),
+    [0, 1, 1],
+  );
   assert.throws(() => mixtureModeStats(mixture, [1, 2, 3]), /3 values are not points of dimension 2/);
 });
 

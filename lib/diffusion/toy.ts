@@ -131,7 +131,9 @@ export function pointCloudStats(points: ArrayLike<number>, d: number): CloudStat
     throw new Error(`pointCloudStats: ${points.length} values are not 2 or more points of dimension ${d}`);
   }
   const coord = (j: number, keep: (i: number) => boolean = () => true) =>
-    Array.from({ length: n }, (_, i) => i).filter(keep).map((i) => points[i * d + j]);
+    Array.from({ length: n }, (_, i) => i)
+      .filter(keep)
+      .map((i) => points[i * d + j]);
   const pooledStd = (keep?: (i: number) => boolean) => {
     let ss = 0;
     let count = 0;

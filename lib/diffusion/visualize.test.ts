@@ -42,17 +42,25 @@ test("terminal brightness leak over many draws: the z-scores average to sqrt(ᾱ
 });
 
 test("forward-process grid: a PNG with one row per schedule and one column per t; no leaks; deterministic", async () => {
-  const h = 8, w = 8;
-  const data = new Float32Array(h * w * 3).map((_, i) => ((i % 7) / 3 - 1));
+  const h = 8,
+    w = 8;
+  const data = new Float32Array(h * w * 3).map((_, i) => (i % 7) / 3 - 1);
   const before = tf.memory().numTensors;
-  const png = await forwardProcessGrid({ data, height: h, width: w, channels: 3 }, rows, [1, 500, 1000], 3, { scale: 2 });
+  const png = await forwardProcessGrid({ data, height: h, width: w, channels: 3 }, rows, [1, 500, 1000], 3, {
+    scale: 2,
+  });
   assert.equal(tf.memory().numTensors, before);
   const meta = await sharp(png).metadata();
   assert.equal(meta.format, "png");
   assert.ok(meta.width! >= 3 * 16 && meta.height! >= 2 * 16);
-  const again = await forwardProcessGrid({ data, height: h, width: w, channels: 3 }, rows, [1, 500, 1000], 3, { scale: 2 });
+  const again = await forwardProcessGrid({ data, height: h, width: w, channels: 3 }, rows, [1, 500, 1000], 3, {
+    scale: 2,
+  });
   assert.ok(png.equals(again));
-  await assert.rejects(forwardProcessGrid({ data, height: h, width: w, channels: 3 }, rows, [0], 3), /timestep 0 outside 1..1000/);
+  await assert.rejects(
+    forwardProcessGrid({ data, height: h, width: w, channels: 3 }, rows, [0], 3),
+    /timestep 0 outside 1..1000/,
+  );
   assert.equal(tf.memory().numTensors, before);
 });
 

@@ -25,7 +25,8 @@ export async function forwardProcessGrid(
   opts: { scale?: number; title?: string; format?: "png" | "jpeg"; terminalMeanGain?: number } = {},
 ): Promise<Buffer> {
   const { height: h, width: w, channels: c } = image;
-  if (image.data.length !== h * w * c) throw new Error(`image data has ${image.data.length} values, expected ${h}×${w}×${c}`);
+  if (image.data.length !== h * w * c)
+    throw new Error(`image data has ${image.data.length} values, expected ${h}×${w}×${c}`);
   const cells: GridImage[][] = [];
   const x0 = tf.tensor(image.data, [1, h, w, c]);
   const x0s = tf.tile(x0, [ts.length, 1, 1, 1]);
@@ -33,11 +34,22 @@ export async function forwardProcessGrid(
   const noises = tf.tile(noise, [ts.length, 1, 1, 1]);
   try {
     for (const r of rows) {
-      for (const t of ts) if (!(t >= 1 && t <= r.schedule.T)) throw new Error(`timestep ${t} outside 1..${r.schedule.T}`);
-      const xt = addNoise(r.schedule, x0s, noises, ts.map((t) => t - 1));
+      for (const t of ts)
+        if (!(t >= 1 && t <= r.schedule.T)) throw new Error(`timestep ${t} outside 1..${r.schedule.T}`);
+      const xt = addNoise(
+        r.schedule,
+        x0s,
+        noises,
+        ts.map((t) => t - 1),
+      );
       const data = await xt.data();
       xt.dispose();
-      const row: GridImage[] = ts.map((_, j) => ({ pixels: toBytes(data.subarray(j * h * w * c, (j + 1) * h * w * c)), width: w, height: h, channels: c }));
+      const row: GridImage[] = ts.map((_, j) => ({
+        pixels: toBytes(data.subarray(j * h * w * c, (j + 1) * h * w * c)),
+        width: w,
+        height: h,
+        channels: c,
+      }));
       if (opts.terminalMeanGain) row.push(await terminalMean(r.schedule, x0, opts.terminalMeanGain));
       cells.push(row);
     }
@@ -46,7 +58,13 @@ export async function forwardProcessGrid(
   }
   const colLabels = ts.map((t) => `t = ${t}`);
   if (opts.terminalMeanGain) colLabels.push(`E[x_T]×${opts.terminalMeanGain}`);
-  return imageGrid(cells, { rowLabels: rows.map((r) => r.label), colLabels, scale: opts.scale ?? 2, title: opts.title, format: opts.format });
+  return imageGrid(cells, {
+    rowLabels: rows.map((r) => r.label),
+    colLabels,
+    scale: opts.scale ?? 2,
+    title: opts.title,
+    format: opts.format,
+  });
 }
 
 /**
@@ -152,7 +170,9 @@ export function channelTiles(
 ): GridImage[] {
   const [n, h, w, c] = shape;
   if (!(i >= 0 && i < n) || !(range > 0) || !(Number.isInteger(upscale) && upscale >= 1)) {
-    throw new Error(`channelTiles: latent ${i} of a batch of ${n}, range > 0, whole upscale ≥ 1 (got ${range}, ${upscale})`);
+    throw new Error(
+      `channelTiles: latent ${i} of a batch of ${n}, range > 0, whole upscale ≥ 1 (got ${range}, ${upscale})`,
+    );
   }
   const [H, W] = [h * upscale, w * upscale];
   return Array.from({ length: c }, (_, ch) => {

@@ -27,15 +27,43 @@ import { makeSchedule } from "../schedules";
 
 /** A miniature diffusers folder (random weights): 16×16 images, 8×8 latents, the real tokenizer. */
 async function miniModel(dir: string): Promise<void> {
-  const raw = shippedRawConfigs("tiny") as { unet: Record<string, unknown>; vae: Record<string, unknown>; text_encoder: Record<string, unknown> };
-  const unet = { ...raw.unet, sample_size: 8, block_out_channels: [32, 32], down_block_types: ["DownBlock2D", "CrossAttnDownBlock2D"], up_block_types: ["CrossAttnUpBlock2D", "UpBlock2D"], norm_num_groups: 8, cross_attention_dim: 32, attention_head_dim: 2 };
-  const vae = { ...raw.vae, sample_size: 16, block_out_channels: [8, 16], down_block_types: ["DownEncoderBlock2D", "DownEncoderBlock2D"], up_block_types: ["UpDecoderBlock2D", "UpDecoderBlock2D"], norm_num_groups: 4 };
-  const te = { ...raw.text_encoder, hidden_size: 32, intermediate_size: 64, num_hidden_layers: 1, num_attention_heads: 2, projection_dim: 32 };
-  const parts: [folder: "unet" | "vae" | "text_encoder", rawCfg: unknown, specs: ReturnType<typeof unetParamSpecs>][] = [
-    ["unet", unet, unetParamSpecs(parseUNetConfig(unet))],
-    ["vae", vae, vaeParamSpecs(parseVaeConfig(vae))],
-    ["text_encoder", te, clipTextParamSpecs(parseClipTextConfig(te))],
-  ];
+  const raw = shippedRawConfigs("tiny") as {
+    unet: Record<string, unknown>;
+    vae: Record<string, unknown>;
+    text_encoder: Record<string, unknown>;
+  };
+  const unet = {
+    ...raw.unet,
+    sample_size: 8,
+    block_out_channels: [32, 32],
+    down_block_types: ["DownBlock2D", "CrossAttnDownBlock2D"],
+    up_block_types: ["CrossAttnUpBlock2D", "UpBlock2D"],
+    norm_num_groups: 8,
+    cross_attention_dim: 32,
+    attention_head_dim: 2,
+  };
+  const vae = {
+    ...raw.vae,
+    sample_size: 16,
+    block_out_channels: [8, 16],
+    down_block_types: ["DownEncoderBlock2D", "DownEncoderBlock2D"],
+    up_block_types: ["UpDecoderBlock2D", "UpDecoderBlock2D"],
+    norm_num_groups: 4,
+  };
+  const te = {
+    ...raw.text_encoder,
+    hidden_size: 32,
+    intermediate_size: 64,
+    num_hidden_layers: 1,
+    num_attention_heads: 2,
+    projection_dim: 32,
+  };
+  const parts: [folder: "unet" | "vae" | "text_encoder", rawCfg: unknown, specs: ReturnType<typeof unetParamSpecs>][] =
+    [
+      ["unet", unet, unetParamSpecs(parseUNetConfig(unet))],
+      ["vae", vae, vaeParamSpecs(parseVaeConfig(vae))],
+      ["text_encoder", te, clipTextParamSpecs(parseClipTextConfig(te))],
+    ];
   for (const [folder, cfg, specs] of parts) {
     const p = initParams(specs, 7);
     await writeComponent(dir, folder, cfg, p, specs, "F32");
@@ -56,17 +84,45 @@ test("a hand-made diffusers folder loads and samples; class images are cached; D
   await writeInstanceImages(inst, 16);
   fs.rmSync(path.join(inst, "metadata.json"));
   const cls = path.join(root, "class");
-  const first = await generateClassImages({ model, prompt: "a photo of person", count: 3, out: cls, seed: 0, steps: 2 });
+  const first = await generateClassImages({
+    model,
+    prompt: "a photo of person",
+    count: 3,
+    out: cls,
+    seed: 0,
+    steps: 2,
+  });
   assert.equal(first.generated, true);
   assert.equal(first.files.length, 3);
-  const again = await generateClassImages({ model, prompt: "a photo of person", count: 3, out: cls, seed: 0, steps: 2 });
+  const again = await generateClassImages({
+    model,
+    prompt: "a photo of person",
+    count: 3,
+    out: cls,
+    seed: 0,
+    steps: 2,
+  });
   assert.equal(again.generated, false, "same model, prompt and count: reused");
   const before = tf.memory().numTensors;
   const run = (name: string, workers: number, classDir = cls) =>
     dreamboothTrain({
-      model, instanceDir: inst, instancePrompt: "a photo of sks person", classDir, classPrompt: "a photo of person", priorWeight: 1,
-      out: path.join(root, name, "model"), work: path.join(root, name), schedule: { kind: "sigmoid", zeroTerminalSnr: true },
-      predictionType: "v_prediction", steps: 3, lr: 1e-3, instancesPerBatch: 2, classPerBatch: 2, workers, seed: 5, checkpointEvery: 2,
+      model,
+      instanceDir: inst,
+      instancePrompt: "a photo of sks person",
+      classDir,
+      classPrompt: "a photo of person",
+      priorWeight: 1,
+      out: path.join(root, name, "model"),
+      work: path.join(root, name),
+      schedule: { kind: "sigmoid", zeroTerminalSnr: true },
+      predictionType: "v_prediction",
+      steps: 3,
+      lr: 1e-3,
+      instancesPerBatch: 2,
+      classPerBatch: 2,
+      workers,
+      seed: 5,
+      checkpointEvery: 2,
     });
   const a = await run("a", 2);
   await run("b", 2);
@@ -81,7 +137,8 @@ test("a hand-made diffusers folder loads and samples; class images are cached; D
   const specs = unetParamSpecs(loadComponentConfigs(model).unet);
   const wa = readWeights(path.join(root, "a", "model", "unet"), specs);
   const wc = readWeights(path.join(root, "c", "model", "unet"), specs);
-  let num = 0, den = 0;
+  let num = 0,
+    den = 0;
   for (const [k, v] of wa) {
     for (let i = 0; i < v.length; i++) {
       num += (v[i] - wc.get(k)![i]) ** 2;
@@ -91,7 +148,9 @@ test("a hand-made diffusers folder loads and samples; class images are cached; D
   assert.ok(Math.sqrt(num / den) < 1e-4, `in-process vs 2 workers: relative difference ${Math.sqrt(num / den)}`);
   void c;
   assert.notEqual(sha(fa), sha(path.join(model, "unet", "diffusion_pytorch_model.safetensors")), "the U-Net changed");
-  const sched = JSON.parse(fs.readFileSync(path.join(root, "a", "model", "scheduler", "scheduler_config.json"), "utf8"));
+  const sched = JSON.parse(
+    fs.readFileSync(path.join(root, "a", "model", "scheduler", "scheduler_config.json"), "utf8"),
+  );
   assert.equal(sched.beta_schedule, "sigmoid");
   assert.equal(sched.rescale_betas_zero_snr, true);
   assert.equal(sched.prediction_type, "v_prediction");
@@ -102,11 +161,21 @@ test("a hand-made diffusers folder loads and samples; class images are cached; D
   assert.equal(sha(path.join(root, "a", "model", "unet", "diffusion_pytorch_model.safetensors")), shaA);
   // other class images in the same folder (same options, so only the data's digest tells them apart)
   const cls2 = path.join(root, "class2");
-  const other = await generateClassImages({ model, prompt: "a photo of person", count: 3, out: cls2, seed: 1, steps: 2 });
+  const other = await generateClassImages({
+    model,
+    prompt: "a photo of person",
+    count: 3,
+    out: cls2,
+    seed: 1,
+    steps: 2,
+  });
   await run("d", 2, cls2);
   other.files.forEach((f, i) => fs.copyFileSync(f, first.files[i]));
   await run("a", 2);
-  assert.ok(fs.existsSync(path.join(root, "a", "checkpoints.stale")), "other class images: the checkpoint is not resumed");
+  assert.ok(
+    fs.existsSync(path.join(root, "a", "checkpoints.stale")),
+    "other class images: the checkpoint is not resumed",
+  );
   const unetOf = (name: string) => sha(path.join(root, name, "model", "unet", "diffusion_pytorch_model.safetensors"));
   assert.notEqual(unetOf("a"), shaA);
   assert.equal(unetOf("a"), unetOf("d"), "retrained from step 0 on the new images");
@@ -121,7 +190,15 @@ test("one DreamBooth step taken apart: total = instance + λ · prior, finite, U
   const inst = tf.randomUniform([1, 16, 16, 3], -1, 1, "float32", 1) as tf.Tensor4D;
   const cls = tf.randomUniform([1, 16, 16, 3], -1, 1, "float32", 2) as tf.Tensor4D;
   const before = tf.memory().numTensors;
-  const r = dreamboothStep(sd, inst, cls, { schedule: makeSchedule({ kind: "sigmoid", zeroTerminalSnr: true }), predictionType: "v_prediction", t: 999, priorWeight: 0.5, instancePrompt: "a photo of sks person", classPrompt: "a photo of person", seed: 0 });
+  const r = dreamboothStep(sd, inst, cls, {
+    schedule: makeSchedule({ kind: "sigmoid", zeroTerminalSnr: true }),
+    predictionType: "v_prediction",
+    t: 999,
+    priorWeight: 0.5,
+    instancePrompt: "a photo of sks person",
+    classPrompt: "a photo of person",
+    seed: 0,
+  });
   assert.ok(Number.isFinite(r.instanceLoss) && Number.isFinite(r.priorLoss) && r.unetGradNorm > 0);
   assert.ok(Math.abs(r.totalLoss - (r.instanceLoss + 0.5 * r.priorLoss)) < 1e-5 * Math.max(1, r.totalLoss));
   assert.equal(r.signal, 0, "t = T under zero terminal SNR: nothing of the image is left");
@@ -131,7 +208,10 @@ test("one DreamBooth step taken apart: total = instance + λ · prior, finite, U
   // the gradient by part: every U-Net parameter in one of its blocks, the blocks' norms make up the total
   const unetRows = r.modules.filter((m) => m.trained);
   assert.ok(unetRows.every((m) => m.module.startsWith("unet/")) && unetRows.length > 3);
-  assert.equal(unetRows.reduce((a, m) => a + m.params, 0), [...sd.unet.values()].reduce((a, v) => a + v.size, 0));
+  assert.equal(
+    unetRows.reduce((a, m) => a + m.params, 0),
+    [...sd.unet.values()].reduce((a, v) => a + v.size, 0),
+  );
   const total = Math.sqrt(unetRows.reduce((a, m) => a + m.applied ** 2, 0));
   assert.ok(Math.abs(total - r.unetGradNorm) < 1e-6 * total);
   // frozen: nothing applied to the text encoder, although the loss does depend on it
@@ -164,7 +244,19 @@ test("class images and experiment samples: 2 worker threads write the bytes one 
     { id: "cap", prompt: "a photo of sks person with a cap", role: "attribute" as const },
   ];
   const run = (out: string, workers: number) =>
-    sampleRun({ model, out: path.join(root, out), prompts, seeds: 2, steps: 2, guidance: 3, guidanceRescale: 0, scheduler: "ddim", spacing: "trailing", seed: 1, workers });
+    sampleRun({
+      model,
+      out: path.join(root, out),
+      prompts,
+      seeds: 2,
+      steps: 2,
+      guidance: 3,
+      guidanceRescale: 0,
+      scheduler: "ddim",
+      spacing: "trailing",
+      seed: 1,
+      workers,
+    });
   assert.equal(await run("s0", 0), 6);
   assert.equal(await run("s2", 2), 6);
   for (const f of ["instance/seed-000.png", "class/seed-001.png", "cap/seed-001.png", "prompts.json"]) {
@@ -173,7 +265,16 @@ test("class images and experiment samples: 2 worker threads write the bytes one 
   assert.equal(tf.memory().numTensors, before, "no tensors leak on the main thread");
   const gen = await ImageGenerator.open(model, { workers: 2 });
   try {
-    await assert.rejects(gen.run([{ prompt: "a photo of person", seed: 0, steps: 2 }, { prompt: "x", seed: 0, steps: 2, scheduler: "bogus" as never }], () => {}), /bogus/);
+    await assert.rejects(
+      gen.run(
+        [
+          { prompt: "a photo of person", seed: 0, steps: 2 },
+          { prompt: "x", seed: 0, steps: 2, scheduler: "bogus" as never },
+        ],
+        () => {},
+      ),
+      /bogus/,
+    );
   } finally {
     await gen.close();
   }

@@ -100,7 +100,11 @@ export function dreamboothStep(
     const x = tf.concat([instance, klass], 0) as tf.Tensor4D;
     const z0 = tf.mul(vaeEncode(sd.vae, sd.configs.vae, x).mean, sd.configs.vae.scaling_factor) as tf.Tensor4D;
     // 2. the tokens of the two prompts; the text encoder runs inside the gradient below
-    const ids = tf.tensor2d([o.instancePrompt, o.classPrompt].flatMap((p) => sd.tokenizer.encode(p)), [2, 77], "int32");
+    const ids = tf.tensor2d(
+      [o.instancePrompt, o.classPrompt].flatMap((p) => sd.tokenizer.encode(p)),
+      [2, 77],
+      "int32",
+    );
     // 3. noise at timestep t (the paper's Eq. 1)
     const eps = randomNormal(z0.shape, o.seed, "explain") as tf.Tensor4D;
     const ts = [o.t, o.t];
@@ -131,7 +135,8 @@ export function dreamboothStep(
   const modules: ModuleGradient[] = [];
   for (const k of unetNames) {
     const m = unetModule(k);
-    if (modules[modules.length - 1]?.module !== m) modules.push({ module: m, params: 0, applied: 0, gradient: 0, trained: true });
+    if (modules[modules.length - 1]?.module !== m)
+      modules.push({ module: m, params: 0, applied: 0, gradient: 0, trained: true });
     const row = modules[modules.length - 1];
     row.params += sd.unet.get(k)!.size;
     row.gradient += sumSquares([out.named[`unet/${k}`]]);
@@ -292,7 +297,10 @@ export async function dreamboothFewSteps(
     const xt = addNoise(schedule, z0, eps, ts);
     const target = trainingTarget(o.predictionType, schedule, z0, eps, ts);
     const perState = (i: number) => (i % (nI + nC) < nI ? 0 : 1);
-    const states = tf.gather(tf.tensor3d(sData, [2, L, D]), ts.map((_, i) => perState(i)));
+    const states = tf.gather(
+      tf.tensor3d(sData, [2, L, D]),
+      ts.map((_, i) => perState(i)),
+    );
     return { xt, target, t: tf.tensor1d(ts, "int32"), states, isInstance: ts.map((_, i) => perState(i) === 0) };
   });
   const evaluate = (step: number, gradNorm: number): FewStepsLog => {

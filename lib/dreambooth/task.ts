@@ -75,7 +75,10 @@ export function makeDreamBoothLoss(cfg: DreamBoothTaskConfig, unet: Params): (sh
     const batchInst = cfg.instancesPerBatch;
     const batchPrior = shard.batch - batchInst;
     const scale = shard.batch / n;
-    const w = Float32Array.from(isInst, (inst) => scale * (inst ? 1 / batchInst : batchPrior ? cfg.priorWeight / batchPrior : 0));
+    const w = Float32Array.from(
+      isInst,
+      (inst) => scale * (inst ? 1 / batchInst : batchPrior ? cfg.priorWeight / batchPrior : 0),
+    );
     // 2. per sample, a timestep drawn from (seed, step, sample), its latent distribution and prompt states
     const t = new Int32Array(n);
     const mean = new Float32Array(n * per);
@@ -94,13 +97,22 @@ export function makeDreamBoothLoss(cfg: DreamBoothTaskConfig, unet: Params): (sh
       const shape: [number, number, number, number] = [n, ...cfg.latentShape];
       // 3. a latent sample z = scaling · (μ + σ·ε_z), as Stable Diffusion's training draws from the VAE
       const z = tf.mul(
-        tf.add(tf.tensor4d(mean, shape), tf.mul(tf.exp(tf.mul(tf.tensor4d(logvar, shape), 0.5)), perSampleNoise(cfg.latentShape, cfg.seed, "db-latent", shard.step, shard.samples))),
+        tf.add(
+          tf.tensor4d(mean, shape),
+          tf.mul(
+            tf.exp(tf.mul(tf.tensor4d(logvar, shape), 0.5)),
+            perSampleNoise(cfg.latentShape, cfg.seed, "db-latent", shard.step, shard.samples),
+          ),
+        ),
         cfg.scalingFactor,
       ) as tf.Tensor4D;
       // 4. the forward process's noise ε (plus offset noise, when asked for)
       let noise = perSampleNoise(cfg.latentShape, cfg.seed, "db-noise", shard.step, shard.samples);
       if (cfg.offsetNoise) {
-        const off = tf.reshape(perSampleNoise([1, 1, cfg.latentShape[2]], cfg.seed, "db-offset", shard.step, shard.samples), [n, cfg.latentShape[2]]) as tf.Tensor2D;
+        const off = tf.reshape(
+          perSampleNoise([1, 1, cfg.latentShape[2]], cfg.seed, "db-offset", shard.step, shard.samples),
+          [n, cfg.latentShape[2]],
+        ) as tf.Tensor2D;
         noise = withOffsetNoise(noise, off, cfg.offsetNoise);
       }
       // 5. x_t from (z, ε, t), the U-Net's prediction, and the weighted squared error against the target
@@ -117,5 +129,9 @@ export function makeDreamBoothLoss(cfg: DreamBoothTaskConfig, unet: Params): (sh
 export function setup(cfg: DreamBoothTaskConfig): ParallelTask<StepShard> {
   const specs = unetParamSpecs(parseUNetConfig(cfg.unet));
   const unet = zeroParams(specs);
-  return variableTask(specs.map((s) => [s.name, unet.get(s.name)!]), makeDreamBoothLoss(cfg, unet), (shard) => shard.samples.length);
+  return variableTask(
+    specs.map((s) => [s.name, unet.get(s.name)!]),
+    makeDreamBoothLoss(cfg, unet),
+    (shard) => shard.samples.length,
+  );
 }

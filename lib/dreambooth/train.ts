@@ -67,10 +67,22 @@ export interface ClassImageOptions {
  */
 export async function generateClassImages(o: ClassImageOptions): Promise<{ generated: boolean; files: string[] }> {
   // resolution: JSON leaves it out when not given, so the model's own size keeps its old metadata
-  const meta = { model: modelFingerprint(o.model), prompt: o.prompt, count: o.count, seed: o.seed, steps: o.steps ?? 25, guidance: o.guidance ?? 5, resolution: o.resolution };
+  const meta = {
+    model: modelFingerprint(o.model),
+    prompt: o.prompt,
+    count: o.count,
+    seed: o.seed,
+    steps: o.steps ?? 25,
+    guidance: o.guidance ?? 5,
+    resolution: o.resolution,
+  };
   const metaFile = path.join(o.out, "metadata.json");
   const files = Array.from({ length: o.count }, (_, i) => path.join(o.out, `${String(i).padStart(4, "0")}.png`));
-  if (fs.existsSync(metaFile) && JSON.stringify(JSON.parse(fs.readFileSync(metaFile, "utf8")).settings) === JSON.stringify(meta) && files.every((f) => fs.existsSync(f))) {
+  if (
+    fs.existsSync(metaFile) &&
+    JSON.stringify(JSON.parse(fs.readFileSync(metaFile, "utf8")).settings) === JSON.stringify(meta) &&
+    files.every((f) => fs.existsSync(f))
+  ) {
     return { generated: false, files };
   }
   fs.rmSync(o.out, { recursive: true, force: true });
@@ -91,7 +103,10 @@ export async function generateClassImages(o: ClassImageOptions): Promise<{ gener
   }
   const generator = await ImageGenerator.open(o.model, { workers: o.workers });
   try {
-    const progress = new Progress({ label: `class images${generator.workers > 1 ? ` (${generator.workers} workers)` : ""}`, total: o.count });
+    const progress = new Progress({
+      label: `class images${generator.workers > 1 ? ` (${generator.workers} workers)` : ""}`,
+      total: o.count,
+    });
     let done = 0;
     await generator.run(jobs, async (j, images) => {
       for (let i = 0; i < images.shape[0]; i++) writeFileAtomic(files[j * batch + i], await imagePng(images, i));
@@ -101,7 +116,10 @@ export async function generateClassImages(o: ClassImageOptions): Promise<{ gener
   } finally {
     await generator.close();
   }
-  writeFileAtomic(metaFile, JSON.stringify({ settings: meta, files: files.map((f) => path.basename(f)) }, null, 2) + "\n");
+  writeFileAtomic(
+    metaFile,
+    JSON.stringify({ settings: meta, files: files.map((f) => path.basename(f)) }, null, 2) + "\n",
+  );
   return { generated: true, files };
 }
 
@@ -116,7 +134,12 @@ export async function encodeFolder(
   const folder = await loadImageFolder(dir, size, { resize });
   const x = tf.tensor4d(folder.data, folder.shape as [number, number, number, number]);
   const d = vaeEncode(sd.vae, sd.configs.vae, x);
-  const out = { mean: new Float32Array(await d.mean.data()), logvar: new Float32Array(await d.logvar.data()), count: folder.shape[0], shape: d.mean.shape.slice(1) as [number, number, number] };
+  const out = {
+    mean: new Float32Array(await d.mean.data()),
+    logvar: new Float32Array(await d.logvar.data()),
+    count: folder.shape[0],
+    shape: d.mean.shape.slice(1) as [number, number, number],
+  };
   tf.dispose([x, d.mean, d.logvar]);
   return out;
 }
@@ -162,7 +185,9 @@ function trainingDataDigest(parts: Float32Array[]): string {
   return h.digest("hex");
 }
 
-export async function dreamboothTrain(o: DreamBoothOptions): Promise<{ seconds: number; lastLoss: number; steps: number }> {
+export async function dreamboothTrain(
+  o: DreamBoothOptions,
+): Promise<{ seconds: number; lastLoss: number; steps: number }> {
   const t0 = Date.now();
   // how to start is not part of the run: a fresh run and its resumption share their checkpoints
   const { fresh: _fresh, ...opts } = o;
@@ -171,7 +196,9 @@ export async function dreamboothTrain(o: DreamBoothOptions): Promise<{ seconds: 
   let pool: WorkerPool | undefined;
   try {
     const instance = await encodeFolder(sd, o.instanceDir, o.resize, o.resolution);
-    const prior = o.classDir ? await encodeFolder(sd, o.classDir, true, o.resolution) : { mean: new Float32Array(0), logvar: new Float32Array(0), count: 0, shape: instance.shape };
+    const prior = o.classDir
+      ? await encodeFolder(sd, o.classDir, true, o.resolution)
+      : { mean: new Float32Array(0), logvar: new Float32Array(0), count: 0, shape: instance.shape };
     const states = encodePrompts(sd, [o.instancePrompt, o.classPrompt]);
     const sData = (await states.data()) as Float32Array;
     const [, L, D] = states.shape;
@@ -225,22 +252,40 @@ export async function dreamboothTrain(o: DreamBoothOptions): Promise<{ seconds: 
       source,
       // the data's digest makes a checkpoint trained on other images (new class images, other
       // instance photos, another encoder) stale instead of resumed
-      config: { ...opts, schedule, data: trainingDataDigest([instance.mean, instance.logvar, prior.mean, prior.logvar, sData]) },
+      config: {
+        ...opts,
+        schedule,
+        data: trainingDataDigest([instance.mean, instance.logvar, prior.mean, prior.logvar, sData]),
+      },
       // the log and dreambooth.json are pipeline outputs: no wall-clock in them (timing.json has it)
       logSeconds: false,
       fresh: o.fresh,
     });
     // the fine-tuned model: the base folder with the new U-Net and the fine-tune's forward process
     fs.mkdirSync(o.out, { recursive: true });
-    for (const sub of ["vae", "text_encoder", "tokenizer"]) fs.cpSync(path.join(o.model, sub), path.join(o.out, sub), { recursive: true });
+    for (const sub of ["vae", "text_encoder", "tokenizer"])
+      fs.cpSync(path.join(o.model, sub), path.join(o.out, sub), { recursive: true });
     fs.copyFileSync(path.join(o.model, "model_index.json"), path.join(o.out, "model_index.json"));
     await writeComponent(o.out, "unet", cfg.unet, sd.unet, specs, "F32", { base: path.basename(o.model) });
     writePipelineFiles(o.out, schedule, o.predictionType);
-    writeFileAtomic(path.join(o.out, "dreambooth.json"), JSON.stringify({ options: opts, steps: r.finalStep, lastLoss: r.lastLoss }, null, 2) + "\n");
+    writeFileAtomic(
+      path.join(o.out, "dreambooth.json"),
+      JSON.stringify({ options: opts, steps: r.finalStep, lastLoss: r.lastLoss }, null, 2) + "\n",
+    );
     const seconds = (Date.now() - t0) / 1000;
     writeFileAtomic(
       path.join(o.work, "timing.json"),
-      JSON.stringify({ seconds, trainingSeconds: r.seconds, stepsRun: r.stepsRun, samplesPerSecond: r.samplesPerSecond, workers: o.workers }, null, 2) + "\n",
+      JSON.stringify(
+        {
+          seconds,
+          trainingSeconds: r.seconds,
+          stepsRun: r.stepsRun,
+          samplesPerSecond: r.samplesPerSecond,
+          workers: o.workers,
+        },
+        null,
+        2,
+      ) + "\n",
     );
     r.ema?.dispose();
     return { seconds, lastLoss: r.lastLoss, steps: r.finalStep };

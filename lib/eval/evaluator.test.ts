@@ -46,7 +46,10 @@ test("held-out accuracy per attribute on 200 fresh test-split faces", async () =
   const faces = await renderLabelledFaces({ split: "test", count: 200, seed: 1 });
   const acc = await attributeAccuracy(ev.params, faces, ev.config.model);
   const byName = Object.fromEntries(acc.map((a) => [a.attribute, a.accuracy]));
-  console.log("held-out accuracy: " + acc.map((a) => `${a.attribute} ${(100 * a.accuracy).toFixed(1)} % (${a.scored})`).join(", "));
+  console.log(
+    "held-out accuracy: " +
+      acc.map((a) => `${a.attribute} ${(100 * a.accuracy).toFixed(1)} % (${a.scored})`).join(", "),
+  );
   // MIN_ACCURACY is filled in from the measured values below
   for (const [k, min] of Object.entries(MIN_ACCURACY)) assert.ok(byName[k] >= min, `${k}: ${byName[k]} < ${min}`);
 });
@@ -56,7 +59,14 @@ test("identity fidelity: the instance images score high against themselves, rand
   const subject = await subjectReference(ev, inst, subjectAttributes());
   const self = await computeMetrics(ev, inst, { subject });
   const random = await renderLabelledFaces({ split: "test", count: 50, seed: 2 });
-  const others = await computeMetrics(ev, batchOf(random, Array.from({ length: 50 }, (_, i) => i)), { subject });
+  const others = await computeMetrics(
+    ev,
+    batchOf(
+      random,
+      Array.from({ length: 50 }, (_, i) => i),
+    ),
+    { subject },
+  );
   const s = self.metrics;
   const o = others.metrics;
   console.log(
@@ -70,12 +80,25 @@ test("metrics are deterministic and leak no tensors", async () => {
   const inst = await instanceSet();
   const subject = await subjectReference(ev, inst, subjectAttributes());
   const before = tf.memory().numTensors;
-  const a = await computeMetrics(ev, inst, { subject, prompts: "a photo of sks person with curly red hair, beard, glasses", seed: 3 });
+  const a = await computeMetrics(ev, inst, {
+    subject,
+    prompts: "a photo of sks person with curly red hair, beard, glasses",
+    seed: 3,
+  });
   assert.equal(tf.memory().numTensors, before, "computeMetrics leaked");
-  const b = await computeMetrics(ev, inst, { subject, prompts: "a photo of sks person with curly red hair, beard, glasses", seed: 3 });
+  const b = await computeMetrics(ev, inst, {
+    subject,
+    prompts: "a photo of sks person with curly red hair, beard, glasses",
+    seed: 3,
+  });
   assert.deepEqual(a, b);
   assert.equal(a.metrics.promptFidelity!.n, 5);
-  assert.deepEqual(a.perImage[0].promptAttributes, { hairStyle: "curly", hairColor: "red", facialHair: "beard", glasses: "glasses" });
+  assert.deepEqual(a.perImage[0].promptAttributes, {
+    hairStyle: "curly",
+    hairColor: "red",
+    facialHair: "beard",
+    glasses: "glasses",
+  });
   // luminance: the 5 instance images span very dark to very bright backgrounds (measured 0.360; the
   // face covers much of each image, so per-image means spread less than the backgrounds' 0.06–0.94)
   assert.ok(a.metrics.luminanceRange.mean > 0.3, `luminance range ${a.metrics.luminanceRange.mean}`);
@@ -89,7 +112,20 @@ test("evaluate command: instance folder against itself, metrics.json written", a
   const lines: string[] = [];
   console.log = (s: string) => lines.push(s);
   try {
-    assert.equal(await evaluateCommand.run([dir, "--subject", dir, "--out", out, "--evaluator", path.join(root, DEFAULT_EVALUATOR_DIR), "--backend", "wasm"]), 0);
+    assert.equal(
+      await evaluateCommand.run([
+        dir,
+        "--subject",
+        dir,
+        "--out",
+        out,
+        "--evaluator",
+        path.join(root, DEFAULT_EVALUATOR_DIR),
+        "--backend",
+        "wasm",
+      ]),
+      0,
+    );
   } finally {
     console.log = log;
   }
@@ -102,7 +138,10 @@ test("evaluate command: instance folder against itself, metrics.json written", a
 test("bad input: empty folder, non-image files, mismatched prompts", async () => {
   const empty = path.join(tmp, "empty");
   fs.mkdirSync(empty);
-  await assert.rejects(readImageSet(empty), /image folder .*empty has no PNG, JPEG or WebP images; fix: put the images in it/);
+  await assert.rejects(
+    readImageSet(empty),
+    /image folder .*empty has no PNG, JPEG or WebP images; fix: put the images in it/,
+  );
   const notes = path.join(tmp, "notes");
   fs.mkdirSync(notes);
   fs.writeFileSync(path.join(notes, "readme.txt"), "hello");
@@ -110,16 +149,28 @@ test("bad input: empty folder, non-image files, mismatched prompts", async () =>
   const broken = path.join(tmp, "broken");
   fs.mkdirSync(broken);
   fs.writeFileSync(path.join(broken, "a.png"), "not a png at all");
-  await assert.rejects(readImageSet(broken), /a\.png is not a readable image .*fix: replace it with a PNG or JPEG image, or remove it/);
+  await assert.rejects(
+    readImageSet(broken),
+    /a\.png is not a readable image .*fix: replace it with a PNG or JPEG image, or remove it/,
+  );
   const pj = path.join(tmp, "prompts.json");
   fs.writeFileSync(pj, JSON.stringify({ "a.png": "a photo of person", "z.png": "a photo of person" }));
-  assert.throws(() => readPrompts(pj, ["a.png", "b.png"]), /prompts\.json does not match the images: no prompt for 1 image\(s\): b\.png; prompts for 1 file\(s\) not in the folder: z\.png; fix:/);
+  assert.throws(
+    () => readPrompts(pj, ["a.png", "b.png"]),
+    /prompts\.json does not match the images: no prompt for 1 image\(s\): b\.png; prompts for 1 file\(s\) not in the folder: z\.png; fix:/,
+  );
   fs.writeFileSync(pj, "{ not json");
   assert.throws(() => readPrompts(pj, ["a.png"]), /prompts\.json is not valid JSON .*fix: write/);
   fs.writeFileSync(pj, JSON.stringify(["a photo"]));
   assert.throws(() => readPrompts(pj, ["a.png"]), /holds an array; fix/);
-  assert.equal(readPrompts((fs.writeFileSync(pj, JSON.stringify("a photo of sks person")), pj), ["a.png"]), "a photo of sks person");
-  assert.throws(() => loadEvaluator(path.join(tmp, "nowhere")), /evaluator config .*config\.json does not exist; fix: pass --evaluator/);
+  assert.equal(
+    readPrompts((fs.writeFileSync(pj, JSON.stringify("a photo of sks person")), pj), ["a.png"]),
+    "a photo of sks person",
+  );
+  assert.throws(
+    () => loadEvaluator(path.join(tmp, "nowhere")),
+    /evaluator config .*config\.json does not exist; fix: pass --evaluator/,
+  );
   // the committed folder is found from any working directory
   assert.ok(fs.existsSync(path.join(defaultEvaluatorDir(), "evaluator.safetensors")));
   await assert.rejects(computeMetrics(ev, { data: new Float32Array(0), shape: [0, 64, 64, 3] }), /no images; fix/);
@@ -163,6 +214,9 @@ function IDENTITY_CHECKS(self: M, random: M) {
   assert.ok(random.identitySimilarity!.mean < 0.2, `random similarity ${random.identitySimilarity!.mean}`);
   // the intervals do not overlap
   assert.ok(self.identitySimilarity!.ci95[0] > random.identitySimilarity!.ci95[1]);
-  assert.ok(self.diversity!.mean < 0.2 && random.diversity!.mean > 0.8, `diversity self ${self.diversity!.mean}, random ${random.diversity!.mean}`);
+  assert.ok(
+    self.diversity!.mean < 0.2 && random.diversity!.mean > 0.8,
+    `diversity self ${self.diversity!.mean}, random ${random.diversity!.mean}`,
+  );
   assert.equal(random.identitySimilarity!.n, 50);
 }

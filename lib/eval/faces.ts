@@ -4,7 +4,17 @@
  * the variation the DreamBooth subject's instance images have (lib/data/subject.ts). Twins are the
  * positive pairs of the contrastive identity loss.
  */
-import { FaceAttributes, MOUTHS, MOUTH_IDS, BACKGROUND_COLORS, BRIGHTNESSES, COVERING_HEADWEAR, CATEGORICAL_ATTRIBUTES, attributeIndices, hairColorVisible } from "../data/attributes";
+import {
+  FaceAttributes,
+  MOUTHS,
+  MOUTH_IDS,
+  BACKGROUND_COLORS,
+  BRIGHTNESSES,
+  COVERING_HEADWEAR,
+  CATEGORICAL_ATTRIBUTES,
+  attributeIndices,
+  hairColorVisible,
+} from "../data/attributes";
 import { Face, FaceView, faceSvg, generateFaceWith, loadFacesjs, renderFaceRgb, sampleBackground } from "../data/faces";
 import { Split, splitSeed } from "../data/dataset";
 import { rng, Rng } from "../random";
@@ -31,7 +41,9 @@ export interface LabelledFaces {
  */
 export function scoredMask(a: FaceAttributes): number[] {
   return CATEGORICAL_ATTRIBUTES.map((k) =>
-    (k === "hairStyle" && COVERING_HEADWEAR.includes(a.headwear)) || (k === "hairColor" && !hairColorVisible(a)) ? 0 : 1,
+    (k === "hairStyle" && COVERING_HEADWEAR.includes(a.headwear)) || (k === "hairColor" && !hairColorVisible(a))
+      ? 0
+      : 1,
   );
 }
 
@@ -41,7 +53,12 @@ const pickOf = <T>(r: Rng, items: readonly T[]): T => items[Math.min(items.lengt
 /** Framing jitter of the data generator (lib/data/faces.ts `generateFaceWith`): ±4°, ±5 % zoom, ±12 units shift. */
 export function randomView(r: Rng): FaceView {
   const q = (x: number) => Math.round(x * 1000) / 1000;
-  return { rotate: q(uniform(r, -4, 4)), zoom: q(uniform(r, 0.95, 1.05)), dx: q(uniform(r, -12, 12)), dy: q(uniform(r, -12, 12)) };
+  return {
+    rotate: q(uniform(r, -4, 4)),
+    zoom: q(uniform(r, 0.95, 1.05)),
+    dx: q(uniform(r, -12, 12)),
+    dy: q(uniform(r, -12, 12)),
+  };
 }
 
 type Facesjs = Awaited<ReturnType<typeof loadFacesjs>>;
@@ -55,7 +72,14 @@ export function twinOf(lib: Facesjs, face: Face, r: Rng, size: number): Face {
   const brightness = pickOf(r, BRIGHTNESSES);
   const bg = sampleBackground(r, background, brightness);
   const view = randomView(r);
-  const attributes: FaceAttributes = { ...face.attributes, mouth, background, brightness, backgroundRgb: bg.rgb, backgroundLuma: bg.luma };
+  const attributes: FaceAttributes = {
+    ...face.attributes,
+    mouth,
+    background,
+    brightness,
+    backgroundRgb: bg.rgb,
+    backgroundLuma: bg.luma,
+  };
   return { ...face, attributes, config, view, svg: faceSvg(lib, config, bg.rgb, view, size) };
 }
 
@@ -73,7 +97,8 @@ export interface RenderOptions {
 /** Renders `count` faces of a split (and their twins): deterministic in (split, seed, index). */
 export async function renderLabelledFaces(opts: RenderOptions): Promise<LabelledFaces> {
   const { split, count, seed = 0, size = 64, twins = false } = opts;
-  if (!Number.isInteger(count) || count < 1) throw new Error(`renderLabelledFaces: count must be a positive integer (got ${count})`);
+  if (!Number.isInteger(count) || count < 1)
+    throw new Error(`renderLabelledFaces: count must be a positive integer (got ${count})`);
   const lib = await loadFacesjs();
   const per = twins ? 2 : 1;
   const n = count * per;
@@ -111,11 +136,15 @@ export async function renderLabelledFaces(opts: RenderOptions): Promise<Labelled
 }
 
 /** Images `indices` as float32 NHWC in [-1, 1] (x / 127.5 − 1, lib/data `toSigned`). */
-export function batchOf(faces: LabelledFaces, indices: readonly number[]): { data: Float32Array; shape: [number, number, number, number] } {
+export function batchOf(
+  faces: LabelledFaces,
+  indices: readonly number[],
+): { data: Float32Array; shape: [number, number, number, number] } {
   const per = faces.size * faces.size * 3;
   const data = new Float32Array(indices.length * per);
   indices.forEach((idx, b) => {
-    if (!Number.isInteger(idx) || idx < 0 || idx >= faces.count) throw new RangeError(`batchOf: index ${idx} is outside [0, ${faces.count})`);
+    if (!Number.isInteger(idx) || idx < 0 || idx >= faces.count)
+      throw new RangeError(`batchOf: index ${idx} is outside [0, ${faces.count})`);
     const src = faces.pixels.subarray(idx * per, (idx + 1) * per);
     const o = b * per;
     for (let i = 0; i < per; i++) data[o + i] = src[i] / 127.5 - 1;

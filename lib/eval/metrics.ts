@@ -109,7 +109,8 @@ export function imageLuminance(images: ImageSet): { meanLuma: number[]; pixelRan
 export function identityAgreement(predicted: Record<string, string>, subject: Record<string, string>): number {
   let same = 0;
   for (const k of IDENTITY_ATTRIBUTES) {
-    if (subject[k] === undefined) throw new Error(`subject attributes lack "${k}"; fix: regenerate the instance images with \`dreambooth data\``);
+    if (subject[k] === undefined)
+      throw new Error(`subject attributes lack "${k}"; fix: regenerate the instance images with \`dreambooth data\``);
     if (predicted[k] === subject[k]) same++;
   }
   return same / IDENTITY_ATTRIBUTES.length;
@@ -137,7 +138,11 @@ function meanPairwiseDistance(emb: Float32Array[], indices: number[], cos: (i: n
 }
 
 /** The subject's reference: embeddings of its instance images, and its identity attributes. */
-export async function subjectReference(evaluator: Evaluator, instances: ImageSet, attributes: Record<string, string>): Promise<SubjectReference> {
+export async function subjectReference(
+  evaluator: Evaluator,
+  instances: ImageSet,
+  attributes: Record<string, string>,
+): Promise<SubjectReference> {
   const preds = await predict(evaluator.params, instances, evaluator.config.model);
   return { attributes, embeddings: preds.map((p) => p.embedding) };
 }
@@ -151,11 +156,18 @@ export interface MetricsOptions {
 }
 
 /** All metrics on a set of images. Deterministic for the same images, evaluator, options and backend. */
-export async function computeMetrics(evaluator: Evaluator, images: ImageSet, opts: MetricsOptions = {}): Promise<MetricsReport> {
+export async function computeMetrics(
+  evaluator: Evaluator,
+  images: ImageSet,
+  opts: MetricsOptions = {},
+): Promise<MetricsReport> {
   const n = images.shape[0];
   if (n === 0) throw new Error("computeMetrics: no images; fix: pass a folder or array with at least one image");
   const prompts = typeof opts.prompts === "string" ? Array(n).fill(opts.prompts) : opts.prompts;
-  if (prompts && prompts.length !== n) throw new Error(`computeMetrics: ${prompts.length} prompts for ${n} images; fix: give one prompt per image, or one for all`);
+  if (prompts && prompts.length !== n)
+    throw new Error(
+      `computeMetrics: ${prompts.length} prompts for ${n} images; fix: give one prompt per image, or one for all`,
+    );
   const seed = opts.seed ?? 0;
   const preds: Prediction[] = await predict(evaluator.params, images, evaluator.config.model);
   const lum = imageLuminance(images);
@@ -215,7 +227,10 @@ export async function computeMetrics(evaluator: Evaluator, images: ImageSet, opt
 export async function readImageSet(dir: string): Promise<ImageSet> {
   let names: string[];
   try {
-    names = fs.readdirSync(dir).filter((f) => !f.startsWith(".") && /\.(png|jpe?g|webp)$/i.test(f)).sort();
+    names = fs
+      .readdirSync(dir)
+      .filter((f) => !f.startsWith(".") && /\.(png|jpe?g|webp)$/i.test(f))
+      .sort();
   } catch {
     names = [];
   }
@@ -247,18 +262,25 @@ export function readPrompts(file: string, images: string[]): string | string[] {
     raw = JSON.parse(fs.readFileSync(file, "utf8"));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new ImageError(`prompts file ${file} ${code ? `cannot be read (${code})` : `is not valid JSON (${(e as Error).message})`}; ${fix}`);
+    throw new ImageError(
+      `prompts file ${file} ${code ? `cannot be read (${code})` : `is not valid JSON (${(e as Error).message})`}; ${fix}`,
+    );
   }
   if (typeof raw === "string") return raw;
-  if (!raw || typeof raw !== "object" || Array.isArray(raw)) throw new ImageError(`prompts file ${file} holds ${Array.isArray(raw) ? "an array" : typeof raw}; ${fix}`);
+  if (!raw || typeof raw !== "object" || Array.isArray(raw))
+    throw new ImageError(`prompts file ${file} holds ${Array.isArray(raw) ? "an array" : typeof raw}; ${fix}`);
   const map = raw as Record<string, unknown>;
   const missing = images.filter((f) => !(f in map));
   const extra = Object.keys(map).filter((k) => !images.includes(k));
-  const bad = Object.entries(map).filter(([, v]) => typeof v !== "string").map(([k]) => k);
+  const bad = Object.entries(map)
+    .filter(([, v]) => typeof v !== "string")
+    .map(([k]) => k);
   if (missing.length || extra.length || bad.length) {
     const parts = [
-      missing.length && `no prompt for ${missing.length} image(s): ${missing.slice(0, 5).join(", ")}${missing.length > 5 ? ", …" : ""}`,
-      extra.length && `prompts for ${extra.length} file(s) not in the folder: ${extra.slice(0, 5).join(", ")}${extra.length > 5 ? ", …" : ""}`,
+      missing.length &&
+        `no prompt for ${missing.length} image(s): ${missing.slice(0, 5).join(", ")}${missing.length > 5 ? ", …" : ""}`,
+      extra.length &&
+        `prompts for ${extra.length} file(s) not in the folder: ${extra.slice(0, 5).join(", ")}${extra.length > 5 ? ", …" : ""}`,
       bad.length && `non-string prompt for: ${bad.slice(0, 5).join(", ")}`,
     ].filter(Boolean);
     throw new ImageError(`prompts file ${file} does not match the images: ${parts.join("; ")}; ${fix}`);
@@ -269,16 +291,21 @@ export function readPrompts(file: string, images: string[]): string | string[] {
 /** The subject from an instance folder (lib/data `writeInstanceImages`: images + metadata.json). */
 export async function readSubject(evaluator: Evaluator, dir: string): Promise<SubjectReference & { prompt?: string }> {
   const metaFile = path.join(dir, "metadata.json");
-  const fix = "fix: write the instance images with `dreambooth data` (they come with metadata.json), or pass --subject <that folder>";
+  const fix =
+    "fix: write the instance images with `dreambooth data` (they come with metadata.json), or pass --subject <that folder>";
   let meta: { attributes?: Record<string, string>; prompt?: string };
   try {
     meta = JSON.parse(fs.readFileSync(metaFile, "utf8"));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new ImageError(`subject metadata ${metaFile} ${code ? `cannot be read (${code})` : `is not valid JSON (${(e as Error).message})`}; ${fix}`);
+    throw new ImageError(
+      `subject metadata ${metaFile} ${code ? `cannot be read (${code})` : `is not valid JSON (${(e as Error).message})`}; ${fix}`,
+    );
   }
   if (!meta.attributes || IDENTITY_ATTRIBUTES.some((k) => typeof meta.attributes![k] !== "string")) {
-    throw new ImageError(`subject metadata ${metaFile} lacks the identity attributes (${IDENTITY_ATTRIBUTES.join(", ")}); ${fix}`);
+    throw new ImageError(
+      `subject metadata ${metaFile} lacks the identity attributes (${IDENTITY_ATTRIBUTES.join(", ")}); ${fix}`,
+    );
   }
   const instances = await readImageSet(dir);
   return { ...(await subjectReference(evaluator, instances, meta.attributes)), prompt: meta.prompt };

@@ -5,20 +5,38 @@ import { initBackend } from "../backend";
 import { initParams, disposeParams } from "../models/init";
 import { countParams } from "../models/params";
 import { ATTRIBUTE_CLASSES, CATEGORICAL_ATTRIBUTES, FaceAttributes } from "../data/attributes";
-import { DEFAULT_EVALUATOR_CONFIG, EvaluatorConfig, evaluatorForward, evaluatorSpecs, disposeOutput, predict, spaceToDepth2, toEvaluatorSize } from "./model";
+import {
+  DEFAULT_EVALUATOR_CONFIG,
+  EvaluatorConfig,
+  evaluatorForward,
+  evaluatorSpecs,
+  disposeOutput,
+  predict,
+  spaceToDepth2,
+  toEvaluatorSize,
+} from "./model";
 import { renderLabelledFaces, scoredMask } from "./faces";
 import { captionOf } from "../data/faces";
 import { rng } from "../random";
 import { attributeAccuracy, cosineLr, trainEvaluator, batchSchedule } from "./train";
 
-const tiny: EvaluatorConfig = { ...DEFAULT_EVALUATOR_CONFIG, imageSize: 64, channels: [8, 8, 16, 16], featureDim: 16, embedDim: 8 };
+const tiny: EvaluatorConfig = {
+  ...DEFAULT_EVALUATOR_CONFIG,
+  imageSize: 64,
+  channels: [8, 8, 16, 16],
+  featureDim: 16,
+  embedDim: 8,
+};
 
 before(async () => {
   await initBackend({ prefer: "wasm", log: () => {} });
 });
 
 test("one head per data attribute, with the data vocabulary; weights small enough to commit", () => {
-  assert.deepEqual(DEFAULT_EVALUATOR_CONFIG.heads.map((h) => h.attribute), CATEGORICAL_ATTRIBUTES);
+  assert.deepEqual(
+    DEFAULT_EVALUATOR_CONFIG.heads.map((h) => h.attribute),
+    CATEGORICAL_ATTRIBUTES,
+  );
   for (const h of DEFAULT_EVALUATOR_CONFIG.heads) assert.deepEqual(h.classes, [...ATTRIBUTE_CLASSES[h.attribute]]);
   // float16: 2 bytes per parameter, under 2 MB
   assert.ok(2 * countParams(evaluatorSpecs()) < 2e6, `${countParams(evaluatorSpecs())} parameters`);
@@ -26,7 +44,10 @@ test("one head per data attribute, with the data vocabulary; weights small enoug
 });
 
 test("spaceToDepth2 stacks each 2×2 patch (row, col, channel)", () => {
-  const x = tf.tensor4d(Array.from({ length: 16 }, (_, i) => i), [1, 4, 4, 1]);
+  const x = tf.tensor4d(
+    Array.from({ length: 16 }, (_, i) => i),
+    [1, 4, 4, 1],
+  );
   const y = spaceToDepth2(x);
   assert.deepEqual(y.shape, [1, 2, 2, 4]);
   // top-left patch: pixels (0,0) (0,1) (1,0) (1,1) = 0, 1, 4, 5
@@ -64,20 +85,46 @@ test("forward: shapes, unit embeddings, no leaks; a 128-px image is averaged dow
 
 test("hair style is not scored under a cap or santa hat", () => {
   const base: Omit<FaceAttributes, "headwear"> = {
-    gender: "male", skinTone: "light", hairStyle: "short", hairColor: "black", facialHair: "none", glasses: "none", eyes: "round",
-    eyebrows: "thin", mouth: "smiling", background: "red", brightness: "dark", backgroundRgb: [0, 0, 0], backgroundLuma: 0,
+    gender: "male",
+    skinTone: "light",
+    hairStyle: "short",
+    hairColor: "black",
+    facialHair: "none",
+    glasses: "none",
+    eyes: "round",
+    eyebrows: "thin",
+    mouth: "smiling",
+    background: "red",
+    brightness: "dark",
+    backgroundRgb: [0, 0, 0],
+    backgroundLuma: 0,
   };
   const hs = CATEGORICAL_ATTRIBUTES.indexOf("hairStyle");
   assert.equal(scoredMask({ ...base, headwear: "cap" })[hs], 0);
   assert.equal(scoredMask({ ...base, headwear: "santa hat" })[hs], 0);
   assert.equal(scoredMask({ ...base, headwear: "headband" })[hs], 1);
-  assert.equal(scoredMask({ ...base, headwear: "none" }).reduce((a, b) => a + b), CATEGORICAL_ATTRIBUTES.length);
+  assert.equal(
+    scoredMask({ ...base, headwear: "none" }).reduce((a, b) => a + b),
+    CATEGORICAL_ATTRIBUTES.length,
+  );
 });
 
 test("hair colour is scored only where the hair shows: not bald, and long if under a cap or santa hat", () => {
   const base: FaceAttributes = {
-    gender: "male", skinTone: "light", hairStyle: "short", hairColor: "black", facialHair: "none", glasses: "none", eyes: "round", headwear: "none",
-    eyebrows: "thin", mouth: "smiling", background: "red", brightness: "dark", backgroundRgb: [0, 0, 0], backgroundLuma: 0,
+    gender: "male",
+    skinTone: "light",
+    hairStyle: "short",
+    hairColor: "black",
+    facialHair: "none",
+    glasses: "none",
+    eyes: "round",
+    headwear: "none",
+    eyebrows: "thin",
+    mouth: "smiling",
+    background: "red",
+    brightness: "dark",
+    backgroundRgb: [0, 0, 0],
+    backgroundLuma: 0,
   };
   const hc = CATEGORICAL_ATTRIBUTES.indexOf("hairColor");
   const scored = (a: Partial<FaceAttributes>) => scoredMask({ ...base, ...a })[hc];
@@ -88,10 +135,20 @@ test("hair colour is scored only where the hair shows: not bald, and long if und
   assert.equal(scored({ headwear: "santa hat", hairStyle: "long" }), 1);
   assert.equal(scored({ headwear: "headband" }), 1);
   // the caption names a hair colour exactly where it is scored
-  for (const [style, headwear] of [["bald", "none"], ["short", "cap"], ["long", "cap"], ["curly", "none"], ["short", "headband"]] as const) {
+  for (const [style, headwear] of [
+    ["bald", "none"],
+    ["short", "cap"],
+    ["long", "cap"],
+    ["curly", "none"],
+    ["short", "headband"],
+  ] as const) {
     const a = { ...base, hairStyle: style, headwear };
     const captions = Array.from({ length: 40 }, (_, i) => captionOf(a, rng(0, "hc", i)));
-    assert.equal(captions.some((c) => c.includes(" black hair")), scored(a) === 1, `${style} under ${headwear}: ${captions[0]}`);
+    assert.equal(
+      captions.some((c) => c.includes(" black hair")),
+      scored(a) === 1,
+      `${style} under ${headwear}: ${captions[0]}`,
+    );
   }
 });
 
@@ -122,8 +179,12 @@ test("training smoke run: loss decreases, same seed gives the same bytes, no lea
   const last = a.log[a.log.length - 1].loss;
   assert.ok(last < 0.8 * first, `loss ${first} → ${last}`);
   const b = await run();
-  assert.deepEqual(a.log.map((l) => l.loss), b.log.map((l) => l.loss));
-  for (const [k, v] of a.params) assert.deepEqual(Buffer.from(v.dataSync().buffer), Buffer.from(b.params.get(k)!.dataSync().buffer), k);
+  assert.deepEqual(
+    a.log.map((l) => l.loss),
+    b.log.map((l) => l.loss),
+  );
+  for (const [k, v] of a.params)
+    assert.deepEqual(Buffer.from(v.dataSync().buffer), Buffer.from(b.params.get(k)!.dataSync().buffer), k);
   const acc = await attributeAccuracy(a.params, faces, tiny);
   assert.equal(acc.length, CATEGORICAL_ATTRIBUTES.length);
   disposeParams(a.params);

@@ -65,7 +65,10 @@ export function evaluatorSpecs(cfg: EvaluatorConfig = DEFAULT_EVALUATOR_CONFIG):
   let cin = 3;
   cfg.channels.forEach((c, i) => {
     const window = i === 0 && cfg.overlapFirst ? 16 : 4; // pixels per window
-    specs.push({ name: `stage${i}.weight`, shape: [window * cin, c], layout: "linear" }, { name: `stage${i}.bias`, shape: [c], layout: "same" });
+    specs.push(
+      { name: `stage${i}.weight`, shape: [window * cin, c], layout: "linear" },
+      { name: `stage${i}.bias`, shape: [c], layout: "same" },
+    );
     cin = c;
   });
   const side = finalSide(cfg);
@@ -84,10 +87,13 @@ export function evaluatorSpecs(cfg: EvaluatorConfig = DEFAULT_EVALUATOR_CONFIG):
 export function checkConfig(cfg: EvaluatorConfig): void {
   const side = cfg.imageSize / 2 ** cfg.channels.length;
   if (!Number.isInteger(side) || side < 1) {
-    throw new Error(`evaluator config: imageSize ${cfg.imageSize} is not divisible by 2^${cfg.channels.length} (one halving per stage)`);
+    throw new Error(
+      `evaluator config: imageSize ${cfg.imageSize} is not divisible by 2^${cfg.channels.length} (one halving per stage)`,
+    );
   }
   if (!cfg.heads.length) throw new Error("evaluator config: needs at least one head");
-  for (const h of cfg.heads) if (h.classes.length < 2) throw new Error(`evaluator config: head "${h.attribute}" needs ≥ 2 classes`);
+  for (const h of cfg.heads)
+    if (h.classes.length < 2) throw new Error(`evaluator config: head "${h.attribute}" needs ≥ 2 classes`);
 }
 
 export interface EvaluatorOutput {
@@ -128,7 +134,12 @@ export function spaceToDepth2(x: tf.Tensor4D): tf.Tensor4D {
 export function neighbourhood2(x: tf.Tensor4D): tf.Tensor4D {
   const [n, h, w, c] = x.shape;
   return tf.tidy(() => {
-    const p = tf.pad(x, [[0, 0], [1, 0], [1, 0], [0, 0]]);
+    const p = tf.pad(x, [
+      [0, 0],
+      [1, 0],
+      [1, 0],
+      [0, 0],
+    ]);
     const at = (di: number, dj: number) => tf.slice(p, [0, di, dj, 0], [n, h, w, c]);
     return tf.concat([at(0, 0), at(0, 1), at(1, 0), at(1, 1)], 3) as tf.Tensor4D;
   });
@@ -140,7 +151,11 @@ export function l2normalize(x: tf.Tensor2D, eps = 1e-12): tf.Tensor2D {
 }
 
 /** The forward pass; x is NHWC in [-1, 1] of any square-ish size. The caller disposes the outputs. */
-export function evaluatorForward(params: Params, x: tf.Tensor4D, cfg: EvaluatorConfig = DEFAULT_EVALUATOR_CONFIG): EvaluatorOutput {
+export function evaluatorForward(
+  params: Params,
+  x: tf.Tensor4D,
+  cfg: EvaluatorConfig = DEFAULT_EVALUATOR_CONFIG,
+): EvaluatorOutput {
   return tf.tidy(() => {
     let h = toEvaluatorSize(x, cfg.imageSize); // [N, 64, 64, 3]
     for (let i = 0; i < cfg.channels.length; i++) {
@@ -184,7 +199,8 @@ export async function predict(
   batchSize = 64,
 ): Promise<Prediction[]> {
   const [n, h, w, c] = images.shape;
-  if (images.data.length !== n * h * w * c) throw new Error(`predict: data has ${images.data.length} values, shape [${images.shape}] needs ${n * h * w * c}`);
+  if (images.data.length !== n * h * w * c)
+    throw new Error(`predict: data has ${images.data.length} values, shape [${images.shape}] needs ${n * h * w * c}`);
   const out: Prediction[] = [];
   const per = h * w * c;
   for (let s = 0; s < n; s += batchSize) {
@@ -199,7 +215,12 @@ export async function predict(
     disposeOutput(o);
     const d = cfg.embedDim;
     for (let i = 0; i < m; i++) {
-      const p: Prediction = { attributes: {}, indices: {}, probabilities: {}, embedding: new Float32Array(emb.subarray(i * d, (i + 1) * d)) };
+      const p: Prediction = {
+        attributes: {},
+        indices: {},
+        probabilities: {},
+        embedding: new Float32Array(emb.subarray(i * d, (i + 1) * d)),
+      };
       cfg.heads.forEach((hd, j) => {
         const k = hd.classes.length;
         const row = Array.from(probData[j].subarray(i * k, (i + 1) * k));

@@ -5,13 +5,15 @@ import { DARK_LUMA, imageQuality, relativeSharpness, toneVariety } from "./quali
 /** A 16×16 RGB image in [−1, 1] from a luma-like function of (row, column), grey. */
 function image(f: (r: number, c: number) => number, size = 16): Float32Array {
   const out = new Float32Array(size * size * 3);
-  for (let r = 0; r < size; r++) for (let c = 0; c < size; c++) out.fill(f(r, c) * 2 - 1, 3 * (r * size + c), 3 * (r * size + c) + 3);
+  for (let r = 0; r < size; r++)
+    for (let c = 0; c < size; c++) out.fill(f(r, c) * 2 - 1, 3 * (r * size + c), 3 * (r * size + c) + 3);
   return out;
 }
 /** A 3×3 box blur of a grey image (edges clamped). */
 function blur(img: Float32Array, size = 16): Float32Array {
   const out = new Float32Array(img.length);
-  const at = (r: number, c: number) => img[3 * (Math.min(size - 1, Math.max(0, r)) * size + Math.min(size - 1, Math.max(0, c)))];
+  const at = (r: number, c: number) =>
+    img[3 * (Math.min(size - 1, Math.max(0, r)) * size + Math.min(size - 1, Math.max(0, c)))];
   for (let r = 0; r < size; r++) {
     for (let c = 0; c < size; c++) {
       let s = 0;

@@ -24,11 +24,15 @@ export interface ImageQuality {
 }
 
 /** Sharpness and darkness of every image of an NHWC batch in [−1, 1]. */
-export function imageQuality(data: ArrayLike<number>, shape: readonly [number, number, number, number]): ImageQuality[] {
+export function imageQuality(
+  data: ArrayLike<number>,
+  shape: readonly [number, number, number, number],
+): ImageQuality[] {
   const [n, h, w, c] = shape;
   if (c !== 3) throw new Error(`imageQuality: images must be RGB (got ${c} channels)`);
   if (h < 3 || w < 3) throw new Error(`imageQuality: images must be at least 3×3 (got ${h}×${w})`);
-  if (data.length !== n * h * w * c) throw new Error(`imageQuality: ${data.length} values for shape [${shape.join(", ")}]`);
+  if (data.length !== n * h * w * c)
+    throw new Error(`imageQuality: ${data.length} values for shape [${shape.join(", ")}]`);
   const y = new Float64Array(h * w);
   const out: ImageQuality[] = [];
   for (let i = 0; i < n; i++) {
@@ -62,7 +66,10 @@ export function imageQuality(data: ArrayLike<number>, shape: readonly [number, n
 
 /** Sharpness relative to a reference (the instance photos): laplacianVariance / the reference's mean. */
 export function relativeSharpness(q: ImageQuality, referenceLaplacianVariance: number): number {
-  if (!(referenceLaplacianVariance > 0)) throw new Error(`relativeSharpness: the reference images have no detail (Laplacian variance ${referenceLaplacianVariance})`);
+  if (!(referenceLaplacianVariance > 0))
+    throw new Error(
+      `relativeSharpness: the reference images have no detail (Laplacian variance ${referenceLaplacianVariance})`,
+    );
   return q.laplacianVariance / referenceLaplacianVariance;
 }
 

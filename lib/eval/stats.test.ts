@@ -32,7 +32,8 @@ function clustered(g: () => number, K: number, N: number, delta: number, sSeed: 
   });
 }
 
-const close = (a: number, b: number, tol: number, what: string) => assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b}`);
+const close = (a: number, b: number, tol: number, what: string) =>
+  assert.ok(Math.abs(a - b) <= tol, `${what}: ${a} vs ${b}`);
 
 test("Student t quantiles match published tables", () => {
   // t_{0.975, df}: NIST/SEMATECH e-Handbook of Statistical Methods, table 1.3.6.7.2 (upper critical values)
@@ -54,7 +55,7 @@ test("meanCI: x̄ ± t·s/√n, by hand", () => {
   const e = meanCI([1, 2, 3, 4, 5]);
   assert.equal(e.mean, 3);
   assert.equal(e.n, 5);
-  close(e.ci95[1] - 3, 2.776445105 * Math.sqrt(2.5) / Math.sqrt(5), 1e-6, "half width");
+  close(e.ci95[1] - 3, (2.776445105 * Math.sqrt(2.5)) / Math.sqrt(5), 1e-6, "half width");
   assert.deepEqual(meanCI([0.7]).ci95, [0.7, 0.7]);
   assert.throws(() => meanCI([]), /no values/);
   assert.throws(() => meanCI([1, NaN]), /value 1 is NaN/);
@@ -99,16 +100,27 @@ test("wilsonCI matches Newcombe (1998, Stat. Med. 17:857, table I, method 3: sco
 });
 
 test("seedMeanCI covers a known paired effect about 95 % of the time, with 3 and with 5 training seeds", () => {
-  for (const [K, sSeed, sCell] of [[3, 0.05, 0.2], [3, 0, 0.2], [3, 0.1, 0.05], [5, 0.05, 0.2]]) {
+  for (const [K, sSeed, sCell] of [
+    [3, 0.05, 0.2],
+    [3, 0, 0.2],
+    [3, 0.1, 0.05],
+    [5, 0.05, 0.2],
+  ]) {
     const g = normals(`seed-ci/${K}/${sSeed}/${sCell}`);
     const reps = 600;
     let cover = 0;
     for (let i = 0; i < reps; i++) {
-      const e = seedMeanCI(clustered(g, K, 48, 0.1, sSeed, sCell).map((c) => c.reduce((a, b) => a + b, 0) / c.length), K * 48);
+      const e = seedMeanCI(
+        clustered(g, K, 48, 0.1, sSeed, sCell).map((c) => c.reduce((a, b) => a + b, 0) / c.length),
+        K * 48,
+      );
       if (e.ci95[0] <= 0.1 && 0.1 <= e.ci95[1]) cover++;
     }
     // a 95 % interval over 600 trials: coverage within about ±2.2 % (binomial s.e. 0.9 %)
-    assert.ok(cover / reps > 0.925 && cover / reps < 0.975, `K = ${K}, σ_seed = ${sSeed}, σ_cell = ${sCell}: coverage ${cover / reps}`);
+    assert.ok(
+      cover / reps > 0.925 && cover / reps < 0.975,
+      `K = ${K}, σ_seed = ${sSeed}, σ_cell = ${sCell}: coverage ${cover / reps}`,
+    );
   }
 });
 
@@ -130,7 +142,9 @@ test("clusteredShareCI covers a known share about 95 % of the time, inside [0, 1
   for (let i = 0; i < reps; i++) {
     // 3 seeds, each with its own hit rate around 0.8 (±0.1), 32 yes/no items each
     const ps = [0, 1, 2].map(() => 0.7 + 0.2 * r());
-    const hits = ps.map((p) => Array.from({ length: 32 }, () => (r() < p ? 1 : 0) as number).reduce((a, b) => a + b, 0));
+    const hits = ps.map((p) =>
+      Array.from({ length: 32 }, () => (r() < p ? 1 : 0) as number).reduce((a, b) => a + b, 0),
+    );
     const e = clusteredShareCI(hits, [32, 32, 32]);
     assert.ok(e.ci95[0] >= 0 && e.ci95[1] <= 1);
     if (e.ci95[0] <= 0.8 && 0.8 <= e.ci95[1]) cover++;

@@ -19,8 +19,8 @@ export interface Estimate {
 /** ln Γ(x), Lanczos (g = 7, n = 9) approximation, |error| < 1e-15 for x > 0. */
 export function logGamma(x: number): number {
   const c = [
-    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905,
-    -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
+    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059,
+    12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
   ];
   if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - logGamma(1 - x);
   x -= 1;
@@ -118,7 +118,8 @@ export function meanCI(xs: ArrayLike<number>): Estimate {
  */
 export function shareMeanCI(xs: ArrayLike<number>, seed: number | string = 0): Estimate {
   checkSample(xs, "shareMeanCI");
-  for (let i = 0; i < xs.length; i++) if (xs[i] < 0 || xs[i] > 1) throw new Error(`shareMeanCI: value ${i} is ${xs[i]}, not a share in [0, 1]`);
+  for (let i = 0; i < xs.length; i++)
+    if (xs[i] < 0 || xs[i] > 1) throw new Error(`shareMeanCI: value ${i} is ${xs[i]}, not a share in [0, 1]`);
   return bootstrapCI(xs.length, (idx) => idx.reduce((a, i) => a + xs[i], 0) / idx.length, seed);
 }
 
@@ -127,7 +128,8 @@ export function shareMeanCI(xs: ArrayLike<number>, seed: number | string = 0): E
  * over the normal approximation, which leaves [0, 1] and collapses at k = n).
  */
 export function wilsonCI(k: number, n: number): Estimate {
-  if (!Number.isInteger(n) || n < 1 || !Number.isInteger(k) || k < 0 || k > n) throw new Error(`wilsonCI: need integers 0 ≤ k ≤ n, n ≥ 1 (got k = ${k}, n = ${n})`);
+  if (!Number.isInteger(n) || n < 1 || !Number.isInteger(k) || k < 0 || k > n)
+    throw new Error(`wilsonCI: need integers 0 ≤ k ≤ n, n ≥ 1 (got k = ${k}, n = ${n})`);
   const z = 1.959963984540054;
   const p = k / n;
   const d = 1 + (z * z) / n;
@@ -140,7 +142,12 @@ export function wilsonCI(k: number, n: number): Estimate {
  * A statistic of a sample of n items with a percentile-bootstrap 95 % interval: `stat` is called on
  * the full index list and on `resamples` seeded resamples with replacement.
  */
-export function bootstrapCI(n: number, stat: (indices: number[]) => number, seed: number | string = 0, resamples = 1000): Estimate {
+export function bootstrapCI(
+  n: number,
+  stat: (indices: number[]) => number,
+  seed: number | string = 0,
+  resamples = 1000,
+): Estimate {
   if (!Number.isInteger(n) || n < 1) throw new Error(`bootstrapCI: needs at least one item (got ${n})`);
   const all = Array.from({ length: n }, (_, i) => i);
   const value = stat(all);
@@ -192,7 +199,9 @@ export function hierarchicalBootstrap<T>(
   resamples = 2000,
 ): ClusteredEstimate {
   if (clusters.length < 1 || clusters.some((c) => c.length < 1)) {
-    throw new Error(`hierarchicalBootstrap: needs clusters of at least one item (got sizes ${clusters.map((c) => c.length).join(", ")})`);
+    throw new Error(
+      `hierarchicalBootstrap: needs clusters of at least one item (got sizes ${clusters.map((c) => c.length).join(", ")})`,
+    );
   }
   const value = stat(clusters);
   const n = clusters.reduce((a, c) => a + c.length, 0);
@@ -211,7 +220,14 @@ export function hierarchicalBootstrap<T>(
   vals.sort((a, b) => a - b);
   const m = mean(vals);
   const se = Math.sqrt(vals.reduce((a, v) => a + (v - m) ** 2, 0) / Math.max(1, vals.length - 1));
-  return { mean: value, ci95: [percentileSorted(vals, 2.5), percentileSorted(vals, 97.5)], n, method: "bootstrap", se, clusters: K };
+  return {
+    mean: value,
+    ci95: [percentileSorted(vals, 2.5), percentileSorted(vals, 97.5)],
+    n,
+    method: "bootstrap",
+    se,
+    clusters: K,
+  };
 }
 
 /** Mean over clusters of the mean within each: the paired effect when the items are differences. */
@@ -235,7 +251,10 @@ export interface SeedEstimate extends ClusteredEstimate {
 export function seedMeanCI(perSeed: number[], n: number): SeedEstimate {
   checkSample(perSeed, "seedMeanCI");
   const K = perSeed.length;
-  if (K < 2) throw new Error(`seedMeanCI: an interval over training seeds needs at least 2 seeds (got ${K}); set more seeds in params.yaml`);
+  if (K < 2)
+    throw new Error(
+      `seedMeanCI: an interval over training seeds needs at least 2 seeds (got ${K}); set more seeds in params.yaml`,
+    );
   const m = mean(perSeed);
   let ss = 0;
   for (const x of perSeed) ss += (x - m) ** 2;
@@ -256,7 +275,8 @@ export function minimumDetectable(se: number, K: number): number {
  * wide as the seeds disagree. With one cluster it is Wilson's interval (the items are then the units).
  */
 export function clusteredShareCI(hits: number[], totals: number[]): ClusteredEstimate {
-  if (hits.length !== totals.length || hits.length < 1) throw new Error("clusteredShareCI: one hit count per total, at least one cluster");
+  if (hits.length !== totals.length || hits.length < 1)
+    throw new Error("clusteredShareCI: one hit count per total, at least one cluster");
   const k = hits.reduce((a, b) => a + b, 0);
   const n = totals.reduce((a, b) => a + b, 0);
   if (n < 1 || totals.some((t) => t < 1)) throw new Error("clusteredShareCI: no items in a cluster");
@@ -312,7 +332,12 @@ export function varianceComponents(perSeed: number[], withinVar: number[], cells
  * The fewest training seeds (at `cells` cells each; at most `max`) whose smallest detectable effect is at
  * most |effect|, or null when even `max` seeds do not reach it.
  */
-export function seedsToResolve(v: VarianceComponents, effect: number, cells = v.cellsPerSeed, max = 1000): number | null {
+export function seedsToResolve(
+  v: VarianceComponents,
+  effect: number,
+  cells = v.cellsPerSeed,
+  max = 1000,
+): number | null {
   for (let K = 2; K <= max; K++) {
     const se = Math.sqrt(v.betweenSeeds / K + v.perCell / (K * cells));
     if (minimumDetectable(se, K) <= Math.abs(effect)) return K;

@@ -12,7 +12,14 @@ import { initParams } from "../models/init";
 import { Params } from "../models/params";
 import { rng } from "../random";
 import { batchOf, LabelledFaces } from "./faces";
-import { DEFAULT_EVALUATOR_CONFIG, EvaluatorConfig, evaluatorForward, evaluatorSpecs, headOffsets, predict } from "./model";
+import {
+  DEFAULT_EVALUATOR_CONFIG,
+  EvaluatorConfig,
+  evaluatorForward,
+  evaluatorSpecs,
+  headOffsets,
+  predict,
+} from "./model";
 
 export interface TrainConfig {
   /** optimiser steps */
@@ -84,12 +91,19 @@ export function evaluatorLoss(
 }
 
 /** One-hot targets over the concatenated classes, and the mask, for images `indices`. */
-export function targetsOf(faces: LabelledFaces, indices: readonly number[], cfg: EvaluatorConfig): { targets: tf.Tensor2D; mask: tf.Tensor2D } {
+export function targetsOf(
+  faces: LabelledFaces,
+  indices: readonly number[],
+  cfg: EvaluatorConfig,
+): { targets: tf.Tensor2D; mask: tf.Tensor2D } {
   const { total, offsets } = headOffsets(cfg);
   const A = CATEGORICAL_ATTRIBUTES.length;
   const col = cfg.heads.map((h) => {
     const q = CATEGORICAL_ATTRIBUTES.indexOf(h.attribute);
-    if (q < 0) throw new Error(`evaluator head "${h.attribute}" is not a data attribute; known: ${CATEGORICAL_ATTRIBUTES.join(", ")}`);
+    if (q < 0)
+      throw new Error(
+        `evaluator head "${h.attribute}" is not a data attribute; known: ${CATEGORICAL_ATTRIBUTES.join(", ")}`,
+      );
     return q;
   });
   const t = new Float32Array(indices.length * total);
@@ -105,7 +119,10 @@ export function targetsOf(faces: LabelledFaces, indices: readonly number[], cfg:
 
 /** The batch order: `pairs` random twin pairs per step, seeded, epoch by epoch without replacement. */
 export function batchSchedule(pairCount: number, steps: number, pairs: number, seed: number): number[][] {
-  if (pairCount < pairs) throw new Error(`training needs at least ${pairs} faces for ${pairs} pairs per step (got ${pairCount}); pass more with --train`);
+  if (pairCount < pairs)
+    throw new Error(
+      `training needs at least ${pairs} faces for ${pairs} pairs per step (got ${pairCount}); pass more with --train`,
+    );
   const r = rng(seed, "evaluator-batches");
   const out: number[][] = [];
   let order: number[] = [];
@@ -141,8 +158,10 @@ export async function trainEvaluator(
   onLog?: (entry: StepLog) => void,
 ): Promise<{ params: Params; log: StepLog[] }> {
   const tc: TrainConfig = { ...DEFAULT_TRAIN_CONFIG, ...train };
-  if (faces.count % 2 !== 0) throw new Error("trainEvaluator: faces must come in twin pairs (render them with twins: true)");
-  if (faces.size !== cfg.imageSize) throw new Error(`trainEvaluator: faces are ${faces.size} px, the config expects ${cfg.imageSize}`);
+  if (faces.count % 2 !== 0)
+    throw new Error("trainEvaluator: faces must come in twin pairs (render them with twins: true)");
+  if (faces.size !== cfg.imageSize)
+    throw new Error(`trainEvaluator: faces are ${faces.size} px, the config expects ${cfg.imageSize}`);
   const params = initParams(evaluatorSpecs(cfg), tc.seed);
   const schedule = batchSchedule(faces.count / 2, tc.steps, tc.pairs, tc.seed);
   const opt = tf.train.adam(tc.lr);
@@ -180,7 +199,10 @@ export async function trainEvaluator(
       tf.dispose([value, parts!.attributeLoss, parts!.identityLoss]);
       log.push(entry);
       onLog?.(entry);
-      if (!Number.isFinite(entry.loss)) throw new Error(`evaluator training diverged at step ${step + 1} (loss ${entry.loss}); lower the learning rate`);
+      if (!Number.isFinite(entry.loss))
+        throw new Error(
+          `evaluator training diverged at step ${step + 1} (loss ${entry.loss}); lower the learning rate`,
+        );
     }
   } catch (e) {
     for (const v of vars) v.dispose();
@@ -200,8 +222,19 @@ export interface AttributeAccuracy {
 }
 
 /** Per-attribute accuracy of the evaluator on labelled faces (masked attributes are not scored). */
-export async function attributeAccuracy(params: Params, faces: LabelledFaces, cfg: EvaluatorConfig = DEFAULT_EVALUATOR_CONFIG): Promise<AttributeAccuracy[]> {
-  const preds = await predict(params, batchOf(faces, Array.from({ length: faces.count }, (_, i) => i)), cfg);
+export async function attributeAccuracy(
+  params: Params,
+  faces: LabelledFaces,
+  cfg: EvaluatorConfig = DEFAULT_EVALUATOR_CONFIG,
+): Promise<AttributeAccuracy[]> {
+  const preds = await predict(
+    params,
+    batchOf(
+      faces,
+      Array.from({ length: faces.count }, (_, i) => i),
+    ),
+    cfg,
+  );
   const A = CATEGORICAL_ATTRIBUTES.length;
   return cfg.heads.map((h) => {
     const q = CATEGORICAL_ATTRIBUTES.indexOf(h.attribute);

@@ -48,7 +48,10 @@ export async function saveEvaluator(
   dtype: "F16" | "F32" = "F16",
 ): Promise<void> {
   const specs = evaluatorSpecs(config.model);
-  writeWeights(path.join(dir, WEIGHTS_FILE), await arraysFromParamsAsync(params), specs, { dtype, metadata: { model: "improved-dreambooth attribute evaluator" } });
+  writeWeights(path.join(dir, WEIGHTS_FILE), await arraysFromParamsAsync(params), specs, {
+    dtype,
+    metadata: { model: "improved-dreambooth attribute evaluator" },
+  });
   writeFileAtomic(path.join(dir, CONFIG_FILE), JSON.stringify(config, null, 2) + "\n");
   if (log) writeFileAtomic(path.join(dir, LOG_FILE), log.map((l) => JSON.stringify(l) + "\n").join(""));
 }
@@ -56,7 +59,8 @@ export async function saveEvaluator(
 /** Reads an evaluator folder: its config and its weights as (non-trainable) variables. */
 export function loadEvaluator(dir: string): { params: Params; config: EvaluatorFolderConfig } {
   const cfgFile = path.join(dir, CONFIG_FILE);
-  const fix = "fix: pass --evaluator <folder with config.json and evaluator.safetensors>, or retrain it with `dreambooth train-evaluator`";
+  const fix =
+    "fix: pass --evaluator <folder with config.json and evaluator.safetensors>, or retrain it with `dreambooth train-evaluator`";
   if (!fs.existsSync(cfgFile)) throw new Error(`evaluator config ${cfgFile} does not exist; ${fix}`);
   let config: EvaluatorFolderConfig;
   try {

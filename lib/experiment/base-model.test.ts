@@ -31,8 +31,15 @@ after(() => {
 
 test("evaluateBaseModel: tallies add up, misses name what was seen, same bytes twice, no leaks", async () => {
   const opts = {
-    model: path.join(root, "models/tiny-sd"), testPack: pack, evaluatorDir: path.join(root, "models/evaluator"),
-    count: 6, classCount: 2, steps: 2, guidance: 5, seed: 0, workers: 0,
+    model: path.join(root, "models/tiny-sd"),
+    testPack: pack,
+    evaluatorDir: path.join(root, "models/evaluator"),
+    count: 6,
+    classCount: 2,
+    steps: 2,
+    guidance: 5,
+    seed: 0,
+    workers: 0,
   };
   const before = tf.memory().numTensors;
   const r = await evaluateBaseModel(opts);

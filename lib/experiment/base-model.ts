@@ -27,7 +27,10 @@ export interface BaseModelReport {
   promptFollowingAutoencoder: Estimate;
   /** per attribute: asked, found in samples, in the real renders, in their autoencoder reconstructions; and what
    * the samples showed instead when they missed ("asked → seen": count), e.g. "glasses → none" */
-  byAttribute: Record<string, { asked: number; samples: number; renders: number; reconstructions: number; misses: Record<string, number> }>;
+  byAttribute: Record<
+    string,
+    { asked: number; samples: number; renders: number; reconstructions: number; misses: Record<string, number> }
+  >;
   classDiversity: Estimate | null;
 }
 
@@ -36,7 +39,17 @@ export function baseModelHeadline(r: BaseModelReport): Record<string, number | n
   return { following: r.promptFollowing.mean, diversity: r.classDiversity?.mean ?? null };
 }
 
-export async function evaluateBaseModel(o: { model: string; testPack: string; evaluatorDir: string; count: number; classCount: number; steps: number; guidance: number; seed: number; workers?: number }): Promise<BaseModelReport> {
+export async function evaluateBaseModel(o: {
+  model: string;
+  testPack: string;
+  evaluatorDir: string;
+  count: number;
+  classCount: number;
+  steps: number;
+  guidance: number;
+  seed: number;
+  workers?: number;
+}): Promise<BaseModelReport> {
   const sd = loadStableDiffusion(o.model);
   const ev = loadEvaluator(o.evaluatorDir);
   const evaluator: Evaluator = { params: ev.params, config: ev.config };
@@ -48,7 +61,9 @@ export async function evaluateBaseModel(o: { model: string; testPack: string; ev
     // the class prompt's batch first (the longest job: it runs beside the others), then one sample
     // per caption that asks for something, seeded by the caption's index
     const captions: { index: number; asked: Record<string, string> }[] = [];
-    const jobs: GenerateJob[] = [{ prompt: "a photo of person", count: o.classCount, seed: `${o.seed}/class`, ...sampler }];
+    const jobs: GenerateJob[] = [
+      { prompt: "a photo of person", count: o.classCount, seed: `${o.seed}/class`, ...sampler },
+    ];
     for (let i = 0; i < n; i++) {
       const asked = parsePromptAttributes(pack.records[i].caption) as Record<string, string>;
       if (!Object.keys(asked).length) continue;
@@ -59,7 +74,10 @@ export async function evaluateBaseModel(o: { model: string; testPack: string; ev
     const found: { key: string; want: string; seen: string; render: boolean; recon: boolean }[][] = [];
     let cls: ImageBatch | null = null;
     generator = await ImageGenerator.open(o.model, { workers: o.workers });
-    const progress = new Progress({ label: `prompt following${generator.workers > 1 ? ` (${generator.workers} workers)` : ""}`, total: jobs.length });
+    const progress = new Progress({
+      label: `prompt following${generator.workers > 1 ? ` (${generator.workers} workers)` : ""}`,
+      total: jobs.length,
+    });
     let done = 0;
     await generator.run(jobs, async (j, images) => {
       if (j === 0) cls = images;
@@ -82,9 +100,18 @@ export async function evaluateBaseModel(o: { model: string; testPack: string; ev
     const m = await computeMetrics(evaluator, cls!);
     return {
       prompts: found.length,
-      promptFollowing: shareMeanCI(found.map((f) => share(f.map((x) => x.seen === x.want))), "following"),
-      promptFollowingCeiling: shareMeanCI(found.map((f) => share(f.map((x) => x.render))), "ceiling"),
-      promptFollowingAutoencoder: shareMeanCI(found.map((f) => share(f.map((x) => x.recon))), "autoencoder"),
+      promptFollowing: shareMeanCI(
+        found.map((f) => share(f.map((x) => x.seen === x.want))),
+        "following",
+      ),
+      promptFollowingCeiling: shareMeanCI(
+        found.map((f) => share(f.map((x) => x.render))),
+        "ceiling",
+      ),
+      promptFollowingAutoencoder: shareMeanCI(
+        found.map((f) => share(f.map((x) => x.recon))),
+        "autoencoder",
+      ),
       byAttribute,
       classDiversity: m.metrics.diversity,
     };
@@ -96,7 +123,14 @@ export async function evaluateBaseModel(o: { model: string; testPack: string; ev
 }
 
 /** Which of a caption's prompted attributes the evaluator finds in its sample, in its real render, and in that render through the autoencoder. */
-async function scoreCaption(sd: StableDiffusion, evaluator: Evaluator, pack: PackedDataset, index: number, asked: Record<string, string>, sample: ImageBatch) {
+async function scoreCaption(
+  sd: StableDiffusion,
+  evaluator: Evaluator,
+  pack: PackedDataset,
+  index: number,
+  asked: Record<string, string>,
+  sample: ImageBatch,
+) {
   const [pSample] = await predict(evaluator.params, sample, evaluator.config.model);
   const real = packedBatch(pack, [index]);
   const [pReal] = await predict(evaluator.params, real, evaluator.config.model);
@@ -107,5 +141,11 @@ async function scoreCaption(sd: StableDiffusion, evaluator: Evaluator, pack: Pac
   const reconData = (await recon.data()) as Float32Array;
   recon.dispose();
   const [pRecon] = await predict(evaluator.params, { data: reconData, shape: real.shape }, evaluator.config.model);
-  return Object.entries(asked).map(([key, want]) => ({ key, want, seen: pSample.attributes[key], render: pReal.attributes[key] === want, recon: pRecon.attributes[key] === want }));
+  return Object.entries(asked).map(([key, want]) => ({
+    key,
+    want,
+    seen: pSample.attributes[key],
+    render: pReal.attributes[key] === want,
+    recon: pRecon.attributes[key] === want,
+  }));
 }

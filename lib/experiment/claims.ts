@@ -37,8 +37,24 @@ export const CLAIMS: Claim[] = [
     b: "linear",
     expect: "small",
   },
-  { id: "sigmoid-tones", source: "paper", words: "the sigmoid schedule gave more varied tones", measure: "tone", a: "sigmoid", b: "linear", expect: "higher" },
-  { id: "sigmoid-fidelity", source: "paper", words: "…but lower fidelity to the subject", measure: "identity", a: "sigmoid", b: "linear", expect: "lower" },
+  {
+    id: "sigmoid-tones",
+    source: "paper",
+    words: "the sigmoid schedule gave more varied tones",
+    measure: "tone",
+    a: "sigmoid",
+    b: "linear",
+    expect: "higher",
+  },
+  {
+    id: "sigmoid-fidelity",
+    source: "paper",
+    words: "…but lower fidelity to the subject",
+    measure: "identity",
+    a: "sigmoid",
+    b: "linear",
+    expect: "lower",
+  },
   {
     id: "both-identity",
     source: "paper",
@@ -48,8 +64,24 @@ export const CLAIMS: Claim[] = [
     b: "linear",
     expect: "higher",
   },
-  { id: "both-blur", source: "paper", words: "…and fixed the blurred images (뭉개짐)", measure: "sharpness", a: "sigmoid-ztsnr", b: "linear", expect: "higher" },
-  { id: "both-dark", source: "paper", words: "…and the images in only dark tones", measure: "dark", a: "sigmoid-ztsnr", b: "linear", expect: "lower" },
+  {
+    id: "both-blur",
+    source: "paper",
+    words: "…and fixed the blurred images (뭉개짐)",
+    measure: "sharpness",
+    a: "sigmoid-ztsnr",
+    b: "linear",
+    expect: "higher",
+  },
+  {
+    id: "both-dark",
+    source: "paper",
+    words: "…and the images in only dark tones",
+    measure: "dark",
+    a: "sigmoid-ztsnr",
+    b: "linear",
+    expect: "lower",
+  },
   {
     id: "prior-drift",
     source: "DreamBooth",
@@ -124,17 +156,23 @@ export function judgeClaims(effects: Effect[]): ClaimResult[] {
 const num = (x: number) => (Math.abs(x) >= 100 ? x.toFixed(1) : x.toFixed(3));
 const signed = (x: number) => (x >= 0 ? "+" : "−") + num(Math.abs(x));
 const interval = (e: { mean: number; ci95: [number, number] }, sign = false) =>
-  sign ? `${signed(e.mean)} [${signed(e.ci95[0])}, ${signed(e.ci95[1])}]` : `${num(e.mean)} [${num(e.ci95[0])}, ${num(e.ci95[1])}]`;
+  sign
+    ? `${signed(e.mean)} [${signed(e.ci95[0])}, ${signed(e.ci95[1])}]`
+    : `${num(e.mean)} [${num(e.ci95[0])}, ${num(e.ci95[1])}]`;
 
 /** metrics/claims.md: one line per claim, the power needed to resolve each, and every paired effect. */
-export function claimsMarkdown(results: ClaimResult[], effects: Effect[], design: { seeds: number; prompts: number; samplingSeeds: number }): string {
+export function claimsMarkdown(
+  results: ClaimResult[],
+  effects: Effect[],
+  design: { seeds: number; prompts: number; samplingSeeds: number },
+): string {
   const lines = [
     "# The paper's claims, measured",
     "",
     `Each configuration fine-tuned with ${design.seeds} training seeds; each model sampled at ${design.prompts} prompts × ` +
       `${design.samplingSeeds} sampling seeds. An effect is the mean paired difference (same prompt and sampling seed, same ` +
       "training seed), with a 95 % Student-t interval over the training seeds; a verdict follows from the interval: " +
-      "supported (on the claimed side of 0), contradicted (on the other side), or not resolved. \"Detectable\" is the " +
+      'supported (on the claimed side of 0), contradicted (on the other side), or not resolved. "Detectable" is the ' +
       "smallest true effect this design finds with 80 % power.",
     "",
     "| claim | source | measure | comparison | effect [95 % CI] | n (seeds × cells) | verdict | detectable |",
@@ -152,7 +190,7 @@ export function claimsMarkdown(results: ClaimResult[], effects: Effect[], design
     "",
     "## Power",
     "",
-    "Training seeds each claim's effect would need (the seen effect, or the margin for \"not much\") for a 5 % test to find " +
+    'Training seeds each claim\'s effect would need (the seen effect, or the margin for "not much") for a 5 % test to find ' +
       "it with 80 % power, from the measured spread between training seeds and between images:",
     "",
     `| claim | effect to resolve | training seeds, ${design.samplingSeeds} sampling seeds | with ${4 * design.samplingSeeds} sampling seeds |`,
@@ -164,7 +202,13 @@ export function claimsMarkdown(results: ClaimResult[], effects: Effect[], design
     const need = target === 0 ? "— | —" : `${k(r.seedsToResolve)} | ${k(r.seedsToResolveWith4xCells)}`;
     lines.push(`| ${r.claim.id} | ${signed(target)} | ${need} |`);
   }
-  lines.push("", "## Every paired effect", "", "| comparison | " + MEASURES.map((m) => m.id).join(" | ") + " |", "|---|" + MEASURES.map(() => "---").join("|") + "|");
+  lines.push(
+    "",
+    "## Every paired effect",
+    "",
+    "| comparison | " + MEASURES.map((m) => m.id).join(" | ") + " |",
+    "|---|" + MEASURES.map(() => "---").join("|") + "|",
+  );
   const pairs = [...new Set(effects.map((e) => `${e.a}|${e.b}`))];
   for (const p of pairs) {
     const [a, b] = p.split("|");
@@ -198,7 +242,9 @@ export function tableMarkdown(rows: ConfigRow[]): string {
   lines.push(
     "",
     "Mean [95 % CI]. Fine-tunings: Student t over training seeds (shares: on the logit scale, inside [0, 1]); the base " +
-      "model: over its images. Measures: " + MEASURES.map((m) => `**${m.id}**: ${m.label}`).join("; ") + ".",
+      "model: over its images. Measures: " +
+      MEASURES.map((m) => `**${m.id}**: ${m.label}`).join("; ") +
+      ".",
   );
   return lines.join("\n") + "\n";
 }

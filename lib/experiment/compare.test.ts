@@ -46,18 +46,23 @@ test("verdicts follow the interval: supported, contradicted, not resolved; 'not 
   assert.ok(Math.abs(alone.margin! - 0.05) < 0.006);
   // no no-prior run in this experiment: its claims are left out, not guessed
   assert.ok(!("prior-drift" in v));
-  for (const r of results) if (r.verdict !== "not resolved") assert.ok(r.seedsToResolve !== null && r.seedsToResolve <= 3, `${r.claim.id}: ${r.seedsToResolve}`);
+  for (const r of results)
+    if (r.verdict !== "not resolved")
+      assert.ok(r.seedsToResolve !== null && r.seedsToResolve <= 3, `${r.claim.id}: ${r.seedsToResolve}`);
 });
 
 test("the table gives seeds, images and intervals; shares stay inside [0, 1]", () => {
   const rows = configTable(experiment());
-  assert.deepEqual(rows.map((r) => [r.config, r.seeds, r.images]), [
-    ["base", 1, 32],
-    ["linear", 3, 96],
-    ["linear-ztsnr", 3, 96],
-    ["sigmoid", 3, 96],
-    ["sigmoid-ztsnr", 3, 96],
-  ]);
+  assert.deepEqual(
+    rows.map((r) => [r.config, r.seeds, r.images]),
+    [
+      ["base", 1, 32],
+      ["linear", 3, 96],
+      ["linear-ztsnr", 3, 96],
+      ["sigmoid", 3, 96],
+      ["sigmoid-ztsnr", 3, 96],
+    ],
+  );
   for (const r of rows) {
     const p = r.estimates.prompt!;
     assert.ok(p.ci95[0] >= 0 && p.ci95[1] <= 1 && p.ci95[0] <= p.mean && p.mean <= p.ci95[1], `${r.config}: ${p.ci95}`);
@@ -65,8 +70,15 @@ test("the table gives seeds, images and intervals; shares stay inside [0, 1]", (
   const md = tableMarkdown(rows);
   assert.match(md, /\| configuration \| seeds \| images \|/);
   assert.match(md, /\| sigmoid \+ ZT-SNR \| 3 \| 96 \|/);
-  const claims = claimsMarkdown(judgeClaims(allEffects(experiment())), allEffects(experiment()), { seeds: 3, prompts: 4, samplingSeeds: 8 });
-  assert.match(claims, /\| the two together gave the clearest improvement \| paper \| identity \| sigmoid \+ ZT-SNR − linear \(paper's baseline\) \| \+0\.1\d\d \[/);
+  const claims = claimsMarkdown(judgeClaims(allEffects(experiment())), allEffects(experiment()), {
+    seeds: 3,
+    prompts: 4,
+    samplingSeeds: 8,
+  });
+  assert.match(
+    claims,
+    /\| the two together gave the clearest improvement \| paper \| identity \| sigmoid \+ ZT-SNR − linear \(paper's baseline\) \| \+0\.1\d\d \[/,
+  );
   assert.match(claims, /## Power/);
   assert.match(claims, /3 × 24/);
 });

@@ -90,13 +90,19 @@ export function configEstimate(m: Measure, models: ScoredModel[]): Estimate | Cl
       cells.map((c) => c.length),
     );
   }
-  return seedMeanCI(models.map((x) => measureValue(m, x.scores)), n);
+  return seedMeanCI(
+    models.map((x) => measureValue(m, x.scores)),
+    n,
+  );
 }
 
 /** The table: every configuration present, every measure. */
 export function configTable(models: ScoredModel[]): ConfigRow[] {
   const groups = byConfig(models);
-  const order = [...CONFIGS.map((c) => c.id as string).filter((id) => groups.has(id)), ...[...groups.keys()].filter((k) => !CONFIGS.some((c) => c.id === k))];
+  const order = [
+    ...CONFIGS.map((c) => c.id as string).filter((id) => groups.has(id)),
+    ...[...groups.keys()].filter((k) => !CONFIGS.some((c) => c.id === k)),
+  ];
   return order.map((config) => {
     const list = groups.get(config)!;
     const estimates: ConfigRow["estimates"] = {};
@@ -114,12 +120,13 @@ export function configTable(models: ScoredModel[]): ConfigRow[] {
  * seeds pair up or the models share no cells.
  */
 export function pairedEffect(m: Measure, a: ScoredModel[], b: ScoredModel[]): Effect | null {
-  const pairs: [ScoredModel, ScoredModel][] = b.length === 1 && b[0].seed === null
-    ? a.map((x) => [x, b[0]])
-    : a.flatMap((x) => {
-        const y = b.find((z) => z.seed === x.seed);
-        return y ? [[x, y] as [ScoredModel, ScoredModel]] : [];
-      });
+  const pairs: [ScoredModel, ScoredModel][] =
+    b.length === 1 && b[0].seed === null
+      ? a.map((x) => [x, b[0]])
+      : a.flatMap((x) => {
+          const y = b.find((z) => z.seed === x.seed);
+          return y ? [[x, y] as [ScoredModel, ScoredModel]] : [];
+        });
   const perSeed: number[] = [];
   const within: number[] = [];
   let cells = 0;

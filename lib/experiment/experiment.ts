@@ -26,7 +26,11 @@ export interface ExperimentPrompt {
  * prompt, whose diversity prior preservation is meant to keep.
  */
 export const EXPERIMENT_PROMPTS: ExperimentPrompt[] = [
-  { id: "paper", prompt: "a photo of sks person without mustache, handsome, ultra realistic, 4k, 8k", role: "attribute" },
+  {
+    id: "paper",
+    prompt: "a photo of sks person without mustache, handsome, ultra realistic, 4k, 8k",
+    role: "attribute",
+  },
   { id: "instance", prompt: "a photo of sks person", role: "identity" },
   { id: "cap", prompt: "a photo of sks person with a cap", role: "attribute" },
   { id: "bright", prompt: "a photo of sks person, very bright background", role: "attribute" },
@@ -59,7 +63,10 @@ export async function sampleRun(o: SampleRunOptions): Promise<number> {
   for (const p of o.prompts) fs.mkdirSync(path.join(o.out, p.id), { recursive: true });
   const generator = await ImageGenerator.open(o.model, { workers });
   try {
-    const progress = new Progress({ label: `samples${generator.workers > 1 ? ` (${generator.workers} workers)` : ""}`, total: o.prompts.length * o.seeds });
+    const progress = new Progress({
+      label: `samples${generator.workers > 1 ? ` (${generator.workers} workers)` : ""}`,
+      total: o.prompts.length * o.seeds,
+    });
     // every image its own noise, the same for every model: seed (run seed, prompt, k)
     const jobs = o.prompts.map((p) => ({
       prompt: p.prompt,
@@ -86,7 +93,11 @@ export async function sampleRun(o: SampleRunOptions): Promise<number> {
   }
   // files in prompt and seed order, whichever worker finished first
   const files: Record<string, string> = {};
-  for (const p of o.prompts) for (let k = 0; k < o.seeds; k++) files[`${p.id}/seed-${String(k).padStart(3, "0")}.png`] = p.prompt;
-  writeFileAtomic(path.join(o.out, "prompts.json"), JSON.stringify({ prompts: o.prompts, files, settings: { ...settings, out: undefined } }, null, 2) + "\n");
+  for (const p of o.prompts)
+    for (let k = 0; k < o.seeds; k++) files[`${p.id}/seed-${String(k).padStart(3, "0")}.png`] = p.prompt;
+  writeFileAtomic(
+    path.join(o.out, "prompts.json"),
+    JSON.stringify({ prompts: o.prompts, files, settings: { ...settings, out: undefined } }, null, 2) + "\n",
+  );
   return n;
 }

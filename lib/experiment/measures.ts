@@ -35,7 +35,8 @@ export interface ScoreFile {
   images: ImageScore[];
 }
 
-export type MeasureId = "identity" | "agreement" | "prompt" | "sharpness" | "luminance" | "dark" | "tone" | "drift" | "diversity";
+export type MeasureId =
+  "identity" | "agreement" | "prompt" | "sharpness" | "luminance" | "dark" | "tone" | "drift" | "diversity";
 
 export interface Measure {
   id: MeasureId;
@@ -49,12 +50,17 @@ export interface Measure {
   cells(s: ScoreFile): Map<string, number>;
 }
 
-const subjectSide = (s: ScoreFile, i: ImageScore) => s.roles[i.prompt] === "identity" || s.roles[i.prompt] === "attribute";
+const subjectSide = (s: ScoreFile, i: ImageScore) =>
+  s.roles[i.prompt] === "identity" || s.roles[i.prompt] === "attribute";
 const isClass = (s: ScoreFile, i: ImageScore) => s.roles[i.prompt] === "class";
 const key = (i: ImageScore) => `${i.prompt}/${i.seed}`;
 
 /** Per-image cells of the images `which` selects. */
-function perImage(s: ScoreFile, which: (s: ScoreFile, i: ImageScore) => boolean, value: (i: ImageScore) => number | undefined): Map<string, number> {
+function perImage(
+  s: ScoreFile,
+  which: (s: ScoreFile, i: ImageScore) => boolean,
+  value: (i: ImageScore) => number | undefined,
+): Map<string, number> {
   const out = new Map<string, number>();
   for (const i of s.images) {
     if (!which(s, i)) continue;
@@ -96,7 +102,12 @@ export const MEASURES: Measure[] = [
     label: "prompt fidelity (asked-for attributes present)",
     better: "higher",
     share: true,
-    cells: (s) => perImage(s, (f, i) => f.roles[i.prompt] === "attribute", (i) => i.promptFidelity),
+    cells: (s) =>
+      perImage(
+        s,
+        (f, i) => f.roles[i.prompt] === "attribute",
+        (i) => i.promptFidelity,
+      ),
   },
   {
     id: "sharpness",
@@ -126,7 +137,8 @@ export const MEASURES: Measure[] = [
     share: false,
     cells: (s) => {
       const byPrompt = new Map<string, number[]>();
-      for (const i of s.images) if (subjectSide(s, i)) byPrompt.set(i.prompt, [...(byPrompt.get(i.prompt) ?? []), i.meanLuma]);
+      for (const i of s.images)
+        if (subjectSide(s, i)) byPrompt.set(i.prompt, [...(byPrompt.get(i.prompt) ?? []), i.meanLuma]);
       return new Map([...byPrompt].map(([p, l]) => [p, toneVariety(l)]));
     },
   },

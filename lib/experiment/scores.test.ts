@@ -30,7 +30,10 @@ before(async () => {
   for (const p of prompts) {
     fs.mkdirSync(path.join(samples, p.id), { recursive: true });
     for (let k = 0; k < 2; k++) {
-      fs.copyFileSync(path.join(dir, "subject", `instance-${k}.png`), path.join(samples, p.id, `seed-${String(k).padStart(3, "0")}.png`));
+      fs.copyFileSync(
+        path.join(dir, "subject", `instance-${k}.png`),
+        path.join(samples, p.id, `seed-${String(k).padStart(3, "0")}.png`),
+      );
     }
   }
   fs.writeFileSync(path.join(samples, "prompts.json"), JSON.stringify({ prompts }));
@@ -58,5 +61,8 @@ test("scoreSamples: one record per image, the subject scores as itself, determin
   for (const m of MEASURES) assert.ok(Number.isFinite(measureValue(m, a)), m.id);
   const b = await scoreSamples(path.join(dir, "samples"), path.join(dir, "subject"), evaluator);
   assert.equal(JSON.stringify(b), JSON.stringify(a));
-  await assert.rejects(scoreSamples(path.join(dir, "subject"), path.join(dir, "subject"), evaluator), /prompts\.json is missing/);
+  await assert.rejects(
+    scoreSamples(path.join(dir, "subject"), path.join(dir, "subject"), evaluator),
+    /prompts\.json is missing/,
+  );
 });

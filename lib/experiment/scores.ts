@@ -17,7 +17,8 @@ import type { ImageScore, ScoreFile } from "./measures";
 /** Scores every image `dreambooth samples` wrote into `samples` (its prompts.json names them). */
 export async function scoreSamples(samples: string, subjectDir: string, evaluatorDir: string): Promise<ScoreFile> {
   const metaFile = path.join(samples, "prompts.json");
-  if (!fs.existsSync(metaFile)) throw new Error(`${metaFile} is missing: ${samples} is not a folder \`dreambooth samples\` wrote`);
+  if (!fs.existsSync(metaFile))
+    throw new Error(`${metaFile} is missing: ${samples} is not a folder \`dreambooth samples\` wrote`);
   const meta = JSON.parse(fs.readFileSync(metaFile, "utf8")) as { prompts: ExperimentPrompt[] };
   const ev = loadEvaluator(evaluatorDir);
   const evaluator: Evaluator = { params: ev.params, config: ev.config };

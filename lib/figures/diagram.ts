@@ -40,10 +40,15 @@ export function diagramSvg(d: Diagram): string {
   const H = rows * ch + top + 10;
   const pos = new Map(d.boxes.map((b) => [b.id, { x: 10 + b.col * cw + 32, y: top + b.row * ch + 12 }]));
   const out: string[] = [];
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, sans-serif">`);
-  out.push(`<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#444"/></marker></defs>`);
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, sans-serif">`,
+  );
+  out.push(
+    `<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="#444"/></marker></defs>`,
+  );
   out.push(`<rect width="${W}" height="${H}" fill="white"/>`);
-  if (d.title) out.push(`<text x="${W / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold">${esc(d.title)}</text>`);
+  if (d.title)
+    out.push(`<text x="${W / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold">${esc(d.title)}</text>`);
   for (const a of d.arrows) {
     const p = pos.get(a.from);
     const q = pos.get(a.to);
@@ -64,15 +69,24 @@ export function diagramSvg(d: Diagram): string {
       x1 = cx1;
       x2 = cx2;
     }
-    out.push(`<line x1="${x1}" y1="${y1}" x2="${x2}" y2="${y2}" stroke="#444" stroke-width="1.6" marker-end="url(#arrow)"${a.dashed ? ' stroke-dasharray="5 4"' : ""}/>`);
-    if (a.label) out.push(`<text x="${(x1 + x2) / 2}" y="${(y1 + y2) / 2 - 5}" text-anchor="middle" font-size="10" fill="#333">${esc(a.label)}</text>`);
+    out.push(
+      `<line x1="${x1}" y1="${y1}" x2="${x2}" y2="${y2}" stroke="#444" stroke-width="1.6" marker-end="url(#arrow)"${a.dashed ? ' stroke-dasharray="5 4"' : ""}/>`,
+    );
+    if (a.label)
+      out.push(
+        `<text x="${(x1 + x2) / 2}" y="${(y1 + y2) / 2 - 5}" text-anchor="middle" font-size="10" fill="#333">${esc(a.label)}</text>`,
+      );
   }
   for (const b of d.boxes) {
     const p = pos.get(b.id)!;
-    out.push(`<rect x="${p.x}" y="${p.y}" width="${bw}" height="${bh}" rx="8" fill="${b.fill ?? "#eef3fb"}" stroke="#345" stroke-width="1.2"/>`);
+    out.push(
+      `<rect x="${p.x}" y="${p.y}" width="${bw}" height="${bh}" rx="8" fill="${b.fill ?? "#eef3fb"}" stroke="#345" stroke-width="1.2"/>`,
+    );
     b.lines.forEach((l, i) => {
       const y = p.y + 20 + i * 15;
-      out.push(`<text x="${p.x + bw / 2}" y="${y}" text-anchor="middle" font-size="${i === 0 ? 13 : 10.5}"${i === 0 ? ' font-weight="bold"' : ""}>${esc(l)}</text>`);
+      out.push(
+        `<text x="${p.x + bw / 2}" y="${y}" text-anchor="middle" font-size="${i === 0 ? 13 : 10.5}"${i === 0 ? ' font-weight="bold"' : ""}>${esc(l)}</text>`,
+      );
     });
   }
   out.push("</svg>");

@@ -10,7 +10,8 @@ import { MEASURES } from "../experiment/measures";
 
 /** Reads the comparison's effects.json and writes effects.png and effects.json (the rows drawn) into `out`. */
 export async function effectsFigure(effectsFile: string, out: string): Promise<string[]> {
-  if (!fs.existsSync(effectsFile)) throw new Error(`${effectsFile} is missing: run \`dreambooth compare\` (the compare stage) first`);
+  if (!fs.existsSync(effectsFile))
+    throw new Error(`${effectsFile} is missing: run \`dreambooth compare\` (the compare stage) first`);
   const effects = JSON.parse(fs.readFileSync(effectsFile, "utf8")) as Effect[];
   const claimed = new Set(CLAIMS.map((c) => `${c.a}|${c.b}|${c.measure}`));
   const panels: ForestPanel[] = MEASURES.map((m) => ({

@@ -39,11 +39,46 @@ export async function fig1Components(model: string, out: string): Promise<string
   const png = await diagramPng({
     title: `Stable Diffusion components (${path.basename(model)})`,
     boxes: [
-      { id: "prompt", lines: ["prompt", "\"a photo of sks person\""], col: 0, row: 0, fill: "#f5f5f5" },
-      { id: "te", lines: ["CLIP text encoder", `${fmtCount(counts.textEncoder)} params`, `${configs.textEncoder.num_hidden_layers} layers × ${configs.textEncoder.hidden_size}`], col: 1, row: 0 },
-      { id: "unet", lines: ["U-Net (trained)", `${fmtCount(counts.unet)} params`, `channels ${u.block_out_channels.join("/")}`, `${u.sample_size}×${u.sample_size}×${u.in_channels} latents`], col: 2, row: 0, fill: "#fde9d9" },
-      { id: "sched", lines: ["noise scheduler", `${sched.schedule.kind}${sched.schedule.zeroTerminalSnr ? " + zero terminal SNR" : ""}`, `T = ${sched.schedule.timesteps ?? 1000}, ${sched.predictionType}`], col: 2, row: 1, fill: "#e8f5e9" },
-      { id: "vae", lines: ["VAE decoder", `${fmtCount(counts.vae)} params (whole VAE)`, `${f}× upsampling`], col: 3, row: 0 },
+      { id: "prompt", lines: ["prompt", '"a photo of sks person"'], col: 0, row: 0, fill: "#f5f5f5" },
+      {
+        id: "te",
+        lines: [
+          "CLIP text encoder",
+          `${fmtCount(counts.textEncoder)} params`,
+          `${configs.textEncoder.num_hidden_layers} layers × ${configs.textEncoder.hidden_size}`,
+        ],
+        col: 1,
+        row: 0,
+      },
+      {
+        id: "unet",
+        lines: [
+          "U-Net (trained)",
+          `${fmtCount(counts.unet)} params`,
+          `channels ${u.block_out_channels.join("/")}`,
+          `${u.sample_size}×${u.sample_size}×${u.in_channels} latents`,
+        ],
+        col: 2,
+        row: 0,
+        fill: "#fde9d9",
+      },
+      {
+        id: "sched",
+        lines: [
+          "noise scheduler",
+          `${sched.schedule.kind}${sched.schedule.zeroTerminalSnr ? " + zero terminal SNR" : ""}`,
+          `T = ${sched.schedule.timesteps ?? 1000}, ${sched.predictionType}`,
+        ],
+        col: 2,
+        row: 1,
+        fill: "#e8f5e9",
+      },
+      {
+        id: "vae",
+        lines: ["VAE decoder", `${fmtCount(counts.vae)} params (whole VAE)`, `${f}× upsampling`],
+        col: 3,
+        row: 0,
+      },
       { id: "image", lines: ["image", `${size}×${size} RGB`], col: 3, row: 1, fill: "#f5f5f5" },
       { id: "noise", lines: ["x_T ~ N(0, I)"], col: 1, row: 1, fill: "#f5f5f5" },
     ],
@@ -56,7 +91,14 @@ export async function fig1Components(model: string, out: string): Promise<string
       { from: "vae", to: "image" },
     ],
   });
-  return write(out, "fig1-components", png, { model, parameters: counts, unet: u, vae: configs.vae, textEncoder: configs.textEncoder, scheduler: sched });
+  return write(out, "fig1-components", png, {
+    model,
+    parameters: counts,
+    unet: u,
+    vae: configs.vae,
+    textEncoder: configs.textEncoder,
+    scheduler: sched,
+  });
 }
 
 /** Fig. 2: the method: what the paper changes in the forward process. */
@@ -66,10 +108,34 @@ export async function fig2Method(out: string): Promise<string[]> {
     cellW: 230,
     boxes: [
       { id: "lin", lines: ["baseline", "linear β: 1e-4 … 0.02", "T = 1000"], col: 0, row: 0, fill: "#f5f5f5" },
-      { id: "sig", lines: ["sigmoid β schedule", "sigmoid(linspace(−6, 6))", "× (β_end − β_start) + β_start"], col: 1, row: 0, fill: "#e8f5e9" },
-      { id: "zt", lines: ["zero terminal SNR", "(Algorithm 1, Lin et al.)", "shift & scale sqrt(ᾱ): ᾱ_T = 0"], col: 2, row: 0, fill: "#e8f5e9" },
-      { id: "db", lines: ["DreamBooth, U-Net only", "instance loss + λ · prior loss", "same prompts, seeds, steps"], col: 3, row: 0, fill: "#fde9d9" },
-      { id: "four", lines: ["four fine-tunings", "linear, linear + ZT-SNR,", "sigmoid, sigmoid + ZT-SNR"], col: 3, row: 1, fill: "#fde9d9" },
+      {
+        id: "sig",
+        lines: ["sigmoid β schedule", "sigmoid(linspace(−6, 6))", "× (β_end − β_start) + β_start"],
+        col: 1,
+        row: 0,
+        fill: "#e8f5e9",
+      },
+      {
+        id: "zt",
+        lines: ["zero terminal SNR", "(Algorithm 1, Lin et al.)", "shift & scale sqrt(ᾱ): ᾱ_T = 0"],
+        col: 2,
+        row: 0,
+        fill: "#e8f5e9",
+      },
+      {
+        id: "db",
+        lines: ["DreamBooth, U-Net only", "instance loss + λ · prior loss", "same prompts, seeds, steps"],
+        col: 3,
+        row: 0,
+        fill: "#fde9d9",
+      },
+      {
+        id: "four",
+        lines: ["four fine-tunings", "linear, linear + ZT-SNR,", "sigmoid, sigmoid + ZT-SNR"],
+        col: 3,
+        row: 1,
+        fill: "#fde9d9",
+      },
     ],
     arrows: [
       { from: "lin", to: "sig", label: "replace" },
@@ -92,11 +158,23 @@ export async function fig5Overview(out: string): Promise<string[]> {
     boxes: [
       { id: "faces", lines: ["faces", "facesjs + sharp", "captioned dataset"], col: 0, row: 0, fill: "#f5f5f5" },
       { id: "base", lines: ["pretrain (frozen)", "tiny Stable Diffusion"], col: 1, row: 0 },
-      { id: "data", lines: ["data/ (data.dvc)", "5 instance images", "\"a photo of sks person\""], col: 0, row: 1, fill: "#f5f5f5" },
-      { id: "cls", lines: ["class images", "200 × \"a photo of person\""], col: 2, row: 0 },
+      {
+        id: "data",
+        lines: ["data/ (data.dvc)", "5 instance images", '"a photo of sks person"'],
+        col: 0,
+        row: 1,
+        fill: "#f5f5f5",
+      },
+      { id: "cls", lines: ["class images", '200 × "a photo of person"'], col: 2, row: 0 },
       { id: "db", lines: ["DreamBooth × 4 × seeds", "+ no-prior reference"], col: 2, row: 1, fill: "#fde9d9" },
       { id: "samples", lines: ["samples", "fixed prompts × seeds"], col: 3, row: 1 },
-      { id: "score", lines: ["scores per image", "identity, prompt, sharpness,", "tones, drift, diversity"], col: 4, row: 1, fill: "#e8f5e9" },
+      {
+        id: "score",
+        lines: ["scores per image", "identity, prompt, sharpness,", "tones, drift, diversity"],
+        col: 4,
+        row: 1,
+        fill: "#e8f5e9",
+      },
       { id: "figs", lines: ["paired effects, verdicts", "fig1–fig7, table1"], col: 4, row: 0, fill: "#e8f5e9" },
     ],
     arrows: [
@@ -110,11 +188,17 @@ export async function fig5Overview(out: string): Promise<string[]> {
       { from: "score", to: "figs" },
     ],
   });
-  return write(out, "fig5-overview", png, { stages: ["faces", "pretrain", "class_images", "dreambooth@*", "samples@*", "score@*", "compare", "figures"] });
+  return write(out, "fig5-overview", png, {
+    stages: ["faces", "pretrain", "class_images", "dreambooth@*", "samples@*", "score@*", "compare", "figures"],
+  });
 }
 
 async function folderImages(dir: string, limit: number): Promise<{ images: GridImage[]; files: string[] }> {
-  const files = fs.readdirSync(dir).filter((f) => /\.(png|jpe?g)$/i.test(f)).sort().slice(0, limit);
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => /\.(png|jpe?g)$/i.test(f))
+    .sort()
+    .slice(0, limit);
   const images: GridImage[] = [];
   for (const f of files) {
     const p = path.join(dir, f);
@@ -125,7 +209,14 @@ async function folderImages(dir: string, limit: number): Promise<{ images: GridI
 }
 
 /** Fig. 3 and 4: a row of images from a folder (instance images; class images). */
-export async function figFolder(name: string, title: string, dir: string, out: string, limit: number, perRow: number): Promise<string[]> {
+export async function figFolder(
+  name: string,
+  title: string,
+  dir: string,
+  out: string,
+  limit: number,
+  perRow: number,
+): Promise<string[]> {
   const { images, files } = await folderImages(dir, limit);
   if (!images.length) throw new Error(`${dir} holds no images for ${name}`);
   const rows: GridImage[][] = [];
@@ -156,7 +247,12 @@ export async function figSamples(
     }
     rows.push(row);
   }
-  const png = await imageGrid(rows, { title, rowLabels: runs.map((r) => r.label), colLabels: cells.map((c) => (cells.every((x) => x.prompt === cells[0].prompt) ? `seed ${c.seed}` : c.prompt)), scale: 2 });
+  const png = await imageGrid(rows, {
+    title,
+    rowLabels: runs.map((r) => r.label),
+    colLabels: cells.map((c) => (cells.every((x) => x.prompt === cells[0].prompt) ? `seed ${c.seed}` : c.prompt)),
+    scale: 2,
+  });
   return write(out, name, png, { cells, runs });
 }
 
@@ -182,7 +278,12 @@ export async function table1Environment(out: string): Promise<string[]> {
   const cpus = os.cpus();
   const rows: [string, string][] = [
     ["CPU", `${cpus[0]?.model ?? "unknown"} × ${cpus.length}`],
-    ["GPU", currentBackend()?.name === "webgpu" || currentBackend()?.name === "tfjs-node-gpu" ? currentBackend()!.name : "none used"],
+    [
+      "GPU",
+      currentBackend()?.name === "webgpu" || currentBackend()?.name === "tfjs-node-gpu"
+        ? currentBackend()!.name
+        : "none used",
+    ],
     ["memory", `${(os.totalmem() / 2 ** 30).toFixed(1)} GiB`],
     ["OS", `${os.type()} ${os.release()} (${os.arch()})`],
     ["Node.js", process.version],
@@ -193,9 +294,15 @@ export async function table1Environment(out: string): Promise<string[]> {
   ];
   const W = 760;
   const H = 40 + rows.length * 26;
-  const svg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="DejaVu Sans, sans-serif"><rect width="${W}" height="${H}" fill="white"/>` +
+  const svg =
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="DejaVu Sans, sans-serif"><rect width="${W}" height="${H}" fill="white"/>` +
     `<text x="${W / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold">Table 1: experimental environment</text>` +
-    rows.map(([k, v], i) => `<text x="20" y="${58 + i * 26}" font-size="13" font-weight="bold">${k}</text><text x="190" y="${58 + i * 26}" font-size="13">${v.replace(/&/g, "&amp;").replace(/</g, "&lt;")}</text>`).join("") +
+    rows
+      .map(
+        ([k, v], i) =>
+          `<text x="20" y="${58 + i * 26}" font-size="13" font-weight="bold">${k}</text><text x="190" y="${58 + i * 26}" font-size="13">${v.replace(/&/g, "&amp;").replace(/</g, "&lt;")}</text>`,
+      )
+      .join("") +
     `</svg>`;
   return write(out, "table1-environment", await svgToPng(svg), Object.fromEntries(rows));
 }

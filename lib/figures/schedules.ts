@@ -34,7 +34,9 @@ export async function schedulesFigure(o: SchedulesFigureOptions): Promise<string
   fs.mkdirSync(o.out, { recursive: true });
   const variants = allScheduleVariants({ timesteps: o.timesteps });
   const fields: ScheduleField[] = ["betas", "alphasCumprod", "snr"];
-  const panels = await Promise.all(fields.map((f) => svgToPng(lineChartSvg(scheduleChart(variants, f, { width: 720, height: 400 })))));
+  const panels = await Promise.all(
+    fields.map((f) => svgToPng(lineChartSvg(scheduleChart(variants, f, { width: 720, height: 400 })))),
+  );
   const metas = await Promise.all(panels.map((p) => sharp(p).metadata()));
   const W = Math.max(...metas.map((m) => m.width!));
   const H = metas.reduce((s, m) => s + m.height!, 0);
@@ -50,7 +52,10 @@ export async function schedulesFigure(o: SchedulesFigureOptions): Promise<string
     timesteps: o.timesteps,
     t: pick(Float64Array.from({ length: o.timesteps }, (_, i) => i + 1)),
     curves: Object.fromEntries(
-      variants.map((v) => [v.label, { betas: pick(v.schedule.betas), alphasCumprod: pick(v.schedule.alphasCumprod), snr: pick(v.schedule.snr) }]),
+      variants.map((v) => [
+        v.label,
+        { betas: pick(v.schedule.betas), alphasCumprod: pick(v.schedule.alphasCumprod), snr: pick(v.schedule.snr) },
+      ]),
     ),
     zeroTerminalSnr: zeroTerminalSnrEffects(o.timesteps),
   };
@@ -60,7 +65,9 @@ export async function schedulesFigure(o: SchedulesFigureOptions): Promise<string
   fs.mkdirSync(csvDir, { recursive: true });
   const csvFiles = Object.entries(SCHEDULE_CSVS).map(([name, field]) => {
     const header = ["t", ...variants.map(variantColumn)].join(",");
-    const rows = Array.from({ length: o.timesteps }, (_, i) => [i + 1, ...variants.map((v) => v.schedule[field][i])].join(","));
+    const rows = Array.from({ length: o.timesteps }, (_, i) =>
+      [i + 1, ...variants.map((v) => v.schedule[field][i])].join(","),
+    );
     const file = path.join(csvDir, `${name}.csv`);
     writeFileAtomic(file, [header, ...rows].join("\n") + "\n");
     return file;

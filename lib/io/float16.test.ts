@@ -83,9 +83,9 @@ test("encodeFloat16 picks the nearest half (ties to even) for random float32 val
     return s | (dl < dh ? lo : dh < dl ? hi : lo % 2 === 0 ? lo : hi);
   };
   let seed = 12345;
-  const rand = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const rand = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
   const xs = new Float32Array(50000);
-  for (let i = 0; i < xs.length; i++) xs[i] = (rand() - 0.5) * 2 ** Math.floor(rand() * 48 - 30) // subnormal to beyond 65504;
+  for (let i = 0; i < xs.length; i++) xs[i] = (rand() - 0.5) * 2 ** Math.floor(rand() * 48 - 30); // subnormal to beyond 65504;
   const hs = encodeFloat16(xs);
   for (let i = 0; i < xs.length; i++) assert.equal(hs[i], reference(xs[i]), `x = ${xs[i]}`);
 });
@@ -93,7 +93,10 @@ test("encodeFloat16 picks the nearest half (ties to even) for random float32 val
 test("overflow: Inf by default, a clear error on request", () => {
   const x = new Float32Array([1, 70000, -3]);
   assert.equal(encodeFloat16(x)[1], 0x7c00);
-  assert.throws(() => encodeFloat16(x, "error", 'tensor "w"'), /tensor "w": value 70000 at index 1 is out of float16 range/);
+  assert.throws(
+    () => encodeFloat16(x, "error", 'tensor "w"'),
+    /tensor "w": value 70000 at index 1 is out of float16 range/,
+  );
   // a real Inf is not an overflow
   assert.equal(encodeFloat16(new Float32Array([-Infinity]), "error")[0], 0xfc00);
   assert.throws(() => toHalfBits(65520, "error"), /out of float16 range/);

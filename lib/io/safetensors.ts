@@ -19,8 +19,21 @@ import { decodeBFloat16, decodeFloat16, encodeFloat16, OverflowMode } from "./fl
 
 /** Every dtype of the format, with its size in bytes (safetensors `Dtype`). */
 export const DTYPE_SIZES = {
-  BOOL: 1, U8: 1, I8: 1, F8_E5M2: 1, F8_E4M3: 1, I16: 2, U16: 2, F16: 2, BF16: 2,
-  I32: 4, U32: 4, F32: 4, F64: 8, I64: 8, U64: 8,
+  BOOL: 1,
+  U8: 1,
+  I8: 1,
+  F8_E5M2: 1,
+  F8_E4M3: 1,
+  I16: 2,
+  U16: 2,
+  F16: 2,
+  BF16: 2,
+  I32: 4,
+  U32: 4,
+  F32: 4,
+  F64: 8,
+  I64: 8,
+  U64: 8,
 } as const;
 export type Dtype = keyof typeof DTYPE_SIZES;
 /** Dtypes this module reads into float32. */
@@ -93,9 +106,12 @@ export function parseHeader(json: string, dataStart: number, dataLength: number,
   try {
     raw = JSON.parse(json);
   } catch (e) {
-    throw new Error(`${source}: the safetensors header is not valid JSON (${(e as Error).message}); the file is damaged or not safetensors`, {
-      cause: e,
-    });
+    throw new Error(
+      `${source}: the safetensors header is not valid JSON (${(e as Error).message}); the file is damaged or not safetensors`,
+      {
+        cause: e,
+      },
+    );
   }
   if (raw === null || typeof raw !== "object" || Array.isArray(raw)) {
     throw new Error(`${source}: the safetensors header must be a JSON object`);
@@ -104,18 +120,23 @@ export function parseHeader(json: string, dataStart: number, dataLength: number,
   const tensors = new Map<string, TensorInfo>();
   for (const [name, v] of Object.entries(raw as Record<string, unknown>)) {
     if (name === "__metadata__") {
-      if (v === null || typeof v !== "object" || Array.isArray(v)) throw new Error(`${source}: __metadata__ must be an object of strings`);
+      if (v === null || typeof v !== "object" || Array.isArray(v))
+        throw new Error(`${source}: __metadata__ must be an object of strings`);
       for (const [k, s] of Object.entries(v as Record<string, unknown>)) {
-        if (typeof s !== "string") throw new Error(`${source}: __metadata__.${k} must be a string (got ${JSON.stringify(s)})`);
+        if (typeof s !== "string")
+          throw new Error(`${source}: __metadata__.${k} must be a string (got ${JSON.stringify(s)})`);
         metadata[k] = s;
       }
       continue;
     }
     const where = `${source}: tensor "${name}"`;
     const e = v as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
-    if (e === null || typeof e !== "object") throw new Error(`${where}: entry must be an object with dtype, shape, data_offsets`);
+    if (e === null || typeof e !== "object")
+      throw new Error(`${where}: entry must be an object with dtype, shape, data_offsets`);
     if (typeof e.dtype !== "string" || !(e.dtype in DTYPE_SIZES)) {
-      throw new Error(`${where}: unknown dtype ${JSON.stringify(e.dtype)}; known: ${Object.keys(DTYPE_SIZES).join(", ")}`);
+      throw new Error(
+        `${where}: unknown dtype ${JSON.stringify(e.dtype)}; known: ${Object.keys(DTYPE_SIZES).join(", ")}`,
+      );
     }
     const dtype = e.dtype as Dtype;
     if (!Array.isArray(e.shape) || !e.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
@@ -123,8 +144,15 @@ export function parseHeader(json: string, dataStart: number, dataLength: number,
     }
     const shape = e.shape as number[];
     const off = e.data_offsets;
-    if (!Array.isArray(off) || off.length !== 2 || !off.every((d) => Number.isSafeInteger(d) && d >= 0) || off[0] > off[1]) {
-      throw new Error(`${where}: data_offsets must be [begin, end] with 0 <= begin <= end (got ${JSON.stringify(off)})`);
+    if (
+      !Array.isArray(off) ||
+      off.length !== 2 ||
+      !off.every((d) => Number.isSafeInteger(d) && d >= 0) ||
+      off[0] > off[1]
+    ) {
+      throw new Error(
+        `${where}: data_offsets must be [begin, end] with 0 <= begin <= end (got ${JSON.stringify(off)})`,
+      );
     }
     const [begin, end] = off as [number, number];
     if (end > dataLength) {
@@ -152,13 +180,17 @@ export function parseHeader(json: string, dataStart: number, dataLength: number,
       );
     }
     if (t.begin > pos) {
-      throw new Error(`${source}: bytes [${pos}, ${t.begin}) of the data section before tensor "${t.name}" belong to no tensor`);
+      throw new Error(
+        `${source}: bytes [${pos}, ${t.begin}) of the data section before tensor "${t.name}" belong to no tensor`,
+      );
     }
     pos = t.end;
     prev = t;
   }
   if (pos !== dataLength) {
-    throw new Error(`${source}: the data section has ${dataLength} bytes but the tensors end at byte ${pos} (trailing bytes)`);
+    throw new Error(
+      `${source}: the data section has ${dataLength} bytes but the tensors end at byte ${pos} (trailing bytes)`,
+    );
   }
   return { source, dataStart, dataLength, tensors, metadata };
 }
@@ -166,10 +198,13 @@ export function parseHeader(json: string, dataStart: number, dataLength: number,
 /** Reads the 8-byte length and decodes it, checking it against the file size. */
 function headerLength(first8: Uint8Array, fileSize: number, source: string): number {
   if (fileSize < 8) {
-    throw new Error(`${source}: truncated: ${fileSize} bytes, but a safetensors file starts with an 8-byte header length`);
+    throw new Error(
+      `${source}: truncated: ${fileSize} bytes, but a safetensors file starts with an 8-byte header length`,
+    );
   }
   const n = new DataView(first8.buffer, first8.byteOffset, 8).getBigUint64(0, true);
-  if (n > BigInt(MAX_HEADER_SIZE)) throw new Error(`${source}: header length ${n} exceeds ${MAX_HEADER_SIZE} bytes; not a safetensors file?`);
+  if (n > BigInt(MAX_HEADER_SIZE))
+    throw new Error(`${source}: header length ${n} exceeds ${MAX_HEADER_SIZE} bytes; not a safetensors file?`);
   if (Number(n) > fileSize - 8) {
     throw new Error(`${source}: truncated: the header needs ${n} bytes but only ${fileSize - 8} follow the length`);
   }
@@ -215,7 +250,10 @@ function openForReading(file: string): number {
   try {
     return fs.openSync(file, "r");
   } catch (e) {
-    throw new Error(`cannot open safetensors file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+    throw new Error(
+      `cannot open safetensors file ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      { cause: e },
+    );
   }
 }
 
@@ -235,7 +273,9 @@ function decodeTensor(raw: Uint8Array, t: TensorInfo, source: string, owned: boo
   const n = numel(t.shape);
   // a buffer we own (a fresh read) is used in place; otherwise copy, which also aligns it
   const buf = (): ArrayBuffer =>
-    owned && raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength ? (raw.buffer as ArrayBuffer) : new Uint8Array(raw).buffer;
+    owned && raw.byteOffset === 0 && raw.byteLength === raw.buffer.byteLength
+      ? (raw.buffer as ArrayBuffer)
+      : new Uint8Array(raw).buffer;
   switch (t.dtype) {
     case "F32":
       return new Float32Array(buf(), 0, n);
@@ -250,7 +290,9 @@ function decodeTensor(raw: Uint8Array, t: TensorInfo, source: string, owned: boo
     case "I64":
       return new BigInt64Array(buf(), 0, n);
     default:
-      throw new Error(`${source}: tensor "${t.name}" has dtype ${t.dtype}, which this reader does not convert (readable: ${[...FLOAT_DTYPES, "I32", "I64"].join(", ")})`);
+      throw new Error(
+        `${source}: tensor "${t.name}" has dtype ${t.dtype}, which this reader does not convert (readable: ${[...FLOAT_DTYPES, "I32", "I64"].join(", ")})`,
+      );
   }
 }
 
@@ -259,7 +301,10 @@ export class SafetensorsFile {
   readonly header: SafetensorsHeader;
   private fd: number | undefined;
 
-  private constructor(readonly file: string, fd: number) {
+  private constructor(
+    readonly file: string,
+    fd: number,
+  ) {
     this.fd = fd;
     try {
       this.header = headerFromFd(fd, file);
@@ -290,7 +335,10 @@ export class SafetensorsFile {
     // read straight into a fresh ArrayBuffer: aligned for every dtype
     const raw = new Uint8Array(new ArrayBuffer(t.end - t.begin));
     const got = readExactly(this.fd, raw, this.header.dataStart + t.begin);
-    if (got !== raw.length) throw new Error(`${this.file}: tensor "${name}" is truncated (${got} of ${raw.length} bytes); the file changed while reading?`);
+    if (got !== raw.length)
+      throw new Error(
+        `${this.file}: tensor "${name}" is truncated (${got} of ${raw.length} bytes); the file changed while reading?`,
+      );
     return decodeTensor(raw, t, this.file, true);
   }
 
@@ -298,7 +346,9 @@ export class SafetensorsFile {
   readFloat32(name: string): Float32Array {
     const t = this.info(name);
     if (!FLOAT_DTYPES.includes(t.dtype)) {
-      throw new Error(`${this.file}: tensor "${name}" has dtype ${t.dtype}, expected a float dtype (${FLOAT_DTYPES.join(", ")})`);
+      throw new Error(
+        `${this.file}: tensor "${name}" has dtype ${t.dtype}, expected a float dtype (${FLOAT_DTYPES.join(", ")})`,
+      );
     }
     return this.read(name) as Float32Array;
   }
@@ -310,11 +360,15 @@ export class SafetensorsFile {
 }
 
 /** Every tensor of a safetensors file, plus its metadata. */
-export function readSafetensors(file: string): { tensors: Map<string, LoadedTensor>; metadata: Record<string, string> } {
+export function readSafetensors(file: string): {
+  tensors: Map<string, LoadedTensor>;
+  metadata: Record<string, string>;
+} {
   const f = SafetensorsFile.open(file);
   try {
     const tensors = new Map<string, LoadedTensor>();
-    for (const t of f.header.tensors.values()) tensors.set(t.name, { dtype: t.dtype, shape: [...t.shape], data: f.read(t.name) });
+    for (const t of f.header.tensors.values())
+      tensors.set(t.name, { dtype: t.dtype, shape: [...t.shape], data: f.read(t.name) });
     return { tensors, metadata: f.header.metadata };
   } finally {
     f.close();
@@ -322,7 +376,10 @@ export function readSafetensors(file: string): { tensors: Map<string, LoadedTens
 }
 
 /** Every tensor of a safetensors file held in memory. */
-export function decodeSafetensors(bytes: Uint8Array, source = "<buffer>"): { tensors: Map<string, LoadedTensor>; metadata: Record<string, string> } {
+export function decodeSafetensors(
+  bytes: Uint8Array,
+  source = "<buffer>",
+): { tensors: Map<string, LoadedTensor>; metadata: Record<string, string> } {
   const h = decodeHeader(bytes, source);
   const tensors = new Map<string, LoadedTensor>();
   for (const t of h.tensors.values()) {
@@ -337,10 +394,14 @@ export function decodeSafetensors(bytes: Uint8Array, source = "<buffer>"): { ten
  * bytes in name order), so a 4 GB file is never one buffer. Shapes and lengths are checked before
  * the first chunk; F16 conversion happens tensor by tensor as the chunks are consumed.
  */
-export function serializeSafetensors(tensors: Map<string, TensorToWrite>, opts: WriteOptions = {}): { size: number; chunks: Iterable<Uint8Array> } {
+export function serializeSafetensors(
+  tensors: Map<string, TensorToWrite>,
+  opts: WriteOptions = {},
+): { size: number; chunks: Iterable<Uint8Array> } {
   checkLittleEndian();
   const dtype = opts.dtype ?? "F32";
-  if (dtype !== "F32" && dtype !== "F16") throw new Error(`safetensors write: dtype must be "F32" or "F16" (got ${JSON.stringify(dtype)})`);
+  if (dtype !== "F32" && dtype !== "F16")
+    throw new Error(`safetensors write: dtype must be "F32" or "F16" (got ${JSON.stringify(dtype)})`);
   const size = DTYPE_SIZES[dtype];
   const metadata: Record<string, string> = { format: "pt", ...(opts.metadata ?? {}) };
   for (const [k, v] of Object.entries(metadata)) {
@@ -348,16 +409,22 @@ export function serializeSafetensors(tensors: Map<string, TensorToWrite>, opts: 
   }
   const names = [...tensors.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   // header entries; JSON is assembled by hand so that key order is exactly: __metadata__, then names sorted
-  const meta = Object.keys(metadata).sort().map((k) => `${JSON.stringify(k)}:${JSON.stringify(metadata[k])}`);
+  const meta = Object.keys(metadata)
+    .sort()
+    .map((k) => `${JSON.stringify(k)}:${JSON.stringify(metadata[k])}`);
   const parts = [`"__metadata__":{${meta.join(",")}}`];
   let offset = 0;
   for (const name of names) {
-    if (name === "__metadata__") throw new Error(`safetensors write: "__metadata__" is reserved and cannot name a tensor`);
+    if (name === "__metadata__")
+      throw new Error(`safetensors write: "__metadata__" is reserved and cannot name a tensor`);
     const t = tensors.get(name)!;
-    if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0)) throw new Error(`safetensors write: tensor "${name}" has an invalid shape ${fmt(t.shape)}`);
+    if (!t.shape.every((d) => Number.isSafeInteger(d) && d >= 0))
+      throw new Error(`safetensors write: tensor "${name}" has an invalid shape ${fmt(t.shape)}`);
     if (typeof t.data !== "function") checkValues(name, t.shape, t.data);
     const bytes = numel(t.shape) * size;
-    parts.push(`${JSON.stringify(name)}:{"dtype":"${dtype}","shape":${JSON.stringify(t.shape)},"data_offsets":[${offset},${offset + bytes}]}`);
+    parts.push(
+      `${JSON.stringify(name)}:{"dtype":"${dtype}","shape":${JSON.stringify(t.shape)},"data_offsets":[${offset},${offset + bytes}]}`,
+    );
     offset += bytes;
   }
   const json = Buffer.from(`{${parts.join(",")}}`, "utf8");
@@ -385,7 +452,9 @@ export function serializeSafetensors(tensors: Map<string, TensorToWrite>, opts: 
 function checkValues(name: string, shape: number[], data: Float32Array): Float32Array {
   if (!(data instanceof Float32Array)) throw new Error(`safetensors write: tensor "${name}" must hold a Float32Array`);
   if (data.length !== numel(shape)) {
-    throw new Error(`safetensors write: tensor "${name}" has ${data.length} values but shape ${fmt(shape)} needs ${numel(shape)}`);
+    throw new Error(
+      `safetensors write: tensor "${name}" has ${data.length} values but shape ${fmt(shape)} needs ${numel(shape)}`,
+    );
   }
   return data;
 }

@@ -7,7 +7,7 @@ export function fileSha256(file: string): string {
   const fd = fs.openSync(file, "r");
   try {
     const buf = Buffer.alloc(64 << 20);
-    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0; ) h.update(buf.subarray(0, n));
+    for (let n; (n = fs.readSync(fd, buf, 0, buf.length, null)) > 0;) h.update(buf.subarray(0, n));
   } finally {
     fs.closeSync(fd);
   }

@@ -17,8 +17,20 @@ export interface AdamWCoefficients {
   bc2: number;
 }
 
-export function adamwCoefficients(c: { beta1: number; beta2: number; eps: number; weightDecay: number }, lr: number, t: number): AdamWCoefficients {
-  return { beta1: c.beta1, beta2: c.beta2, eps: c.eps, lr, decay: 1 - lr * c.weightDecay, bc1: 1 - c.beta1 ** t, bc2: 1 - c.beta2 ** t };
+export function adamwCoefficients(
+  c: { beta1: number; beta2: number; eps: number; weightDecay: number },
+  lr: number,
+  t: number,
+): AdamWCoefficients {
+  return {
+    beta1: c.beta1,
+    beta2: c.beta2,
+    eps: c.eps,
+    lr,
+    decay: 1 - lr * c.weightDecay,
+    bc1: 1 - c.beta1 ** t,
+    bc2: 1 - c.beta2 ** t,
+  };
 }
 
 /**
@@ -27,13 +39,22 @@ export function adamwCoefficients(c: { beta1: number; beta2: number; eps: number
  * the fused host path and of the workers' shared update (lib/parallel/worker), so both give the
  * same bytes.
  */
-export function adamwElements(pIn: Float32Array, pOut: Float32Array, m: Float32Array, v: Float32Array, g: Float32Array, lo: number, hi: number, c: AdamWCoefficients): void {
+export function adamwElements(
+  pIn: Float32Array,
+  pOut: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  g: Float32Array,
+  lo: number,
+  hi: number,
+  c: AdamWCoefficients,
+): void {
   const { beta1: b1, beta2: b2, eps, lr, decay, bc1, bc2 } = c;
   for (let i = lo; i < hi; i++) {
     const gi = g[i];
     const mi = (m[i] = b1 * m[i] + (1 - b1) * gi);
     const vi = (v[i] = b2 * v[i] + (1 - b2) * gi * gi);
-    pOut[i] = pIn[i] * decay - lr * ((mi / bc1) / (Math.sqrt(vi / bc2) + eps));
+    pOut[i] = pIn[i] * decay - lr * (mi / bc1 / (Math.sqrt(vi / bc2) + eps));
   }
 }
 
@@ -62,7 +83,7 @@ export function clipAdamwEmaElements(
       const gi = (g[i] = fr(g[i] * s));
       const mi = (m[i] = b1 * m[i] + (1 - b1) * gi);
       const vi = (v[i] = b2 * v[i] + (1 - b2) * gi * gi);
-      p[i] = p[i] * decay - lr * ((mi / bc1) / (Math.sqrt(vi / bc2) + eps));
+      p[i] = p[i] * decay - lr * (mi / bc1 / (Math.sqrt(vi / bc2) + eps));
     }
     return;
   }
@@ -71,7 +92,7 @@ export function clipAdamwEmaElements(
     const gi = (g[i] = fr(g[i] * s));
     const mi = (m[i] = b1 * m[i] + (1 - b1) * gi);
     const vi = (v[i] = b2 * v[i] + (1 - b2) * gi * gi);
-    const pi = (p[i] = fr(p[i] * decay - lr * ((mi / bc1) / (Math.sqrt(vi / bc2) + eps))));
+    const pi = (p[i] = fr(p[i] * decay - lr * (mi / bc1 / (Math.sqrt(vi / bc2) + eps))));
     shadow[i] = d * shadow[i] + (1 - d) * pi;
   }
 }

@@ -6,7 +6,9 @@
  */
 import * as tf from "@tensorflow/tfjs-core";
 
-export async function matmulCeiling(opts: { reps?: number; size?: number } = {}): Promise<{ gflops: number; medianGflops: number }> {
+export async function matmulCeiling(
+  opts: { reps?: number; size?: number } = {},
+): Promise<{ gflops: number; medianGflops: number }> {
   const n = opts.size ?? 512;
   const reps = opts.reps ?? 30;
   const a = tf.randomNormal([n, n], 0, 1, "float32", 1);

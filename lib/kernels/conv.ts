@@ -15,7 +15,13 @@ type T4 = tf.Tensor4D;
 type Pad = "same" | "valid" | number | tf.backend_util.ExplicitPadding;
 type Rounding = "floor" | "round" | "ceil" | undefined;
 
-function convInfo(xShape: number[], filterShape: number[], strides: number | [number, number], pad: Pad, rounding: Rounding) {
+function convInfo(
+  xShape: number[],
+  filterShape: number[],
+  strides: number | [number, number],
+  pad: Pad,
+  rounding: Rounding,
+) {
   return tf.backend_util.computeConv2DInfo(
     xShape as [number, number, number, number],
     filterShape as [number, number, number, number],
@@ -33,12 +39,26 @@ export function dilateNHWC(x: T4, sh: number, sw: number): T4 {
   if (sh === 1 && sw === 1) return x;
   const [n, h, w, c] = x.shape;
   const x6 = tf.reshape(x, [n, h, 1, w, 1, c]);
-  const padded = tf.pad(x6, [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
+  const padded = tf.pad(x6, [
+    [0, 0],
+    [0, 0],
+    [0, sh - 1],
+    [0, 0],
+    [0, sw - 1],
+    [0, 0],
+  ]);
   return tf.reshape(padded, [n, h * sh, w * sw, c]);
 }
 
 /** dL/dx of y = conv2d(x, filter) with x of `inputShape`: a forward conv of the dilated dy. */
-export function conv2dBackpropInputFast(dy: T4, filter: T4, inputShape: number[], strides: number | [number, number], pad: Pad, rounding?: Rounding): T4 {
+export function conv2dBackpropInputFast(
+  dy: T4,
+  filter: T4,
+  inputShape: number[],
+  strides: number | [number, number],
+  pad: Pad,
+  rounding?: Rounding,
+): T4 {
   return tf.tidy(() => {
     const info = convInfo(inputShape, filter.shape, strides, pad, rounding);
     const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, inHeight: H, inWidth: W } = info;
@@ -60,7 +80,15 @@ export function conv2dBackpropInputFast(dy: T4, filter: T4, inputShape: number[]
     }
     // padding first, then a "valid" convolution: tfjs-wasm's convolution with explicit padding
     // runs at 11-24 GFLOP/s on these shapes, the same product on a padded input at 31-36
-    const padded = top || bottom || left || right ? tf.pad(d, [[0, 0], [top, bottom], [left, right], [0, 0]]) : d;
+    const padded =
+      top || bottom || left || right
+        ? tf.pad(d, [
+            [0, 0],
+            [top, bottom],
+            [left, right],
+            [0, 0],
+          ])
+        : d;
     return tf.conv2d(padded, flipFilter(filter), 1, "valid");
   });
 }
@@ -73,7 +101,8 @@ export function conv2dBackpropInputFast(dy: T4, filter: T4, inputShape: number[]
 export function flipFilter(w: T4): T4 {
   const [kh, kw, C, O] = w.shape;
   const b = tf.getBackend();
-  if ((b !== "wasm" && b !== "cpu") || w.dtype !== "float32") return tf.tidy(() => tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as T4);
+  if ((b !== "wasm" && b !== "cpu") || w.dtype !== "float32")
+    return tf.tidy(() => tf.transpose(tf.reverse(w, [0, 1]), [0, 1, 3, 2]) as T4);
   const src = w.dataSync() as Float32Array;
   const out = new Float32Array(src.length);
   let i = 0;
@@ -89,7 +118,13 @@ export function flipFilter(w: T4): T4 {
 }
 
 /** im2col: [n,h,w,ci] -> [n·oh·ow, kh·kw·ci], columns ordered (a, b, ci) like the filter [kh,kw,ci,co]. */
-export function im2col(x: T4, filterShape: number[], strides: number | [number, number], pad: Pad, rounding?: Rounding): tf.Tensor2D {
+export function im2col(
+  x: T4,
+  filterShape: number[],
+  strides: number | [number, number],
+  pad: Pad,
+  rounding?: Rounding,
+): tf.Tensor2D {
   return tf.tidy(() => {
     const info = convInfo([...x.shape], filterShape, strides, pad, rounding);
     const { strideHeight: sh, strideWidth: sw, filterHeight: kh, filterWidth: kw, outHeight: oh, outWidth: ow } = info;
@@ -97,14 +132,33 @@ export function im2col(x: T4, filterShape: number[], strides: number | [number, 
     const [n, h, w, ci] = x.shape;
     const needH = (oh - 1) * sh + kh;
     const needW = (ow - 1) * sw + kw;
-    const xp = top === 0 && left === 0 && needH <= h && needW <= w ? x : tf.pad(x, [[0, 0], [top, Math.max(0, needH - top - h)], [left, Math.max(0, needW - left - w)], [0, 0]]);
+    const xp =
+      top === 0 && left === 0 && needH <= h && needW <= w
+        ? x
+        : tf.pad(x, [
+            [0, 0],
+            [top, Math.max(0, needH - top - h)],
+            [left, Math.max(0, needW - left - w)],
+            [0, 0],
+          ]);
     const taps: tf.Tensor4D[] = [];
     for (let a = 0; a < kh; a++) {
       for (let b = 0; b < kw; b++) {
         if (sh === 1 && sw === 1) {
-          taps.push(kh === 1 && kw === 1 && oh === xp.shape[1] && ow === xp.shape[2] ? xp : tf.slice(xp, [0, a, b, 0], [n, oh, ow, ci]));
+          taps.push(
+            kh === 1 && kw === 1 && oh === xp.shape[1] && ow === xp.shape[2]
+              ? xp
+              : tf.slice(xp, [0, a, b, 0], [n, oh, ow, ci]),
+          );
         } else {
-          taps.push(tf.stridedSlice(xp, [0, a, b, 0], [n, a + (oh - 1) * sh + 1, b + (ow - 1) * sw + 1, ci], [1, sh, sw, 1]) as T4);
+          taps.push(
+            tf.stridedSlice(
+              xp,
+              [0, a, b, 0],
+              [n, a + (oh - 1) * sh + 1, b + (ow - 1) * sw + 1, ci],
+              [1, sh, sw, 1],
+            ) as T4,
+          );
         }
       }
     }
@@ -114,7 +168,14 @@ export function im2col(x: T4, filterShape: number[], strides: number | [number, 
 }
 
 /** dL/dfilter of y = conv2d(x, filter): im2col(x)ᵀ · dy. */
-export function conv2dBackpropFilterFast(x: T4, dy: T4, filterShape: number[], strides: number | [number, number], pad: Pad, rounding?: Rounding): T4 {
+export function conv2dBackpropFilterFast(
+  x: T4,
+  dy: T4,
+  filterShape: number[],
+  strides: number | [number, number],
+  pad: Pad,
+  rounding?: Rounding,
+): T4 {
   return tf.tidy(() => {
     const [n, oh, ow, co] = dy.shape;
     const cols = im2col(x, filterShape, strides, pad, rounding);
@@ -124,7 +185,8 @@ export function conv2dBackpropFilterFast(x: T4, dy: T4, filterShape: number[], s
 }
 
 function nhwcOnly(kernel: string, dataFormat: unknown): void {
-  if (dataFormat != null && dataFormat !== "NHWC") throw new Error(`${kernel} on wasm: dataFormat ${dataFormat} is not supported; use NHWC`);
+  if (dataFormat != null && dataFormat !== "NHWC")
+    throw new Error(`${kernel} on wasm: dataFormat ${dataFormat} is not supported; use NHWC`);
 }
 
 /** Conv2DBackpropFilter for wasm, which has none. */
@@ -147,7 +209,12 @@ export function conv2dBackpropInputKernel(native: tf.KernelFunc): tf.KernelConfi
     kernelFunc: (args) => {
       const { dy, filter } = args.inputs as { dy: T4; filter: T4 };
       const a = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
-      if ((a.dataFormat != null && a.dataFormat !== "NHWC") || !(dy instanceof tf.Tensor) || !(filter instanceof tf.Tensor)) return native(args);
+      if (
+        (a.dataFormat != null && a.dataFormat !== "NHWC") ||
+        !(dy instanceof tf.Tensor) ||
+        !(filter instanceof tf.Tensor)
+      )
+        return native(args);
       return conv2dBackpropInputFast(dy, filter, [...a.inputShape], a.strides, a.pad as Pad, a.dimRoundingMode);
     },
   };

@@ -71,13 +71,41 @@ function byIndex(ts: T[]): Record<string, () => T> {
 /** All configs, one per kernel name; the kernel names are tfjs-core's. */
 export const GRADIENT_CONFIGS: tf.GradConfig[] = [
   // Arithmetic (Add_grad, Sub_grad, Multiply_grad, RealDiv_grad, ...).
-  binary("Add", (dy) => dy, (dy) => dy),
-  binary("Sub", (dy) => dy, (dy) => tf.neg(dy)),
-  binary("Multiply", (dy, _a, b) => tf.mul(dy, f32(b)), (dy, a) => tf.mul(dy, f32(a))),
-  binary("RealDiv", (dy, _a, b) => tf.div(dy, f32(b)), (dy, a, b) => tf.neg(tf.div(tf.mul(dy, f32(a)), tf.square(f32(b))))),
-  binary("SquaredDifference", (dy, a, b) => tf.mul(dy, tf.mul(2, tf.sub(a, b))), (dy, a, b) => tf.mul(dy, tf.mul(2, tf.sub(b, a)))),
-  binary("Maximum", (dy, a, b) => tf.mul(dy, f32(tf.greaterEqual(a, b))), (dy, a, b) => tf.mul(dy, f32(tf.less(a, b)))),
-  binary("Minimum", (dy, a, b) => tf.mul(dy, f32(tf.lessEqual(a, b))), (dy, a, b) => tf.mul(dy, f32(tf.greater(a, b)))),
+  binary(
+    "Add",
+    (dy) => dy,
+    (dy) => dy,
+  ),
+  binary(
+    "Sub",
+    (dy) => dy,
+    (dy) => tf.neg(dy),
+  ),
+  binary(
+    "Multiply",
+    (dy, _a, b) => tf.mul(dy, f32(b)),
+    (dy, a) => tf.mul(dy, f32(a)),
+  ),
+  binary(
+    "RealDiv",
+    (dy, _a, b) => tf.div(dy, f32(b)),
+    (dy, a, b) => tf.neg(tf.div(tf.mul(dy, f32(a)), tf.square(f32(b)))),
+  ),
+  binary(
+    "SquaredDifference",
+    (dy, a, b) => tf.mul(dy, tf.mul(2, tf.sub(a, b))),
+    (dy, a, b) => tf.mul(dy, tf.mul(2, tf.sub(b, a))),
+  ),
+  binary(
+    "Maximum",
+    (dy, a, b) => tf.mul(dy, f32(tf.greaterEqual(a, b))),
+    (dy, a, b) => tf.mul(dy, f32(tf.less(a, b))),
+  ),
+  binary(
+    "Minimum",
+    (dy, a, b) => tf.mul(dy, f32(tf.lessEqual(a, b))),
+    (dy, a, b) => tf.mul(dy, f32(tf.greater(a, b))),
+  ),
   {
     // Pow_grad: d/da = b a^(b-1); d/db = y log(a) where a > 0.
     kernelName: "Pow",
@@ -87,7 +115,8 @@ export const GRADIENT_CONFIGS: tf.GradConfig[] = [
       const out = assertAndGetBroadcastShape(a.shape, b.shape);
       return {
         a: () => unbroadcast(tf.mul(dy as T, tf.mul(f32(b), tf.pow(a, tf.sub(f32(b), 1)))), a.shape, out),
-        b: () => unbroadcast(tf.mul(dy as T, tf.mul(y, tf.where(tf.greater(a, 0), tf.log(a), tf.zerosLike(a)))), b.shape, out),
+        b: () =>
+          unbroadcast(tf.mul(dy as T, tf.mul(y, tf.where(tf.greater(a, 0), tf.log(a), tf.zerosLike(a)))), b.shape, out),
       };
     },
   },
@@ -121,7 +150,9 @@ export const GRADIENT_CONFIGS: tf.GradConfig[] = [
   {
     kernelName: "LeakyRelu",
     inputsToSave: ["x"],
-    gradFunc: (dy, [x], attrs) => ({ x: () => tf.where(tf.greater(x, 0), dy as T, tf.mul(dy as T, attrs.alpha as number)) }),
+    gradFunc: (dy, [x], attrs) => ({
+      x: () => tf.where(tf.greater(x, 0), dy as T, tf.mul(dy as T, attrs.alpha as number)),
+    }),
   },
   {
     kernelName: "ClipByValue",
@@ -129,20 +160,34 @@ export const GRADIENT_CONFIGS: tf.GradConfig[] = [
     gradFunc: (dy, [x], attrs) => ({
       x: () =>
         tf.where(
-          tf.logicalAnd(tf.greaterEqual(x, attrs.clipValueMin as number), tf.lessEqual(x, attrs.clipValueMax as number)),
+          tf.logicalAnd(
+            tf.greaterEqual(x, attrs.clipValueMin as number),
+            tf.lessEqual(x, attrs.clipValueMax as number),
+          ),
           dy as T,
           tf.zerosLike(dy as T),
         ),
     }),
   },
   // Piecewise-constant ops: zero gradient (Floor_grad, Round_grad, Sign_grad, Step_grad).
-  ...["Floor", "Ceil", "Round", "Sign", "Step"].map((k): tf.GradConfig => ({ kernelName: k, gradFunc: (dy) => ({ x: () => tf.zerosLike(dy as T) }) })),
+  ...["Floor", "Ceil", "Round", "Sign", "Step"].map((k): tf.GradConfig => ({
+    kernelName: k,
+    gradFunc: (dy) => ({ x: () => tf.zerosLike(dy as T) }),
+  })),
   // Comparisons and logic: boolean outputs, zero gradient to every input (GreaterEqual_grad etc.).
   ...["Greater", "GreaterEqual", "Less", "LessEqual", "Equal", "NotEqual", "LogicalAnd", "LogicalOr"].map(
-    (k): tf.GradConfig => ({ kernelName: k, inputsToSave: ["a", "b"], gradFunc: (_dy, [a, b]) => ({ a: () => f32(tf.zerosLike(a)), b: () => f32(tf.zerosLike(b)) }) }),
+    (k): tf.GradConfig => ({
+      kernelName: k,
+      inputsToSave: ["a", "b"],
+      gradFunc: (_dy, [a, b]) => ({ a: () => f32(tf.zerosLike(a)), b: () => f32(tf.zerosLike(b)) }),
+    }),
   ),
   ...["LogicalNot", "ArgMax", "ArgMin", "OnesLike", "ZerosLike", "IsNan", "IsInf", "IsFinite"].map(
-    (k): tf.GradConfig => ({ kernelName: k, inputsToSave: ["x"], gradFunc: (_dy, [x]) => ({ x: () => f32(tf.zerosLike(x)) }) }),
+    (k): tf.GradConfig => ({
+      kernelName: k,
+      inputsToSave: ["x"],
+      gradFunc: (_dy, [x]) => ({ x: () => f32(tf.zerosLike(x)) }),
+    }),
   ),
   { kernelName: "Cast", gradFunc: (dy) => ({ x: () => tf.clone(dy as T) }) },
   { kernelName: "Identity", gradFunc: (dy) => ({ x: () => f32(dy as T) }) },
@@ -173,19 +218,20 @@ export const GRADIENT_CONFIGS: tf.GradConfig[] = [
       return { x: () => tf.div(tf.mul(tf.reshape(dy as T, keptShape(x.shape, axes)), tf.ones(x.shape, "float32")), n) };
     },
   },
-  ...(["Max", "Min"] as const).map(
-    (kernelName): tf.GradConfig => ({
-      // min_max_grad_util: the gradient flows to every element equal to the extremum.
-      kernelName,
-      inputsToSave: ["x"],
-      outputsToSave: [true],
-      gradFunc: (dy, [x, y], attrs) => {
-        const axes = tf.util.parseAxisParam((kernelName === "Max" ? attrs.reductionIndices : attrs.axis) as number[], x.shape);
-        const k = keptShape(x.shape, axes);
-        return { x: () => tf.mul(tf.reshape(dy as T, k), tf.cast(tf.equal(x, tf.reshape(y, k)), (dy as T).dtype)) };
-      },
-    }),
-  ),
+  ...(["Max", "Min"] as const).map((kernelName): tf.GradConfig => ({
+    // min_max_grad_util: the gradient flows to every element equal to the extremum.
+    kernelName,
+    inputsToSave: ["x"],
+    outputsToSave: [true],
+    gradFunc: (dy, [x, y], attrs) => {
+      const axes = tf.util.parseAxisParam(
+        (kernelName === "Max" ? attrs.reductionIndices : attrs.axis) as number[],
+        x.shape,
+      );
+      const k = keptShape(x.shape, axes);
+      return { x: () => tf.mul(tf.reshape(dy as T, k), tf.cast(tf.equal(x, tf.reshape(y, k)), (dy as T).dtype)) };
+    },
+  })),
   {
     // Softmax_grad: dx = y (dy - sum(dy y)).
     kernelName: "Softmax",
@@ -205,7 +251,11 @@ export const GRADIENT_CONFIGS: tf.GradConfig[] = [
   },
   // Shape and data movement.
   { kernelName: "Reshape", inputsToSave: ["x"], gradFunc: (dy, [x]) => ({ x: () => tf.reshape(dy as T, x.shape) }) },
-  { kernelName: "ExpandDims", inputsToSave: ["input"], gradFunc: (dy, [x]) => ({ input: () => tf.reshape(dy as T, x.shape) }) },
+  {
+    kernelName: "ExpandDims",
+    inputsToSave: ["input"],
+    gradFunc: (dy, [x]) => ({ input: () => tf.reshape(dy as T, x.shape) }),
+  },
   {
     kernelName: "Transpose",
     gradFunc: (dy, _s, attrs) => ({ x: () => tf.transpose(dy as T, getUndoAxesPermutation(attrs.perm as number[])) }),
@@ -215,11 +265,21 @@ export const GRADIENT_CONFIGS: tf.GradConfig[] = [
     saveAllInputs: true,
     gradFunc: (dy, saved, attrs) => {
       const axis = tf.util.parseAxisParam(attrs.axis as number, saved[0].shape)[0];
-      return byIndex(tf.split(dy as T, saved.map((t) => t.shape[axis]), axis));
+      return byIndex(
+        tf.split(
+          dy as T,
+          saved.map((t) => t.shape[axis]),
+          axis,
+        ),
+      );
     },
   },
   { kernelName: "SplitV", gradFunc: (dy, _s, attrs) => ({ x: () => tf.concat(dy as T[], attrs.axis as number) }) },
-  { kernelName: "Pack", saveAllInputs: true, gradFunc: (dy, _s, attrs) => byIndex(tf.unstack(dy as T, attrs.axis as number)) },
+  {
+    kernelName: "Pack",
+    saveAllInputs: true,
+    gradFunc: (dy, _s, attrs) => byIndex(tf.unstack(dy as T, attrs.axis as number)),
+  },
   { kernelName: "Unpack", gradFunc: (dy, _s, attrs) => ({ value: () => tf.stack(dy as T[], attrs.axis as number) }) },
   {
     kernelName: "Slice",
@@ -233,7 +293,14 @@ export const GRADIENT_CONFIGS: tf.GradConfig[] = [
   {
     kernelName: "PadV2",
     inputsToSave: ["x"],
-    gradFunc: (dy, [x], attrs) => ({ x: () => tf.slice(dy as T, (attrs.paddings as number[][]).map((p) => p[0]), x.shape) }),
+    gradFunc: (dy, [x], attrs) => ({
+      x: () =>
+        tf.slice(
+          dy as T,
+          (attrs.paddings as number[][]).map((p) => p[0]),
+          x.shape,
+        ),
+    }),
   },
   {
     // Tile_grad: sum the tiles back; written for any rank as a reshape to [reps_i, n_i] pairs.
@@ -261,7 +328,8 @@ export const GRADIENT_CONFIGS: tf.GradConfig[] = [
     kernelName: "GatherV2",
     inputsToSave: ["x", "indices"],
     gradFunc: (dy, [x, indices], attrs) => {
-      if ((attrs.batchDims as number) > 0) throw new Error("gradient of gather with batchDims > 0 is not supported; gather per batch item instead");
+      if ((attrs.batchDims as number) > 0)
+        throw new Error("gradient of gather with batchDims > 0 is not supported; gather per batch item instead");
       const axis = tf.util.parseAxisParam(attrs.axis as number, x.shape)[0];
       return {
         x: () => {
@@ -270,7 +338,11 @@ export const GRADIENT_CONFIGS: tf.GradConfig[] = [
           const values = tf.reshape(dy as T, [...outer, indices.size, ...inner]);
           // Move the gathered axis to the front, scatter-add, move it back.
           const perm = [outer.length, ...outer.map((_, i) => i), ...inner.map((_, i) => outer.length + 1 + i)];
-          const summed = tf.unsortedSegmentSum(tf.transpose(values, perm), tf.reshape(indices, [indices.size]) as tf.Tensor1D, x.shape[axis]);
+          const summed = tf.unsortedSegmentSum(
+            tf.transpose(values, perm),
+            tf.reshape(indices, [indices.size]) as tf.Tensor1D,
+            x.shape[axis],
+          );
           return tf.transpose(summed, getUndoAxesPermutation(perm));
         },
         indices: () => indices,
@@ -285,12 +357,16 @@ export const GRADIENT_CONFIGS: tf.GradConfig[] = [
   {
     kernelName: "ResizeNearestNeighbor",
     inputsToSave: ["images"],
-    gradFunc: (dy, [images], attrs) => ({ images: () => tf.engine().runKernel("ResizeNearestNeighborGrad", { dy: dy as T, images }, attrs) as T }),
+    gradFunc: (dy, [images], attrs) => ({
+      images: () => tf.engine().runKernel("ResizeNearestNeighborGrad", { dy: dy as T, images }, attrs) as T,
+    }),
   },
   {
     kernelName: "ResizeBilinear",
     inputsToSave: ["images"],
-    gradFunc: (dy, [images], attrs) => ({ images: () => tf.engine().runKernel("ResizeBilinearGrad", { dy: dy as T, images }, attrs) as T }),
+    gradFunc: (dy, [images], attrs) => ({
+      images: () => tf.engine().runKernel("ResizeBilinearGrad", { dy: dy as T, images }, attrs) as T,
+    }),
   },
   // Linear algebra and convolution: the kernels called here are the fast ones on wasm.
   {
@@ -304,9 +380,12 @@ export const GRADIENT_CONFIGS: tf.GradConfig[] = [
       const outShape = assertAndGetBroadcastShape(a.shape.slice(0, -2), b.shape.slice(0, -2));
       // Broadcast batch dims are summed back (tfjs 4.22 misses this; TF's MatMul grad does it).
       const fit = (t: T, like: T) => unbroadcast(t, like.shape, [...outShape, ...like.shape.slice(-2)]);
-      if (!ta && !tb) return { a: () => fit(tf.matMul(g, b, false, true), a), b: () => fit(tf.matMul(a, g, true, false), b) };
-      if (!ta && tb) return { a: () => fit(tf.matMul(g, b, false, false), a), b: () => fit(tf.matMul(g, a, true, false), b) };
-      if (ta && !tb) return { a: () => fit(tf.matMul(b, g, false, true), a), b: () => fit(tf.matMul(a, g, false, false), b) };
+      if (!ta && !tb)
+        return { a: () => fit(tf.matMul(g, b, false, true), a), b: () => fit(tf.matMul(a, g, true, false), b) };
+      if (!ta && tb)
+        return { a: () => fit(tf.matMul(g, b, false, false), a), b: () => fit(tf.matMul(g, a, true, false), b) };
+      if (ta && !tb)
+        return { a: () => fit(tf.matMul(b, g, false, true), a), b: () => fit(tf.matMul(a, g, false, false), b) };
       return { a: () => fit(tf.matMul(b, g, true, true), a), b: () => fit(tf.matMul(g, a, true, true), b) };
     },
   },
@@ -316,11 +395,27 @@ export const GRADIENT_CONFIGS: tf.GradConfig[] = [
     inputsToSave: ["x", "filter"],
     gradFunc: (dy, [x, filter], attrs) => {
       const { strides, pad, dataFormat, dimRoundingMode, dilations } = attrs;
-      const d = typeof dilations === "number" ? [dilations, dilations] : ((dilations as number[] | undefined) ?? [1, 1]);
-      if (d[0] !== 1 || d[1] !== 1) throw new Error(`gradient of conv2d with dilations ${d} is not supported; use dilations 1`);
+      const d =
+        typeof dilations === "number" ? [dilations, dilations] : ((dilations as number[] | undefined) ?? [1, 1]);
+      if (d[0] !== 1 || d[1] !== 1)
+        throw new Error(`gradient of conv2d with dilations ${d} is not supported; use dilations 1`);
       return {
-        x: () => tf.engine().runKernel("Conv2DBackpropInput", { dy: dy as T, filter }, { strides, pad, dataFormat, dimRoundingMode, inputShape: x.shape }) as T,
-        filter: () => tf.engine().runKernel("Conv2DBackpropFilter", { x, dy: dy as T }, { strides, pad, dataFormat, dimRoundingMode, filterShape: filter.shape }) as T,
+        x: () =>
+          tf
+            .engine()
+            .runKernel(
+              "Conv2DBackpropInput",
+              { dy: dy as T, filter },
+              { strides, pad, dataFormat, dimRoundingMode, inputShape: x.shape },
+            ) as T,
+        filter: () =>
+          tf
+            .engine()
+            .runKernel(
+              "Conv2DBackpropFilter",
+              { x, dy: dy as T },
+              { strides, pad, dataFormat, dimRoundingMode, filterShape: filter.shape },
+            ) as T,
       };
     },
   },
@@ -331,8 +426,24 @@ export const GRADIENT_CONFIGS: tf.GradConfig[] = [
     gradFunc: (ddx, [dy, filter], attrs) => {
       const { strides, pad, dataFormat, dimRoundingMode } = attrs;
       return {
-        dy: () => tf.conv2d(ddx as tf.Tensor4D, filter as tf.Tensor4D, strides as [number, number], pad as "same", dataFormat as "NHWC", 1, dimRoundingMode as "round" | undefined),
-        filter: () => tf.engine().runKernel("Conv2DBackpropFilter", { x: ddx as T, dy }, { strides, pad, dataFormat, dimRoundingMode, filterShape: filter.shape }) as T,
+        dy: () =>
+          tf.conv2d(
+            ddx as tf.Tensor4D,
+            filter as tf.Tensor4D,
+            strides as [number, number],
+            pad as "same",
+            dataFormat as "NHWC",
+            1,
+            dimRoundingMode as "round" | undefined,
+          ),
+        filter: () =>
+          tf
+            .engine()
+            .runKernel(
+              "Conv2DBackpropFilter",
+              { x: ddx as T, dy },
+              { strides, pad, dataFormat, dimRoundingMode, filterShape: filter.shape },
+            ) as T,
       };
     },
   },
@@ -340,7 +451,9 @@ export const GRADIENT_CONFIGS: tf.GradConfig[] = [
     // AvgPool_grad.
     kernelName: "AvgPool",
     inputsToSave: ["x"],
-    gradFunc: (dy, [x], attrs) => ({ x: () => tf.engine().runKernel("AvgPoolGrad", { dy: dy as T, input: x }, attrs) as T }),
+    gradFunc: (dy, [x], attrs) => ({
+      x: () => tf.engine().runKernel("AvgPoolGrad", { dy: dy as T, input: x }, attrs) as T,
+    }),
   },
 ];
 

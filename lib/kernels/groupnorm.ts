@@ -30,7 +30,9 @@ export function fastExp(x: number): number {
   const c = x > 88 ? 88 : x < -103 ? -103 : x;
   const k = Math.floor(c * Math.LOG2E + 0.5);
   const r = c - k * Math.LN2;
-  return (1 + r * (1 + r * (0.5 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r * (1 / 720 + r / 5040))))))) * POW2[k + 300];
+  return (
+    (1 + r * (1 + r * (0.5 + r * (1 / 6 + r * (1 / 24 + r * (1 / 120 + r * (1 / 720 + r / 5040))))))) * POW2[k + 300]
+  );
 }
 
 export const GROUP_NORM = "IdbGroupNorm";
@@ -74,10 +76,15 @@ function checkInputs(kernel: string, x: Info, gamma: Info, beta: Info, groups: n
   if (x.shape.length !== 4) throw new Error(`${kernel}: x must be [batch, height, width, channels], got [${x.shape}]`);
   const C = x.shape[3];
   if (C % groups !== 0) throw new Error(`${kernel}: ${C} channels are not divisible into ${groups} groups`);
-  for (const [n, t] of [["x", x], ["gamma", gamma], ["beta", beta]] as const) {
+  for (const [n, t] of [
+    ["x", x],
+    ["gamma", gamma],
+    ["beta", beta],
+  ] as const) {
     if (t.dtype !== "float32") throw new Error(`${kernel}: ${n} must be float32, got ${t.dtype}`);
   }
-  if (gamma.shape.join() !== String(C) || beta.shape.join() !== String(C)) throw new Error(`${kernel}: gamma and beta must be [${C}], got [${gamma.shape}] and [${beta.shape}]`);
+  if (gamma.shape.join() !== String(C) || beta.shape.join() !== String(C))
+    throw new Error(`${kernel}: gamma and beta must be [${C}], got [${gamma.shape}] and [${beta.shape}]`);
   return [x.shape[0], x.shape[1] * x.shape[2], C];
 }
 
@@ -106,7 +113,15 @@ function layout(sizes: number[]): [number[], number] {
  * For each group g of Cg channels: the means over its N values of two per-channel float64 sums
  * (of x and x², or of d and d·xh) stored at f64[sOff + c] and f64[qOff + c], handed to `each`.
  */
-function groupMeans(f64: Float64Array, sOff: number, qOff: number, C: number, Cg: number, N: number, each: (g: number, m1: number, m2: number) => void): void {
+function groupMeans(
+  f64: Float64Array,
+  sOff: number,
+  qOff: number,
+  C: number,
+  Cg: number,
+  N: number,
+  each: (g: number, m1: number, m2: number) => void,
+): void {
   for (let g = 0; g < C / Cg; g++) {
     let t1 = 0;
     let t2 = 0;
@@ -119,12 +134,26 @@ function groupMeans(f64: Float64Array, sOff: number, qOff: number, C: number, Cg
 }
 
 /** Per-group values of sample b spread over their channels: f32[at + c] = perGroup[b·G + c's group]. */
-function spreadGroups(f32: Float32Array, at: number, perGroup: ArrayLike<number>, b: number, G: number, Cg: number): void {
+function spreadGroups(
+  f32: Float32Array,
+  at: number,
+  perGroup: ArrayLike<number>,
+  b: number,
+  G: number,
+  Cg: number,
+): void {
   for (let g = 0, c = at; g < G; g++) for (let k = 0; k < Cg; k++) f32[c++] = perGroup[b * G + g];
 }
 
 /** The forward of `forward` below, one sample at a time through the SIMD module; null where its memory cannot hold a sample. */
-function forwardSimd(io: HostIO, inputs: { x: Info; gamma: Info; beta: Info }, a: GroupNormAttrs, B: number, HW: number, C: number): Info[] | null {
+function forwardSimd(
+  io: HostIO,
+  inputs: { x: Info; gamma: Info; beta: Info },
+  a: GroupNormAttrs,
+  B: number,
+  HW: number,
+  C: number,
+): Info[] | null {
   const G = a.groups;
   const Cg = C / G;
   const n = HW * C;
@@ -155,7 +184,14 @@ function forwardSimd(io: HostIO, inputs: { x: Info; gamma: Info; beta: Info }, a
 }
 
 /** The backward of `backward` below, one sample at a time through the SIMD module (SiLU's sigmoid recomputed); null where its memory cannot hold a sample. */
-function backwardSimd(io: HostIO, inputs: { dy: Info; x: Info; gamma: Info; beta: Info; mean: Info; rstd: Info }, a: GroupNormAttrs, B: number, HW: number, C: number): Info[] | null {
+function backwardSimd(
+  io: HostIO,
+  inputs: { dy: Info; x: Info; gamma: Info; beta: Info; mean: Info; rstd: Info },
+  a: GroupNormAttrs,
+  B: number,
+  HW: number,
+  C: number,
+): Info[] | null {
   const G = a.groups;
   const Cg = C / G;
   const n = HW * C;
@@ -240,7 +276,11 @@ function forward(io: HostIO, inputs: { x: Info; gamma: Info; beta: Info }, a: Gr
   return outs;
 }
 
-function backward(io: HostIO, inputs: { dy: Info; x: Info; gamma: Info; beta: Info; mean: Info; rstd: Info; y?: Info }, a: GroupNormAttrs): Info[] {
+function backward(
+  io: HostIO,
+  inputs: { dy: Info; x: Info; gamma: Info; beta: Info; mean: Info; rstd: Info; y?: Info },
+  a: GroupNormAttrs,
+): Info[] {
   const [B, HW, C] = checkInputs(GROUP_NORM_GRAD, inputs.x, inputs.gamma, inputs.beta, a.groups);
   const simd = useSimd && C % 4 === 0 ? backwardSimd(io, inputs, a, B, HW, C) : null;
   if (simd) return simd;
@@ -310,13 +350,22 @@ function kernels(backendName: "wasm" | "cpu"): tf.KernelConfig[] {
     {
       kernelName: GROUP_NORM,
       backendName,
-      kernelFunc: ({ inputs, backend, attrs }) => forward(hostIO(backendName, backend), inputs as { x: Info; gamma: Info; beta: Info }, attrs as unknown as GroupNormAttrs),
+      kernelFunc: ({ inputs, backend, attrs }) =>
+        forward(
+          hostIO(backendName, backend),
+          inputs as { x: Info; gamma: Info; beta: Info },
+          attrs as unknown as GroupNormAttrs,
+        ),
     },
     {
       kernelName: GROUP_NORM_GRAD,
       backendName,
       kernelFunc: ({ inputs, backend, attrs }) =>
-        backward(hostIO(backendName, backend), inputs as { dy: Info; x: Info; gamma: Info; beta: Info; mean: Info; rstd: Info; y?: Info }, attrs as unknown as GroupNormAttrs),
+        backward(
+          hostIO(backendName, backend),
+          inputs as { dy: Info; x: Info; gamma: Info; beta: Info; mean: Info; rstd: Info; y?: Info },
+          attrs as unknown as GroupNormAttrs,
+        ),
     },
   ];
 }
@@ -330,7 +379,13 @@ export const GROUP_NORM_GRAD_CONFIG: tf.GradConfig = {
     const dys = Array.isArray(dy) ? dy[0] : dy;
     // computed here, once: the engine calls each closure below inside its own tidy, which would
     // dispose the other two outputs if the kernel ran in the first closure
-    const [dx, dgamma, dbeta] = tf.engine().runKernel(GROUP_NORM_GRAD, { dy: dys, x, gamma, beta, mean, rstd, y }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+    const [dx, dgamma, dbeta] = tf
+      .engine()
+      .runKernel(
+        GROUP_NORM_GRAD,
+        { dy: dys, x, gamma, beta, mean, rstd, y },
+        attrs as unknown as tf.NamedAttrMap,
+      ) as tf.Tensor[];
     return { x: () => dx, gamma: () => dgamma, beta: () => dbeta };
   },
 };
@@ -350,7 +405,9 @@ export function hasFusedGroupNorm(): boolean {
 
 /** GroupNorm (+ SiLU) through the fused kernel; the caller checks `hasFusedGroupNorm()`. */
 export function groupNormFused(x: tf.Tensor4D, gamma: tf.Tensor, beta: tf.Tensor, attrs: GroupNormAttrs): tf.Tensor4D {
-  const [y, mean, rstd] = tf.engine().runKernel(GROUP_NORM, { x, gamma, beta }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+  const [y, mean, rstd] = tf
+    .engine()
+    .runKernel(GROUP_NORM, { x, gamma, beta }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
   tf.dispose([mean, rstd]);
   return y as tf.Tensor4D;
 }

@@ -4,10 +4,26 @@ import * as tf from "@tensorflow/tfjs-core";
 import { matMul2D, batchMatMulFast, batchedGemm, batchedGemmSimd, BATCHED_ITEM, NARROW } from "./matmul";
 import { fixedRandom, gradsOfWeighted, relErr, runOn, wasmVsCpu } from "./test-util";
 
-const VARIANTS: [boolean, boolean][] = [[false, false], [false, true], [true, false], [true, true]];
+const VARIANTS: [boolean, boolean][] = [
+  [false, false],
+  [false, true],
+  [true, false],
+  [true, true],
+];
 /** Operand shapes for op(a) [.., M, K] · op(b) [.., K, N]. */
-function shapes(batchA: number[], batchB: number[], M: number, K: number, N: number, ta: boolean, tb: boolean): [number[], number[]] {
-  return [[...batchA, ...(ta ? [K, M] : [M, K])], [...batchB, ...(tb ? [N, K] : [K, N])]];
+function shapes(
+  batchA: number[],
+  batchB: number[],
+  M: number,
+  K: number,
+  N: number,
+  ta: boolean,
+  tb: boolean,
+): [number[], number[]] {
+  return [
+    [...batchA, ...(ta ? [K, M] : [M, K])],
+    [...batchB, ...(tb ? [N, K] : [K, N])],
+  ];
 }
 const CASES: [number[], number[], number, number, number][] = [
   [[], [], 33, 40, 17], // 2-D
@@ -26,7 +42,13 @@ for (const [ta, tb] of VARIANTS) {
     for (const [bA, bB, M, K, N] of CASES) {
       const [sa, sb] = shapes(bA, bB, M, K, N, ta, tb);
       const f = (a: tf.Tensor, b: tf.Tensor) => tf.matMul(a, b, ta, tb);
-      const err = await wasmVsCpu([{ shape: sa, seed: 1 }, { shape: sb, seed: 2 }], (a, b) => [f(a, b), ...gradsOfWeighted(f, [0, 1])(a, b)]);
+      const err = await wasmVsCpu(
+        [
+          { shape: sa, seed: 1 },
+          { shape: sb, seed: 2 },
+        ],
+        (a, b) => [f(a, b), ...gradsOfWeighted(f, [0, 1])(a, b)],
+      );
       assert.ok(err <= 1e-4, `${sa} x ${sb}: relative error ${err}`);
     }
   });
@@ -37,13 +59,21 @@ test("matMul2D and batchMatMulFast on cpu equal the native product for every var
     for (const [bA, bB, M, K, N] of CASES.slice(0, 8)) {
       const [sa, sb] = shapes(bA, bB, M, K, N, ta, tb);
       let handled = true;
-      const [fast, native] = await runOn("cpu", [{ shape: sa, seed: 3 }, { shape: sb, seed: 4 }], (a, b) => {
-        const f = bA.length + bB.length === 0 ? matMul2D(a, b, ta, tb) : batchMatMulFast(a, b, ta, tb);
-        handled = f !== null;
-        return [f ?? tf.zeros([1]), tf.matMul(a, b, ta, tb)];
-      });
+      const [fast, native] = await runOn(
+        "cpu",
+        [
+          { shape: sa, seed: 3 },
+          { shape: sb, seed: 4 },
+        ],
+        (a, b) => {
+          const f = bA.length + bB.length === 0 ? matMul2D(a, b, ta, tb) : batchMatMulFast(a, b, ta, tb);
+          handled = f !== null;
+          return [f ?? tf.zeros([1]), tf.matMul(a, b, ta, tb)];
+        },
+      );
       // Batched products with distinct operands are rewritten only for a·bᵀ; the rest stay native (null).
-      const expectHandled = !(bA.length > 0 && bB.length > 0) || (!ta && tb && N >= NARROW && M * N * K >= BATCHED_ITEM);
+      const expectHandled =
+        !(bA.length > 0 && bB.length > 0) || (!ta && tb && N >= NARROW && M * N * K >= BATCHED_ITEM);
       assert.equal(handled, expectHandled, `${sa} x ${sb} ta=${ta} tb=${tb}: handled ${handled}`);
       if (!handled) continue;
       assert.ok(relErr(fast, native) <= 1e-5, `${sa} x ${sb} ta=${ta} tb=${tb}: ${relErr(fast, native)}`);
@@ -53,8 +83,13 @@ test("matMul2D and batchMatMulFast on cpu equal the native product for every var
 
 test("a 2x2 product with both operands transposed is the hand-computed one", async () => {
   // aᵀ bᵀ with a = [[1,2],[3,4]], b = [[5,6],[7,8]]: aᵀ = [[1,3],[2,4]], bᵀ = [[5,7],[6,8]] -> [[23,31],[34,46]].
-  const [c] = await runOn("wasm", [{ shape: [2, 2], seed: 0, values: [1, 2, 3, 4] }, { shape: [2, 2], seed: 0, values: [5, 6, 7, 8] }], (a, b) =>
-    matMul2D(a, b, true, true),
+  const [c] = await runOn(
+    "wasm",
+    [
+      { shape: [2, 2], seed: 0, values: [1, 2, 3, 4] },
+      { shape: [2, 2], seed: 0, values: [5, 6, 7, 8] },
+    ],
+    (a, b) => matMul2D(a, b, true, true),
   );
   assert.deepEqual(Array.from(c), [23, 31, 34, 46]);
 });
@@ -62,7 +97,10 @@ test("a 2x2 product with both operands transposed is the hand-computed one", asy
 test("fast matmul on wasm leaks no tensors and is bit-identical across runs", async () => {
   await runOn("wasm", [], () => tf.zeros([1]));
   const before = tf.memory().numTensors;
-  const inputs = [{ shape: [4, 40, 32], seed: 5 }, { shape: [4, 48, 32], seed: 6 }];
+  const inputs = [
+    { shape: [4, 40, 32], seed: 5 },
+    { shape: [4, 48, 32], seed: 6 },
+  ];
   const f = (a: tf.Tensor, b: tf.Tensor) => tf.matMul(a, b, false, true);
   const r1 = await runOn("wasm", inputs, (a, b) => [f(a, b), ...gradsOfWeighted(f, [0, 1])(a, b)]);
   const r2 = await runOn("wasm", inputs, (a, b) => [f(a, b), ...gradsOfWeighted(f, [0, 1])(a, b)]);
@@ -72,7 +110,16 @@ test("fast matmul on wasm leaks no tensors and is bit-identical across runs", as
 
 test("the SIMD batched product equals the float64 JavaScript one for every transpose and block remainder", () => {
   // rows and columns around the 4×8 / 4×4 / 1×4 blocks of lib/kernels/simd/gemm.wat, odd inner sizes, 77 text tokens
-  for (const [M, N, K] of [[1, 1, 1], [3, 5, 2], [4, 4, 7], [5, 8, 24], [8, 12, 3], [13, 77, 24], [64, 77, 24], [9, 16, 77]]) {
+  for (const [M, N, K] of [
+    [1, 1, 1],
+    [3, 5, 2],
+    [4, 4, 7],
+    [5, 8, 24],
+    [8, 12, 3],
+    [13, 77, 24],
+    [64, 77, 24],
+    [9, 16, 77],
+  ]) {
     for (const [ta, tb] of VARIANTS) {
       const G = 3;
       const A = fixedRandom(G * M * K, M + 10 * K);
@@ -81,8 +128,12 @@ test("the SIMD batched product equals the float64 JavaScript one for every trans
       const opA = new Float32Array(A.length);
       const opB = new Float32Array(B.length);
       for (let g = 0; g < G; g++) {
-        for (let i = 0; i < M; i++) for (let k = 0; k < K; k++) opA[g * M * K + i * K + k] = ta ? A[g * M * K + k * M + i] : A[g * M * K + i * K + k];
-        for (let k = 0; k < K; k++) for (let j = 0; j < N; j++) opB[g * K * N + k * N + j] = tb ? B[g * K * N + j * K + k] : B[g * K * N + k * N + j];
+        for (let i = 0; i < M; i++)
+          for (let k = 0; k < K; k++)
+            opA[g * M * K + i * K + k] = ta ? A[g * M * K + k * M + i] : A[g * M * K + i * K + k];
+        for (let k = 0; k < K; k++)
+          for (let j = 0; j < N; j++)
+            opB[g * K * N + k * N + j] = tb ? B[g * K * N + j * K + k] : B[g * K * N + k * N + j];
       }
       const want = new Float32Array(G * M * N);
       batchedGemm(opA, opB, want, G, M, N, K);

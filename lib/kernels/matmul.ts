@@ -69,7 +69,12 @@ export function batchMatMulFast(a: T, b: T, transposeA: boolean, transposeB: boo
   // operator setup per item. Measured on attention shapes (16 × 256 tokens, head dim 16-64) it wins
   // only for q·kᵀ (a·bᵀ, 2-6×); P·V (a·b) and Pᵀ·dO (aᵀ·b) lose to the native loop, so they stay native.
   if (nA > 1 && nB > 1 && (transposeA || !transposeB || N < NARROW || M * N * K < BATCHED_ITEM)) return null;
-  if (nA === 1 && nB === 1) return tf.reshape(matMul2D(tf.reshape(a, [ra, ca]), tf.reshape(b, [rb, cb]), transposeA, transposeB), [...outBatch, M, N]);
+  if (nA === 1 && nB === 1)
+    return tf.reshape(matMul2D(tf.reshape(a, [ra, ca]), tf.reshape(b, [rb, cb]), transposeA, transposeB), [
+      ...outBatch,
+      M,
+      N,
+    ]);
   if (nB === 1 && !transposeA) {
     // [n, M, K] · [K, N]: one product with n·M rows.
     const out = matMul2D(tf.reshape(a, [nA * M, K]), tf.reshape(b, [rb, cb]), false, transposeB);
@@ -92,7 +97,15 @@ export function batchMatMulFast(a: T, b: T, transposeA: boolean, transposeB: boo
  * and 0.2-0.9 for one XNNPACK product per item (whose per-call setup dominates at this size);
  * the SIMD kernel (`batchedGemmSimd`, 11-25 GFLOP/s) replaces it where the runtime has SIMD.
  */
-export function batchedGemm(A: Float32Array, B: Float32Array, C: Float32Array, G: number, M: number, N: number, K: number): void {
+export function batchedGemm(
+  A: Float32Array,
+  B: Float32Array,
+  C: Float32Array,
+  G: number,
+  M: number,
+  N: number,
+  K: number,
+): void {
   for (let g = 0; g < G; g++) {
     const ao = g * M * K;
     const bo = g * K * N;
@@ -105,22 +118,69 @@ export function batchedGemm(A: Float32Array, B: Float32Array, C: Float32Array, G
       const a3 = a2 + K;
       let j = 0;
       for (; j + 3 < N; j += 4) {
-        let c00 = 0, c01 = 0, c02 = 0, c03 = 0, c10 = 0, c11 = 0, c12 = 0, c13 = 0;
-        let c20 = 0, c21 = 0, c22 = 0, c23 = 0, c30 = 0, c31 = 0, c32 = 0, c33 = 0;
+        let c00 = 0,
+          c01 = 0,
+          c02 = 0,
+          c03 = 0,
+          c10 = 0,
+          c11 = 0,
+          c12 = 0,
+          c13 = 0;
+        let c20 = 0,
+          c21 = 0,
+          c22 = 0,
+          c23 = 0,
+          c30 = 0,
+          c31 = 0,
+          c32 = 0,
+          c33 = 0;
         let b = bo + j;
         for (let k = 0; k < K; k++, b += N) {
-          const b0 = B[b], b1 = B[b + 1], b2 = B[b + 2], b3 = B[b + 3];
-          const x0 = A[a0 + k], x1 = A[a1 + k], x2 = A[a2 + k], x3 = A[a3 + k];
-          c00 += x0 * b0; c01 += x0 * b1; c02 += x0 * b2; c03 += x0 * b3;
-          c10 += x1 * b0; c11 += x1 * b1; c12 += x1 * b2; c13 += x1 * b3;
-          c20 += x2 * b0; c21 += x2 * b1; c22 += x2 * b2; c23 += x2 * b3;
-          c30 += x3 * b0; c31 += x3 * b1; c32 += x3 * b2; c33 += x3 * b3;
+          const b0 = B[b],
+            b1 = B[b + 1],
+            b2 = B[b + 2],
+            b3 = B[b + 3];
+          const x0 = A[a0 + k],
+            x1 = A[a1 + k],
+            x2 = A[a2 + k],
+            x3 = A[a3 + k];
+          c00 += x0 * b0;
+          c01 += x0 * b1;
+          c02 += x0 * b2;
+          c03 += x0 * b3;
+          c10 += x1 * b0;
+          c11 += x1 * b1;
+          c12 += x1 * b2;
+          c13 += x1 * b3;
+          c20 += x2 * b0;
+          c21 += x2 * b1;
+          c22 += x2 * b2;
+          c23 += x2 * b3;
+          c30 += x3 * b0;
+          c31 += x3 * b1;
+          c32 += x3 * b2;
+          c33 += x3 * b3;
         }
         let c = co + i * N + j;
-        C[c] = c00; C[c + 1] = c01; C[c + 2] = c02; C[c + 3] = c03; c += N;
-        C[c] = c10; C[c + 1] = c11; C[c + 2] = c12; C[c + 3] = c13; c += N;
-        C[c] = c20; C[c + 1] = c21; C[c + 2] = c22; C[c + 3] = c23; c += N;
-        C[c] = c30; C[c + 1] = c31; C[c + 2] = c32; C[c + 3] = c33;
+        C[c] = c00;
+        C[c + 1] = c01;
+        C[c + 2] = c02;
+        C[c + 3] = c03;
+        c += N;
+        C[c] = c10;
+        C[c + 1] = c11;
+        C[c + 2] = c12;
+        C[c + 3] = c13;
+        c += N;
+        C[c] = c20;
+        C[c + 1] = c21;
+        C[c + 2] = c22;
+        C[c + 3] = c23;
+        c += N;
+        C[c] = c30;
+        C[c + 1] = c31;
+        C[c + 2] = c32;
+        C[c + 3] = c33;
       }
       for (; j < N; j++) {
         for (let r = 0; r < 4; r++) {
@@ -160,7 +220,17 @@ export function setSimdMatmul(on: boolean): void {
  * memory (transposed there, B's columns padded to a multiple of 4), multiplied, and C copied out.
  * False (C untouched) where the module's memory cannot hold them.
  */
-export function batchedGemmSimd(A: Float32Array, B: Float32Array, C: Float32Array, G: number, M: number, N: number, K: number, transposeA: boolean, transposeB: boolean): boolean {
+export function batchedGemmSimd(
+  A: Float32Array,
+  B: Float32Array,
+  C: Float32Array,
+  G: number,
+  M: number,
+  N: number,
+  K: number,
+  transposeA: boolean,
+  transposeB: boolean,
+): boolean {
   const N4 = (N + 3) & ~3;
   const mod = gemmModule();
   const pa = 0;
@@ -169,10 +239,21 @@ export function batchedGemmSimd(A: Float32Array, B: Float32Array, C: Float32Arra
   if (!mod.reserve(pc + 4 * G * M * N4)) return false;
   const f = mod.f32;
   if (!transposeA) f.set(A.subarray(0, G * M * K), pa / 4);
-  else for (let g = 0, o = pa / 4; g < G; g++) for (let i = 0, src = g * K * M; i < M; i++) for (let k = 0; k < K; k++) f[o++] = A[src + k * M + i];
+  else
+    for (let g = 0, o = pa / 4; g < G; g++)
+      for (let i = 0, src = g * K * M; i < M; i++) for (let k = 0; k < K; k++) f[o++] = A[src + k * M + i];
   if (!transposeB && N4 === N) f.set(B.subarray(0, G * K * N), pb / 4);
-  else if (!transposeB) for (let r = 0, o = pb / 4; r < G * K; r++, o += N4) { f.set(B.subarray(r * N, r * N + N), o); f.fill(0, o + N, o + N4); }
-  else for (let g = 0, o = pb / 4; g < G; g++) for (let k = 0, src = g * N * K; k < K; k++, o += N4) { for (let j = 0; j < N; j++) f[o + j] = B[src + j * K + k]; f.fill(0, o + N, o + N4); }
+  else if (!transposeB)
+    for (let r = 0, o = pb / 4; r < G * K; r++, o += N4) {
+      f.set(B.subarray(r * N, r * N + N), o);
+      f.fill(0, o + N, o + N4);
+    }
+  else
+    for (let g = 0, o = pb / 4; g < G; g++)
+      for (let k = 0, src = g * N * K; k < K; k++, o += N4) {
+        for (let j = 0; j < N; j++) f[o + j] = B[src + j * K + k];
+        f.fill(0, o + N, o + N4);
+      }
   mod.exports.gemm(pa, pb, pc, G, M, N4, K);
   if (N4 === N) C.set(f.subarray(pc / 4, pc / 4 + G * M * N));
   else for (let r = 0, o = pc / 4; r < G * M; r++, o += N4) C.set(f.subarray(o, o + N), r * N);
@@ -187,7 +268,13 @@ export const SIMD_GEMM_MAX_BYTES = 512 * 2 ** 20;
  * measured 8-25 GFLOP/s on attention shapes against 1.7-5 for the native loop and the per-item
  * rewrite), or without SIMD, small items in JavaScript (`batchedGemm`). Null if out of scope.
  */
-function batchedOnHeap(backend: unknown, a: tf.TensorInfo, b: tf.TensorInfo, transposeA: boolean, transposeB: boolean): tf.TensorInfo | null {
+function batchedOnHeap(
+  backend: unknown,
+  a: tf.TensorInfo,
+  b: tf.TensorInfo,
+  transposeA: boolean,
+  transposeB: boolean,
+): tf.TensorInfo | null {
   if (a.shape.length < 3 || b.shape.length < 3 || a.dtype !== "float32" || b.dtype !== "float32") return null;
   const batchA = a.shape.slice(0, -2);
   if (batchA.join() !== b.shape.slice(0, -2).join()) return null;
@@ -231,7 +318,13 @@ export function batchMatMulKernel(native: tf.KernelFunc): tf.KernelConfig {
         const onHeap = batchedOnHeap(args.backend, a, b, transposeA, transposeB);
         if (onHeap) return onHeap;
       }
-      if (plain || !(a instanceof tf.Tensor) || !(b instanceof tf.Tensor) || a.dtype !== "float32" || b.dtype !== "float32") {
+      if (
+        plain ||
+        !(a instanceof tf.Tensor) ||
+        !(b instanceof tf.Tensor) ||
+        a.dtype !== "float32" ||
+        b.dtype !== "float32"
+      ) {
         return native(args) as tf.TensorInfo;
       }
       const out = tf.tidy(() => batchMatMulFast(a, b, transposeA, transposeB) ?? []);

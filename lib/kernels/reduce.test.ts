@@ -33,7 +33,13 @@ test("sumRows: the SIMD path gives the JavaScript loop's sums bit for bit (same 
   const simd = new Float32Array(8);
   sumRows(wide, 3, 8, simd);
   assert.equal(simd[0], 1, "float64 accumulation keeps the 1 that float32 would lose");
-  for (const [rows, cols] of [[1, 4], [3, 8], [1000, 64], [77, 96], [5, 12]]) {
+  for (const [rows, cols] of [
+    [1, 4],
+    [3, 8],
+    [1000, 64],
+    [77, 96],
+    [5, 12],
+  ]) {
     const x = Float32Array.from({ length: rows * cols }, (_, i) => Math.sin(i * 1.7) * 10 ** ((i % 7) - 3));
     const [a, b] = [new Float32Array(cols), new Float32Array(cols)];
     sumRows(x, rows, cols, a);

@@ -13,7 +13,10 @@ import { reduceModule, simdSupported } from "./simd/modules";
  * 0 < k < r (any order, negatives allowed), else 0.
  */
 export function leadingAxes(axis: number | number[], rank: number): number {
-  const list = tf.util.parseAxisParam(axis, Array.from({ length: rank }, () => 1));
+  const list = tf.util.parseAxisParam(
+    axis,
+    Array.from({ length: rank }, () => 1),
+  );
   const sorted = [...new Set(list)].sort((a, b) => a - b);
   if (sorted.length === 0 || sorted.length >= rank || sorted.length !== list.length) return 0;
   return sorted.every((a, i) => a === i) ? sorted.length : 0;

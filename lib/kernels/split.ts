@@ -7,7 +7,13 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { WasmHeap } from "./heap";
 
 /** outs[k] ← the k-th run of sizes[k]·inner floats out of every (sum of sizes)·inner of src. */
-export function splitRows(src: Float32Array, outer: number, inner: number, sizes: number[], outs: Float32Array[]): void {
+export function splitRows(
+  src: Float32Array,
+  outer: number,
+  inner: number,
+  sizes: number[],
+  outs: Float32Array[],
+): void {
   const row = sizes.reduce((a, b) => a + b, 0) * inner;
   let off = 0;
   sizes.forEach((s, k) => {
@@ -36,9 +42,20 @@ export function splitVKernel(native: tf.KernelFunc): tf.KernelConfig {
       const outer = tf.util.sizeFromShape(x.shape.slice(0, ax));
       const inner = tf.util.sizeFromShape(x.shape.slice(ax + 1));
       const be = args.backend as unknown as WasmHeap;
-      const outs = sizes.map((s) => be.makeOutput(x.shape.map((d, i) => (i === ax ? s : d)), "float32"));
+      const outs = sizes.map((s) =>
+        be.makeOutput(
+          x.shape.map((d, i) => (i === ax ? s : d)),
+          "float32",
+        ),
+      );
       // the outputs are made first: an allocation can grow the heap and detach earlier views
-      splitRows(be.typedArrayFromHeap(x) as Float32Array, outer, inner, sizes, outs.map((o) => be.typedArrayFromHeap(o) as Float32Array));
+      splitRows(
+        be.typedArrayFromHeap(x) as Float32Array,
+        outer,
+        inner,
+        sizes,
+        outs.map((o) => be.typedArrayFromHeap(o) as Float32Array),
+      );
       return outs;
     },
   };

@@ -35,11 +35,25 @@ export interface Input {
 }
 
 function materialize(inputs: Input[]): tf.Tensor[] {
-  return inputs.map((i) => (i.values ? tf.tensor(i.values, i.shape, i.dtype ?? "float32") : tf.tensor(fixedRandom(i.shape.reduce((a, b) => a * b, 1), i.seed), i.shape)));
+  return inputs.map((i) =>
+    i.values
+      ? tf.tensor(i.values, i.shape, i.dtype ?? "float32")
+      : tf.tensor(
+          fixedRandom(
+            i.shape.reduce((a, b) => a * b, 1),
+            i.seed,
+          ),
+          i.shape,
+        ),
+  );
 }
 
 /** Run f on `backend` with fresh tensors built from `inputs`; return every output's values. */
-export async function runOn(backend: string, inputs: Input[], f: (...xs: tf.Tensor[]) => tf.Tensor | tf.Tensor[]): Promise<Float32Array[]> {
+export async function runOn(
+  backend: string,
+  inputs: Input[],
+  f: (...xs: tf.Tensor[]) => tf.Tensor | tf.Tensor[],
+): Promise<Float32Array[]> {
   registerTrainingKernels();
   await tf.setBackend(backend);
   const xs = materialize(inputs);
@@ -58,7 +72,10 @@ export async function wasmVsCpu(inputs: Input[], f: (...xs: tf.Tensor[]) => tf.T
 }
 
 /** Gradients of sum(f(xs) * r) for a fixed random r, with respect to the float inputs. */
-export function gradsOfWeighted(f: (...xs: tf.Tensor[]) => tf.Tensor, floatArgs: number[]): (...xs: tf.Tensor[]) => tf.Tensor[] {
+export function gradsOfWeighted(
+  f: (...xs: tf.Tensor[]) => tf.Tensor,
+  floatArgs: number[],
+): (...xs: tf.Tensor[]) => tf.Tensor[] {
   return (...xs) => {
     const g = tf.grads((...ys: tf.Tensor[]) => {
       const all = xs.slice();

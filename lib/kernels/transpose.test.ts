@@ -18,7 +18,15 @@ test("asBlockTranspose finds the swap of two adjacent axis groups, and only that
 });
 
 test("blockTransposeSimd moves every element where the definition puts it (tiles, edge strips, blocks)", () => {
-  for (const [G, R, C, D] of [[1, 1, 1, 1], [1, 4, 4, 1], [2, 7, 5, 1], [3, 9, 13, 1], [1, 64, 96, 1], [2, 5, 3, 4], [2, 6, 4, 24]]) {
+  for (const [G, R, C, D] of [
+    [1, 1, 1, 1],
+    [1, 4, 4, 1],
+    [2, 7, 5, 1],
+    [3, 9, 13, 1],
+    [1, 64, 96, 1],
+    [2, 5, 3, 4],
+    [2, 6, 4, 24],
+  ]) {
     const n = G * R * C * D;
     const src = Float32Array.from({ length: n }, (_, i) => i + 0.5);
     const dst = new Float32Array(n).fill(NaN);
@@ -38,19 +46,47 @@ test("Transpose on wasm equals cpu's exactly for every permutation it takes over
   await initBackend({ prefer: "wasm", log: () => {} });
   registerTrainingKernels();
   const cases: [number[], number[]][] = [
-    [[33, 40], [1, 0]], // matrix, edge strips
-    [[4, 64, 96], [0, 2, 1]],
-    [[2, 64, 4, 24], [0, 2, 1, 3]], // attention head split
-    [[2, 4, 64, 24], [0, 2, 1, 3]], // and merge
-    [[2, 16, 4, 6], [0, 2, 1, 3]], // D = 6: native
-    [[4, 8, 8, 16], [0, 3, 1, 2]], // NHWC → NCHW
-    [[4, 8, 8, 16], [3, 1, 2, 0]], // not one swap: native
-    [[3, 5], [1, 0]], // small: native
+    [
+      [33, 40],
+      [1, 0],
+    ], // matrix, edge strips
+    [
+      [4, 64, 96],
+      [0, 2, 1],
+    ],
+    [
+      [2, 64, 4, 24],
+      [0, 2, 1, 3],
+    ], // attention head split
+    [
+      [2, 4, 64, 24],
+      [0, 2, 1, 3],
+    ], // and merge
+    [
+      [2, 16, 4, 6],
+      [0, 2, 1, 3],
+    ], // D = 6: native
+    [
+      [4, 8, 8, 16],
+      [0, 3, 1, 2],
+    ], // NHWC → NCHW
+    [
+      [4, 8, 8, 16],
+      [3, 1, 2, 0],
+    ], // not one swap: native
+    [
+      [3, 5],
+      [1, 0],
+    ], // small: native
   ];
   for (const [shape, perm] of cases) {
     const [w] = await runOn("wasm", [{ shape, seed: 3 }], (x) => tf.transpose(x, perm));
     const [c] = await runOn("cpu", [{ shape, seed: 3 }], (x) => tf.transpose(x, perm));
-    assert.deepEqual(Buffer.from(w.buffer, w.byteOffset, w.byteLength), Buffer.from(c.buffer, c.byteOffset, c.byteLength), `[${shape}] perm ${perm}`);
+    assert.deepEqual(
+      Buffer.from(w.buffer, w.byteOffset, w.byteLength),
+      Buffer.from(c.buffer, c.byteOffset, c.byteLength),
+      `[${shape}] perm ${perm}`,
+    );
   }
   await tf.setBackend("wasm");
   const x = tf.ones([64, 96]);

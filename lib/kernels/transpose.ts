@@ -12,7 +12,10 @@ import type { WasmHeap } from "./heap";
 import { simdSupported, transposeModule } from "./simd/modules";
 
 /** [G, R, C, D] sizes when `perm` swaps two adjacent groups of axes of `shape` (identity before and after), else null. */
-export function asBlockTranspose(shape: number[], perm: number[]): { G: number; R: number; C: number; D: number } | null {
+export function asBlockTranspose(
+  shape: number[],
+  perm: number[],
+): { G: number; R: number; C: number; D: number } | null {
   const r = perm.length;
   let a = 0;
   while (a < r && perm[a] === a) a++;
@@ -38,7 +41,14 @@ const transposeBytes = (n: number) => outputAt(n) + 4 * n;
  * dst ← src transposed as [G, R, C, D] → [G, C, R, D] (D = 1 or a multiple of 4), through the SIMD
  * module; false (dst untouched) where its memory cannot hold them.
  */
-export function blockTransposeSimd(src: Float32Array, dst: Float32Array, G: number, R: number, C: number, D: number): boolean {
+export function blockTransposeSimd(
+  src: Float32Array,
+  dst: Float32Array,
+  G: number,
+  R: number,
+  C: number,
+  D: number,
+): boolean {
   const n = G * R * C * D;
   const mod = transposeModule();
   const out = outputAt(n);
@@ -62,12 +72,24 @@ export function transposeKernel(native: tf.KernelFunc): tf.KernelConfig {
       const x = args.inputs.x as tf.TensorInfo;
       const { perm } = args.attrs as unknown as tf.TransposeAttrs;
       const size = tf.util.sizeFromShape(x.shape);
-      const blocks = simdSupported && x.dtype === "float32" && size >= SMALL_TRANSPOSE ? asBlockTranspose(x.shape, perm) : null;
-      if (!blocks || (blocks.D !== 1 && blocks.D % 4 !== 0) || !transposeModule().reserve(transposeBytes(size))) return native(args) as tf.TensorInfo;
+      const blocks =
+        simdSupported && x.dtype === "float32" && size >= SMALL_TRANSPOSE ? asBlockTranspose(x.shape, perm) : null;
+      if (!blocks || (blocks.D !== 1 && blocks.D % 4 !== 0) || !transposeModule().reserve(transposeBytes(size)))
+        return native(args) as tf.TensorInfo;
       const be = args.backend as unknown as WasmHeap;
-      const out = be.makeOutput(perm.map((p) => x.shape[p]), "float32");
+      const out = be.makeOutput(
+        perm.map((p) => x.shape[p]),
+        "float32",
+      );
       // the output is made first: an allocation can grow the heap and detach earlier views
-      blockTransposeSimd(be.typedArrayFromHeap(x) as Float32Array, be.typedArrayFromHeap(out) as Float32Array, blocks.G, blocks.R, blocks.C, blocks.D);
+      blockTransposeSimd(
+        be.typedArrayFromHeap(x) as Float32Array,
+        be.typedArrayFromHeap(out) as Float32Array,
+        blocks.G,
+        blocks.R,
+        blocks.C,
+        blocks.D,
+      );
       return out;
     },
   };

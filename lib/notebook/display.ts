@@ -54,7 +54,10 @@ export function tableBundle(rows: Record<string, string | number>[], opts: { dig
     rows.map((r) => `<tr>${cols.map((c) => `<td>${esc(String(cell(r[c])))}</td>`).join("")}</tr>`).join("") +
     `</tbody></table>`;
   const widths = cols.map((c) => Math.max(c.length, ...rows.map((r) => String(cell(r[c])).length)));
-  const text = [cols.map((c, i) => c.padEnd(widths[i])).join("  "), ...rows.map((r) => cols.map((c, i) => String(cell(r[c])).padEnd(widths[i])).join("  "))].join("\n");
+  const text = [
+    cols.map((c, i) => c.padEnd(widths[i])).join("  "),
+    ...rows.map((r) => cols.map((c, i) => String(cell(r[c])).padEnd(widths[i])).join("  ")),
+  ].join("\n");
   return { "text/html": html, "text/plain": text };
 }
 
@@ -79,7 +82,10 @@ export async function sampleFaceImage(seed: number, size = 64): Promise<ImageHWC
  * for grids of generated images (diagrams and tables are best left PNG). A missing file is an error
  * that names the command that writes it.
  */
-export async function showFigure(file: string, opts: { maxWidth?: number; alt?: string; jpeg?: number } = {}): Promise<void> {
+export async function showFigure(
+  file: string,
+  opts: { maxWidth?: number; alt?: string; jpeg?: number } = {},
+): Promise<void> {
   const fs = await import("fs");
   if (!fs.existsSync(file)) {
     throw new Error(`${file} is missing: run \`npm run repro\` (the pipeline writes paper-figures/ and metrics/)`);
@@ -99,7 +105,11 @@ export async function showFigure(file: string, opts: { maxWidth?: number; alt?: 
 }
 
 /** Estimates with 95 % intervals as a chart: one marker per named estimate at x = its index, a vertical bar for its interval. */
-export function estimateChartSpec(title: string, yLabel: string, items: { name: string; mean: number; ci95: [number, number] }[]): ChartSpec {
+export function estimateChartSpec(
+  title: string,
+  yLabel: string,
+  items: { name: string; mean: number; ci95: [number, number] }[],
+): ChartSpec {
   return {
     title,
     xLabel: "configuration (legend order)",
@@ -113,8 +123,21 @@ export function estimateChartSpec(title: string, yLabel: string, items: { name: 
       return [lo - pad, hi + pad] as [number, number];
     })(),
     series: items.flatMap((it, i) => [
-      { name: `${i}: ${it.name}`, x: [i, i], y: [it.ci95[0], it.ci95[1]], mode: "lines" as const, color: PALETTE[i % PALETTE.length] },
-      { name: it.name, x: [i], y: [it.mean], mode: "markers" as const, color: PALETTE[i % PALETTE.length], legend: false },
+      {
+        name: `${i}: ${it.name}`,
+        x: [i, i],
+        y: [it.ci95[0], it.ci95[1]],
+        mode: "lines" as const,
+        color: PALETTE[i % PALETTE.length],
+      },
+      {
+        name: it.name,
+        x: [i],
+        y: [it.mean],
+        mode: "markers" as const,
+        color: PALETTE[i % PALETTE.length],
+        legend: false,
+      },
     ]),
   };
 }

@@ -3,13 +3,23 @@ import assert from "node:assert/strict";
 import * as fs from "fs";
 import * as path from "path";
 import {
-  chartBundle, display, inNotebook, initCharts, plotlyLibraryBundle, PLOTLY_LIBRARY_KEY, scriptJson, sourceOf,
+  chartBundle,
+  display,
+  inNotebook,
+  initCharts,
+  plotlyLibraryBundle,
+  PLOTLY_LIBRARY_KEY,
+  scriptJson,
+  sourceOf,
 } from ".";
 import { projectRoot } from "./source";
 
 const spec = {
   title: "a </script> title",
-  series: [{ name: "a", x: [1, 2, 3], y: [1, 4, 9] }, { name: "b", x: [1, 2], y: [2, 3] }],
+  series: [
+    { name: "a", x: [1, 2, 3], y: [1, 4, 9] },
+    { name: "b", x: [1, 2], y: [2, 3] },
+  ],
 };
 
 test("outside a kernel nothing is displayed", () => {
@@ -31,7 +41,10 @@ test("a chart is HTML that draws the plotly figure over its PNG, plus the PNG it
   assert.equal(html.split("</script").length - 1, 1);
   const json = /var figure = (.*);\n/.exec(html)![1];
   const figure = JSON.parse(json) as { data: { name: string; y: number[] }[]; layout: { title: { text: string } } };
-  assert.deepEqual(figure.data.map((d) => d.name), ["a", "b"]);
+  assert.deepEqual(
+    figure.data.map((d) => d.name),
+    ["a", "b"],
+  );
   assert.deepEqual(figure.data[0].y, [1, 4, 9]);
   assert.equal(figure.layout.title.text, spec.title);
   // two charts of the same figure get different ids (a page may show both)

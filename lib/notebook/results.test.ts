@@ -17,12 +17,18 @@ function results(withNoPrior: boolean) {
 
 test("the statements follow the numbers: subject learnt, what separates each process, claims, prior", () => {
   const [subject, processes, claims, prior] = resultStatements(results(true));
-  assert.match(subject, /identity similarity to the subject rose by \+0\.2\d\d \[\+0\.\d+, \+0\.\d+\] over the base model's/);
+  assert.match(
+    subject,
+    /identity similarity to the subject rose by \+0\.2\d\d \[\+0\.\d+, \+0\.\d+\] over the base model's/,
+  );
   assert.match(subject, /three training seeds\)\.$/);
   assert.match(processes, /linear \+ ZT-SNR in none of the nine measures|linear \+ ZT-SNR differs in identity/);
   assert.match(processes, /sigmoid differs in identity \(−0\.100 \[/);
   assert.match(processes, /sigmoid \+ ZT-SNR differs in identity \(\+0\.100 \[.*dark \(−0\.100/);
-  assert.match(claims, /Of the paper's six claims, four are supported: .*"the two together gave the clearest improvement" \(identity \+0\.100/);
+  assert.match(
+    claims,
+    /Of the paper's six claims, four are supported: .*"the two together gave the clearest improvement" \(identity \+0\.100/,
+  );
   assert.match(claims, /not resolved at this power \(sigmoid-tones, both-blur\)/);
   assert.match(prior, /moved toward the subject by \+0\.\d+ \[/);
 });

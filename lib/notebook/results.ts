@@ -16,7 +16,8 @@ export interface ComparisonResults {
 
 const f3 = (v: number) => v.toFixed(3);
 const signed = (v: number) => `${v >= 0 ? "+" : "−"}${f3(Math.abs(v))}`;
-const ci = (e: { mean: number; ci95: [number, number] }) => `${signed(e.mean)} [${signed(e.ci95[0])}, ${signed(e.ci95[1])}]`;
+const ci = (e: { mean: number; ci95: [number, number] }) =>
+  `${signed(e.mean)} [${signed(e.ci95[0])}, ${signed(e.ci95[1])}]`;
 const resolved = (e: Effect) => e.estimate.ci95[0] > 0 || e.estimate.ci95[1] < 0;
 const WORDS = ["no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"];
 const count = (n: number) => WORDS[n] ?? String(n);

@@ -11,9 +11,18 @@ const MODULE = path.join(__dirname, "fixtures", "probe-task.ts");
 const CONFIG: ProbeConfig = { seed: 3, batch: 5, size: 8, channels: 4, width: 16 };
 
 test("splitRange: contiguous, covers the batch, first shards one larger", () => {
-  assert.deepEqual(splitRange(5, 2), [[0, 3], [3, 5]]);
-  assert.deepEqual(splitRange(4, 2), [[0, 2], [2, 4]]);
-  assert.deepEqual(splitRange(2, 4), [[0, 1], [1, 2]]);
+  assert.deepEqual(splitRange(5, 2), [
+    [0, 3],
+    [3, 5],
+  ]);
+  assert.deepEqual(splitRange(4, 2), [
+    [0, 2],
+    [2, 4],
+  ]);
+  assert.deepEqual(splitRange(2, 4), [
+    [0, 1],
+    [1, 2],
+  ]);
   assert.throws(() => splitRange(0, 2), /n must be a positive integer/);
 });
 
@@ -39,7 +48,18 @@ test("weightedSum's unrolled one- and two-input loops give the bytes of the gene
   const r = (k: number) => Math.fround(Math.sin(k * 7.13) * 1e3);
   const a = Float32Array.from({ length: n }, (_, i) => (i === 0 ? -0 : r(i)));
   const b = Float32Array.from({ length: n }, (_, i) => (i === 0 ? -0 : i === 1 ? 1e-45 : r(i + n)));
-  for (const [ins, w] of [[[a], [1]], [[a], [0.3]], [[a, b], [0.75, 0.25]], [[a, b], [1 / 3, 2 / 3]]] as [Float32Array[], number[]][]) {
+  for (const [ins, w] of [
+    [[a], [1]],
+    [[a], [0.3]],
+    [
+      [a, b],
+      [0.75, 0.25],
+    ],
+    [
+      [a, b],
+      [1 / 3, 2 / 3],
+    ],
+  ] as [Float32Array[], number[]][]) {
     const want = new Float32Array(n).fill(9);
     const got = new Float32Array(n).fill(9);
     generic(ins, w, want, 0, n - 1);
@@ -50,7 +70,11 @@ test("weightedSum's unrolled one- and two-input loops give the bytes of the gene
     weightedSum(inPlace, w, inPlace[0], 0, n - 1);
     const wantInPlace = want.slice();
     wantInPlace[n - 1] = ins[0][n - 1]; // outside [lo, hi): untouched
-    assert.deepEqual(new Uint8Array(inPlace[0].buffer), new Uint8Array(wantInPlace.buffer), `in place, ${ins.length} inputs`);
+    assert.deepEqual(
+      new Uint8Array(inPlace[0].buffer),
+      new Uint8Array(wantInPlace.buffer),
+      `in place, ${ins.length} inputs`,
+    );
   }
   const zero = new Float32Array(1);
   weightedSum([Float32Array.from([-0])], [1], zero, 0, 1);

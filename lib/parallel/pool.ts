@@ -45,7 +45,16 @@ export interface PoolOptions {
 }
 
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
-type Reply = { id: number; ok: boolean; error?: string; result?: ShardResult; weights?: Float32Array[]; params?: ParamInfo[]; value?: unknown; timing?: StepTiming };
+type Reply = {
+  id: number;
+  ok: boolean;
+  error?: string;
+  result?: ShardResult;
+  weights?: Float32Array[];
+  params?: ParamInfo[];
+  value?: unknown;
+  timing?: StepTiming;
+};
 
 /** Where a shared step's time went, in the slowest worker (milliseconds). */
 export interface StepTiming {
@@ -84,9 +93,11 @@ export class WorkerPool {
 
   /** Start the workers and wait until each has loaded the task. */
   static async start(opts: PoolOptions): Promise<WorkerPool> {
-    if (!path.isAbsolute(opts.module)) throw new Error(`WorkerPool: module must be an absolute path, got "${opts.module}" (use path.resolve)`);
+    if (!path.isAbsolute(opts.module))
+      throw new Error(`WorkerPool: module must be an absolute path, got "${opts.module}" (use path.resolve)`);
     const size = opts.size ?? os.availableParallelism();
-    if (!Number.isInteger(size) || size < 1) throw new Error(`WorkerPool: size must be a positive integer, got ${size}`);
+    if (!Number.isInteger(size) || size < 1)
+      throw new Error(`WorkerPool: size must be a positive integer, got ${size}`);
     const pool = new WorkerPool(size);
     const { source, eval: evalSource } = workerSource(opts.module);
     const nativeThreads = opts.nativeThreads ?? Math.max(1, Math.floor(os.availableParallelism() / size));
@@ -158,7 +169,8 @@ export class WorkerPool {
 
   /** The task's `call(arg)` on one worker. */
   async call<R = unknown>(worker: number, arg: unknown): Promise<R> {
-    if (!Number.isInteger(worker) || worker < 0 || worker >= this.size) throw new Error(`WorkerPool.call: worker ${worker} is not one of 0..${this.size - 1}`);
+    if (!Number.isInteger(worker) || worker < 0 || worker >= this.size)
+      throw new Error(`WorkerPool.call: worker ${worker} is not one of 0..${this.size - 1}`);
     return (await this.request(worker, { kind: "call", arg })).value as R;
   }
 
@@ -189,7 +201,10 @@ export class WorkerPool {
 
   /** Loss and gradients of each shard (shard i on worker i mod size), in shard order. */
   async shardGradients(shards: unknown[]): Promise<ShardResult[]> {
-    if (shards.length > this.size) throw new Error(`WorkerPool: ${shards.length} shards for ${this.size} workers; give at most one shard per worker`);
+    if (shards.length > this.size)
+      throw new Error(
+        `WorkerPool: ${shards.length} shards for ${this.size} workers; give at most one shard per worker`,
+      );
     const replies = await Promise.all(shards.map((shard, i) => this.request(i, { kind: "step", shard })));
     return replies.map((r) => r.result!);
   }
@@ -226,7 +241,10 @@ export class WorkerPool {
     const ranges = splitRange(Math.max(total, 1), this.size);
     await Promise.all(
       this.workers.map((_, i) =>
-        this.request(i, { kind: "share", share: { index: i, params, m, v, ema, grads, offsets, sizes, range: ranges[i] ?? [total, total], optimizer } }),
+        this.request(i, {
+          kind: "share",
+          share: { index: i, params, m, v, ema, grads, offsets, sizes, range: ranges[i] ?? [total, total], optimizer },
+        }),
       ),
     );
     this.shared = {
@@ -253,7 +271,10 @@ export class WorkerPool {
    */
   async sharedGradients(shards: unknown[]): Promise<{ loss: number; count: number; timing: StepTiming }> {
     if (!this.shared) throw new Error("WorkerPool.sharedGradients: call share() first");
-    if (shards.length !== this.size) throw new Error(`WorkerPool.sharedGradients: ${shards.length} shards for ${this.size} workers; give exactly one shard per worker`);
+    if (shards.length !== this.size)
+      throw new Error(
+        `WorkerPool.sharedGradients: ${shards.length} shards for ${this.size} workers; give exactly one shard per worker`,
+      );
     const load = this.stale;
     const replies = await Promise.all(shards.map((shard, i) => this.request(i, { kind: "sharedStep", shard, load })));
     this.stale = false;
@@ -263,7 +284,10 @@ export class WorkerPool {
     let loss = 0;
     replies.forEach((r, i) => (loss += weights[i] * r.result!.loss));
     await Promise.all(this.workers.map((_, i) => this.request(i, { kind: "reduce", weights })));
-    const timing = { loadMs: Math.max(...replies.map((r) => r.timing?.loadMs ?? 0)), computeMs: Math.max(...replies.map((r) => r.timing?.computeMs ?? 0)) };
+    const timing = {
+      loadMs: Math.max(...replies.map((r) => r.timing?.loadMs ?? 0)),
+      computeMs: Math.max(...replies.map((r) => r.timing?.computeMs ?? 0)),
+    };
     return { loss, count: total, timing };
   }
 

@@ -71,10 +71,17 @@ export interface StepShard {
  */
 export function poolSource(pool: WorkerPool, opts: { sharedUpdate?: boolean } = {}): GradientSource {
   const shards = (step: number, samples: number[]): StepShard[] =>
-    splitRange(samples.length, pool.size).map(([a, b]) => ({ step, samples: samples.slice(a, b), batch: samples.length }));
+    splitRange(samples.length, pool.size).map(([a, b]) => ({
+      step,
+      samples: samples.slice(a, b),
+      batch: samples.length,
+    }));
   const shared: SharedUpdateSource = {
     async attach(params, opt, ema) {
-      const st = await pool.share({ beta1: opt.beta1, beta2: opt.beta2, eps: opt.eps, weightDecay: opt.weightDecay, emaDecay: ema?.decay }, { ema: !!ema });
+      const st = await pool.share(
+        { beta1: opt.beta1, beta2: opt.beta2, eps: opt.eps, weightDecay: opt.weightDecay, emaDecay: ema?.decay },
+        { ema: !!ema },
+      );
       for (const [j, p] of pool.params.entries()) {
         const v = params.get(p.name);
         if (!v) throw new Error(`the workers train "${p.name}", which the main thread does not hold`);
@@ -92,7 +99,10 @@ export function poolSource(pool: WorkerPool, opts: { sharedUpdate?: boolean } = 
       pool.markStale();
     },
     async gradients(step, samples) {
-      if (samples.length < pool.size) throw new Error(`a batch of ${samples.length} samples cannot feed ${pool.size} workers: use a batch of at least ${pool.size} or fewer workers`);
+      if (samples.length < pool.size)
+        throw new Error(
+          `a batch of ${samples.length} samples cannot feed ${pool.size} workers: use a batch of at least ${pool.size} or fewer workers`,
+        );
       return (await pool.sharedGradients(shards(step, samples))).loss;
     },
     async apply(lr, clipNorm, t) {
@@ -105,7 +115,10 @@ export function poolSource(pool: WorkerPool, opts: { sharedUpdate?: boolean } = 
       if (!Number.isFinite(norm)) {
         for (const [j, p] of pool.params.entries()) {
           const sub = g.subarray(st.offsets[j], st.offsets[j] + st.sizes[j]);
-          if (sub.some((x) => !Number.isFinite(x))) throw new NonFiniteError(`gradient of ${p.name} is not finite (NaN or Inf): lower the learning rate, or check the inputs`);
+          if (sub.some((x) => !Number.isFinite(x)))
+            throw new NonFiniteError(
+              `gradient of ${p.name} is not finite (NaN or Inf): lower the learning rate, or check the inputs`,
+            );
         }
         throw new NonFiniteError(`the gradient norm overflowed (${norm}): lower the learning rate`);
       }

@@ -7,7 +7,11 @@ import type { ParallelTask, ShardResult } from "./task";
  * `vars` in exchange order (name, variable); `loss(shard)` the scalar whose gradients are taken (call
  * it inside nothing: it runs under tf.variableGrads); `count(shard)` the shard's weight in the average.
  */
-export function variableTask<Shard>(vars: [string, tf.Variable][], loss: (shard: Shard) => tf.Scalar, count: (shard: Shard) => number): ParallelTask<Shard> {
+export function variableTask<Shard>(
+  vars: [string, tf.Variable][],
+  loss: (shard: Shard) => tf.Scalar,
+  count: (shard: Shard) => number,
+): ParallelTask<Shard> {
   const list = vars.map(([, v]) => v);
   return {
     params: vars.map(([name, v]) => ({ name, shape: v.shape })),
@@ -20,7 +24,9 @@ export function variableTask<Shard>(vars: [string, tf.Variable][], loss: (shard:
     async lossAndGrads(shard): Promise<ShardResult> {
       const { value, grads } = tf.variableGrads(() => loss(shard), list);
       const l = (await value.data())[0];
-      const out = await Promise.all(list.map(async (v) => Float32Array.from((await grads[v.name].data()) as Float32Array)));
+      const out = await Promise.all(
+        list.map(async (v) => Float32Array.from((await grads[v.name].data()) as Float32Array)),
+      );
       tf.dispose([value, ...Object.values(grads)]);
       return { loss: l, count: count(shard), grads: out };
     },

@@ -75,7 +75,9 @@ class Shared {
 
   /** The weights as one view per parameter (copied, off wasm, since other backends may keep the array). */
   weights(copy: boolean): Float32Array[] {
-    return this.init.offsets.map((o, j) => (copy ? this.params.slice(o, o + this.init.sizes[j]) : this.params.subarray(o, o + this.init.sizes[j])));
+    return this.init.offsets.map((o, j) =>
+      copy ? this.params.slice(o, o + this.init.sizes[j]) : this.params.subarray(o, o + this.init.sizes[j]),
+    );
   }
 
   writeGrads(grads: Float32Array[]): void {
@@ -99,7 +101,17 @@ class Shared {
     const { params: p, m, v, ema } = this;
     const decay = this.init.optimizer.emaDecay;
     const shadow = ema && decay !== undefined ? { shadow: ema, decay } : null;
-    clipAdamwEmaElements(p, m, v, this.grads[0], lo, hi, adamwCoefficients(this.init.optimizer, u.lr, u.t), u.scale ?? 1, shadow);
+    clipAdamwEmaElements(
+      p,
+      m,
+      v,
+      this.grads[0],
+      lo,
+      hi,
+      adamwCoefficients(this.init.optimizer, u.lr, u.t),
+      u.scale ?? 1,
+      shadow,
+    );
   }
 }
 
@@ -107,7 +119,13 @@ class Shared {
 function ownBuffers(value: unknown): ArrayBuffer[] {
   const out = new Set<ArrayBuffer>();
   const visit = (v: unknown) => {
-    if (ArrayBuffer.isView(v) && v.buffer instanceof ArrayBuffer && v.byteOffset === 0 && v.byteLength === v.buffer.byteLength) out.add(v.buffer);
+    if (
+      ArrayBuffer.isView(v) &&
+      v.buffer instanceof ArrayBuffer &&
+      v.byteOffset === 0 &&
+      v.byteLength === v.buffer.byteLength
+    )
+      out.add(v.buffer);
   };
   visit(value);
   if (value && typeof value === "object") for (const v of Array.isArray(value) ? value : Object.values(value)) visit(v);
@@ -154,7 +172,12 @@ async function main(): Promise<void> {
           sh.writeGrads(full.grads);
           r = full;
         }
-        port.postMessage({ id: req.id, ok: true, result: { loss: r.loss, count: r.count, grads: [] }, timing: { loadMs: t1 - t0, computeMs: performance.now() - t1 } });
+        port.postMessage({
+          id: req.id,
+          ok: true,
+          result: { loss: r.loss, count: r.count, grads: [] },
+          timing: { loadMs: t1 - t0, computeMs: performance.now() - t1 },
+        });
       } else if (req.kind === "reduce") {
         needShared().reduce(req.weights);
         port.postMessage({ id: req.id, ok: true });
@@ -170,10 +193,16 @@ async function main(): Promise<void> {
         port.postMessage({ id: req.id, ok: true });
       } else if (req.kind === "getWeights") {
         const w = await task.getWeights();
-        port.postMessage({ id: req.id, ok: true, weights: w }, w.map((a) => a.buffer as ArrayBuffer));
+        port.postMessage(
+          { id: req.id, ok: true, weights: w },
+          w.map((a) => a.buffer as ArrayBuffer),
+        );
       } else {
         const r = await task.lossAndGrads(req.shard);
-        port.postMessage({ id: req.id, ok: true, result: r }, r.grads.map((g) => g.buffer as ArrayBuffer));
+        port.postMessage(
+          { id: req.id, ok: true, result: r },
+          r.grads.map((g) => g.buffer as ArrayBuffer),
+        );
       }
     } catch (e) {
       port.postMessage({ id: req.id, ok: false, error: String((e as Error)?.stack ?? e) });

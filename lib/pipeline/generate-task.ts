@@ -15,7 +15,6 @@ export interface ImageBatch {
   shape: [number, number, number, number];
 }
 
-
 export function setup(config: { model: string }): ParallelTask {
   const sd = loadStableDiffusion(config.model);
   return {

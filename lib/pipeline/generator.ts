@@ -32,12 +32,21 @@ export class ImageGenerator {
   /** `workers` 0 or 1 runs the jobs in this process; more starts that many threads on the current backend. */
   static async open(model: string, opts: { workers?: number } = {}): Promise<ImageGenerator> {
     const workers = opts.workers ?? defaultGeneratorWorkers();
-    if (!Number.isInteger(workers) || workers < 0) throw new Error(`ImageGenerator: workers must be a whole number ≥ 0, got ${workers}`);
+    if (!Number.isInteger(workers) || workers < 0)
+      throw new Error(`ImageGenerator: workers must be a whole number ≥ 0, got ${workers}`);
     if (workers <= 1) return new ImageGenerator(model, null);
     const backend = tf.getBackend();
-    if (!["wasm", "cpu"].includes(backend)) throw new Error(`ImageGenerator: worker threads sample on the wasm and cpu backends; on ${backend} use 0 workers (this process)`);
+    if (!["wasm", "cpu"].includes(backend))
+      throw new Error(
+        `ImageGenerator: worker threads sample on the wasm and cpu backends; on ${backend} use 0 workers (this process)`,
+      );
     const ext = __filename.endsWith(".ts") ? ".ts" : ".js";
-    const pool = await WorkerPool.start({ module: path.join(__dirname, `generate-task${ext}`), config: { model: path.resolve(model) }, size: workers, backend });
+    const pool = await WorkerPool.start({
+      module: path.join(__dirname, `generate-task${ext}`),
+      config: { model: path.resolve(model) },
+      size: workers,
+      backend,
+    });
     return new ImageGenerator(model, pool);
   }
 
@@ -54,7 +63,10 @@ export class ImageGenerator {
     try {
       for (const [i, job] of jobs.entries()) {
         const images = await generate(sd, job);
-        const batch: ImageBatch = { data: (await images.data()) as Float32Array, shape: images.shape as ImageBatch["shape"] };
+        const batch: ImageBatch = {
+          data: (await images.data()) as Float32Array,
+          shape: images.shape as ImageBatch["shape"],
+        };
         images.dispose();
         await onResult(i, batch);
       }

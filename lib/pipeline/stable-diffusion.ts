@@ -36,10 +36,14 @@ const BETA_SCHEDULES: Record<string, ScheduleKind> = {
 /** Reads diffusers' scheduler/scheduler_config.json into this project's schedule config. */
 export function readSchedulerConfig(dir: string): SchedulerFile {
   const file = path.join(dir, "scheduler", "scheduler_config.json");
-  if (!fs.existsSync(file)) throw new Error(`${file} not found: a diffusers folder has scheduler/scheduler_config.json`);
+  if (!fs.existsSync(file))
+    throw new Error(`${file} not found: a diffusers folder has scheduler/scheduler_config.json`);
   const c = JSON.parse(fs.readFileSync(file, "utf8"));
   const kind = BETA_SCHEDULES[c.beta_schedule ?? "linear"];
-  if (!kind) throw new Error(`${file}: beta_schedule "${c.beta_schedule}" is not supported; use one of ${Object.keys(BETA_SCHEDULES).join(", ")}`);
+  if (!kind)
+    throw new Error(
+      `${file}: beta_schedule "${c.beta_schedule}" is not supported; use one of ${Object.keys(BETA_SCHEDULES).join(", ")}`,
+    );
   return {
     schedule: {
       kind,
@@ -70,8 +74,13 @@ export function loadStableDiffusion(dir: string): StableDiffusion {
   const unet = paramsFromValues(specs.unet, readWeights(path.join(dir, "unet"), specs.unet));
   // SD 1.x's own VAE files still use diffusers' old attention names (query/key/value/proj_attn)
   const vae = paramsFromValues(specs.vae, readWeights(path.join(dir, "vae"), specs.vae, { rename: vaeCurrentName }));
-  const textEncoder = paramsFromValues(specs.textEncoder, readWeights(path.join(dir, "text_encoder"), specs.textEncoder, { ignore: TEXT_ENCODER_IGNORE }));
-  const tokenizer = fs.existsSync(path.join(dir, "tokenizer", "vocab.json")) ? ClipTokenizer.fromFolder(dir) : clipTokenizer();
+  const textEncoder = paramsFromValues(
+    specs.textEncoder,
+    readWeights(path.join(dir, "text_encoder"), specs.textEncoder, { ignore: TEXT_ENCODER_IGNORE }),
+  );
+  const tokenizer = fs.existsSync(path.join(dir, "tokenizer", "vocab.json"))
+    ? ClipTokenizer.fromFolder(dir)
+    : clipTokenizer();
   return {
     dir,
     configs,
@@ -89,7 +98,9 @@ export function loadStableDiffusion(dir: string): StableDiffusion {
 /** Text states [B, 77, D] for prompts. */
 export function encodePrompts(sd: StableDiffusion, prompts: string[]): tf.Tensor3D {
   const ids = prompts.flatMap((p) => sd.tokenizer.encode(p));
-  return tf.tidy(() => clipTextForward(sd.textEncoder, sd.configs.textEncoder, tf.tensor2d(ids, [prompts.length, 77], "int32")));
+  return tf.tidy(() =>
+    clipTextForward(sd.textEncoder, sd.configs.textEncoder, tf.tensor2d(ids, [prompts.length, 77], "int32")),
+  );
 }
 
 export interface GenerateOptions {
@@ -126,7 +137,9 @@ export function latentSide(sd: Pick<StableDiffusion, "configs">, size?: number):
   const f = vaeDownscaleFactor(sd.configs.vae);
   const m = f * 2 ** (sd.configs.unet.down_block_types.length - 1);
   if (!Number.isInteger(size) || size <= 0 || size % m !== 0) {
-    throw new Error(`image size ${size} px: the model needs a positive multiple of ${m} (its VAE and U-Net downscale by ${m})`);
+    throw new Error(
+      `image size ${size} px: the model needs a positive multiple of ${m} (its VAE and U-Net downscale by ${m})`,
+    );
   }
   return size / f;
 }
@@ -161,7 +174,14 @@ export async function generate(sd: StableDiffusion, o: GenerateOptions): Promise
           return guide(u, c, w, o.guidanceRescale ?? 0);
         }),
     });
-    const images = tf.tidy(() => tf.clipByValue(vaeDecode(sd.vae, sd.configs.vae, tf.div(latents, sd.configs.vae.scaling_factor) as tf.Tensor4D), -1, 1) as tf.Tensor4D);
+    const images = tf.tidy(
+      () =>
+        tf.clipByValue(
+          vaeDecode(sd.vae, sd.configs.vae, tf.div(latents, sd.configs.vae.scaling_factor) as tf.Tensor4D),
+          -1,
+          1,
+        ) as tf.Tensor4D,
+    );
     latents.dispose();
     return images;
   } finally {
@@ -181,5 +201,7 @@ export async function imagePng(images: { data: Float32Array; shape: readonly num
   const px = new Uint8Array(H * W * C);
   const off = i * H * W * C;
   for (let k = 0; k < px.length; k++) px[k] = Math.max(0, Math.min(255, Math.round((data[off + k] + 1) * 127.5)));
-  return sharp(Buffer.from(px.buffer), { raw: { width: W, height: H, channels: C as 3 } }).png().toBuffer();
+  return sharp(Buffer.from(px.buffer), { raw: { width: W, height: H, channels: C as 3 } })
+    .png()
+    .toBuffer();
 }

@@ -33,7 +33,18 @@ export interface ChartSpec {
 }
 
 /** A colour-blind-safe palette (Okabe & Ito 2008), then greys. */
-export const PALETTE = ["#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#000000", "#888888", "#444444"];
+export const PALETTE = [
+  "#0072B2",
+  "#E69F00",
+  "#009E73",
+  "#CC79A7",
+  "#56B4E9",
+  "#D55E00",
+  "#F0E442",
+  "#000000",
+  "#888888",
+  "#444444",
+];
 
 const colorOf = (s: Series, i: number) => s.color ?? PALETTE[i % PALETTE.length];
 
@@ -44,7 +55,8 @@ export function niceTicks(lo: number, hi: number, target = 5): number[] {
   const mag = 10 ** Math.floor(Math.log10(raw));
   const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw) ?? 10 * mag;
   const out: number[] = [];
-  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step) out.push(Number(v.toPrecision(12)));
+  for (let v = Math.ceil(lo / step - 1e-9) * step; v <= hi + step * 1e-9; v += step)
+    out.push(Number(v.toPrecision(12)));
   return out;
 }
 
@@ -102,13 +114,20 @@ export function lineChartSvg(spec: ChartSpec): string {
   const X = (v: number) => m.l + ((v - xlo) / (xhi - xlo)) * pw;
   const Y = (v: number) => m.t + ph - ((ty(v) - tlo) / (thi - tlo)) * ph;
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, sans-serif" font-size="12">`);
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, sans-serif" font-size="12">`,
+  );
   parts.push(`<rect width="${W}" height="${H}" fill="white"/>`);
-  if (spec.title) parts.push(`<text x="${m.l + pw / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(spec.title)}</text>`);
+  if (spec.title)
+    parts.push(
+      `<text x="${m.l + pw / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">${esc(spec.title)}</text>`,
+    );
   // grid and ticks
   const xt = niceTicks(xlo, xhi, 6);
   const yt = spec.yLog
-    ? Array.from({ length: Math.round(thi - tlo) + 1 }, (_, k) => 10 ** (Math.round(tlo) + k)).filter((_, k, a) => a.length <= 8 || k % Math.ceil(a.length / 8) === 0)
+    ? Array.from({ length: Math.round(thi - tlo) + 1 }, (_, k) => 10 ** (Math.round(tlo) + k)).filter(
+        (_, k, a) => a.length <= 8 || k % Math.ceil(a.length / 8) === 0,
+      )
     : niceTicks(ylo, yhi, 5);
   for (const v of xt) {
     if (v < xlo || v > xhi) continue;
@@ -121,8 +140,12 @@ export function lineChartSvg(spec: ChartSpec): string {
     parts.push(`<text x="${m.l - 6}" y="${Y(v) + 4}" text-anchor="end">${fmt(v)}</text>`);
   }
   parts.push(`<rect x="${m.l}" y="${m.t}" width="${pw}" height="${ph}" fill="none" stroke="#333"/>`);
-  if (spec.xLabel) parts.push(`<text x="${m.l + pw / 2}" y="${H - 10}" text-anchor="middle">${esc(spec.xLabel)}</text>`);
-  if (spec.yLabel) parts.push(`<text transform="translate(16 ${m.t + ph / 2}) rotate(-90)" text-anchor="middle">${esc(spec.yLabel)}</text>`);
+  if (spec.xLabel)
+    parts.push(`<text x="${m.l + pw / 2}" y="${H - 10}" text-anchor="middle">${esc(spec.xLabel)}</text>`);
+  if (spec.yLabel)
+    parts.push(
+      `<text transform="translate(16 ${m.t + ph / 2}) rotate(-90)" text-anchor="middle">${esc(spec.yLabel)}</text>`,
+    );
   // lines, clipped to the plot area; a break wherever a value can't be drawn
   parts.push(`<clipPath id="plot"><rect x="${m.l}" y="${m.t}" width="${pw}" height="${ph}"/></clipPath>`);
   spec.series.forEach((s, si) => {
@@ -148,7 +171,9 @@ export function lineChartSvg(spec: ChartSpec): string {
       pen = true;
     }
     const dash = s.dash ? ` stroke-dasharray="6 4"` : "";
-    parts.push(`<path d="${d}" fill="none" stroke="${colorOf(s, si)}" stroke-width="1.8"${dash} clip-path="url(#plot)"/>`);
+    parts.push(
+      `<path d="${d}" fill="none" stroke="${colorOf(s, si)}" stroke-width="1.8"${dash} clip-path="url(#plot)"/>`,
+    );
   });
   // legend
   let row = 0;
@@ -158,7 +183,10 @@ export function lineChartSvg(spec: ChartSpec): string {
     const x = W - legendW;
     const dash = s.dash ? ` stroke-dasharray="6 4"` : "";
     if (s.mode === "markers") parts.push(`<circle cx="${x + 12}" cy="${y}" r="3" fill="${colorOf(s, si)}"/>`);
-    else parts.push(`<line x1="${x}" y1="${y}" x2="${x + 24}" y2="${y}" stroke="${colorOf(s, si)}" stroke-width="2"${dash}/>`);
+    else
+      parts.push(
+        `<line x1="${x}" y1="${y}" x2="${x + 24}" y2="${y}" stroke="${colorOf(s, si)}" stroke-width="2"${dash}/>`,
+      );
     parts.push(`<text x="${x + 30}" y="${y + 4}" font-size="11">${esc(s.name)}</text>`);
   });
   parts.push(`</svg>`);
@@ -171,7 +199,8 @@ export function plotlyFigure(spec: ChartSpec, stride = 1): { data: object[]; lay
   const pick = (a: ArrayLike<number>, keepLast: boolean, step = stride) => {
     const out: (number | null)[] = [];
     for (let i = 0; i < a.length; i += step) out.push(Number.isFinite(a[i]) ? Number(a[i].toPrecision(4)) : null);
-    if (keepLast && (a.length - 1) % step !== 0) out.push(Number.isFinite(a[a.length - 1]) ? Number(a[a.length - 1].toPrecision(4)) : null);
+    if (keepLast && (a.length - 1) % step !== 0)
+      out.push(Number.isFinite(a[a.length - 1]) ? Number(a[a.length - 1].toPrecision(4)) : null);
     return out;
   };
   return {
@@ -182,13 +211,19 @@ export function plotlyFigure(spec: ChartSpec, stride = 1): { data: object[]; lay
       ...(s.legend === false ? { showlegend: false } : {}),
       x: pick(s.x, true, s.mode === "markers" ? 1 : stride),
       y: pick(s.y, true, s.mode === "markers" ? 1 : stride).map((v) => (spec.yLog && v !== null && v <= 0 ? null : v)),
-      ...(s.mode === "markers" ? { marker: { color: colorOf(s, i), size: 3, opacity: 0.6 } } : { line: { color: colorOf(s, i), dash: s.dash ? "dash" : "solid" } }),
+      ...(s.mode === "markers"
+        ? { marker: { color: colorOf(s, i), size: 3, opacity: 0.6 } }
+        : { line: { color: colorOf(s, i), dash: s.dash ? "dash" : "solid" } }),
     })),
     layout: {
       title: spec.title ? { text: spec.title } : undefined,
       width: spec.width ?? 640,
       height: spec.height ?? 400,
-      xaxis: { title: { text: spec.xLabel ?? "" }, gridcolor: "#e5e5e5", ...(spec.xRange ? { range: spec.xRange } : {}) },
+      xaxis: {
+        title: { text: spec.xLabel ?? "" },
+        gridcolor: "#e5e5e5",
+        ...(spec.xRange ? { range: spec.xRange } : {}),
+      },
       yaxis: {
         title: { text: spec.yLabel ?? "" },
         type: spec.yLog ? "log" : "linear",

@@ -32,7 +32,11 @@ test("charts, grids and tables render to deterministic PNG / HTML", async () => 
   assert.ok(typeof bundle["image/png"] === "string" && String(bundle["text/html"]).includes("Plotly.newPlot"));
   const px = toBytes([-1, 0, 1, 2]);
   assert.deepEqual(Array.from(px), [0, 128, 255, 255]);
-  const grid = await imageGrid([[{ pixels: new Uint8Array(4 * 4 * 3).fill(200), width: 4, height: 4, channels: 3 }]], { colLabels: ["x"], rowLabels: ["r"], scale: 2 });
+  const grid = await imageGrid([[{ pixels: new Uint8Array(4 * 4 * 3).fill(200), width: 4, height: 4, channels: 3 }]], {
+    colLabels: ["x"],
+    rowLabels: ["r"],
+    scale: 2,
+  });
   assert.equal((await sharp(grid).metadata()).format, "png");
   const t = tableBundle([{ kind: "linear", snr: 4.0358e-5 }]);
   assert.match(String(t["text/html"]), /<td>linear<\/td><td>4.036e-5<\/td>/);

@@ -3,7 +3,9 @@ import sharp from "sharp";
 
 /** Rasterises an SVG document to PNG bytes, one pixel per SVG unit at the default density (deterministic for the same sharp and fonts). */
 export async function svgToPng(svg: string, density = 72): Promise<Buffer> {
-  return sharp(Buffer.from(svg), { density }).png({ compressionLevel: 9, adaptiveFiltering: false, palette: true, colours: 128, dither: 0 }).toBuffer();
+  return sharp(Buffer.from(svg), { density })
+    .png({ compressionLevel: 9, adaptiveFiltering: false, palette: true, colours: 128, dither: 0 })
+    .toBuffer();
 }
 
 export interface GridImage {
@@ -31,7 +33,14 @@ function escXml(s: string): string {
  */
 export async function imageGrid(
   rows: GridImage[][],
-  opts: { rowLabels?: string[]; colLabels?: string[]; scale?: number; gap?: number; title?: string; format?: "png" | "jpeg" } = {},
+  opts: {
+    rowLabels?: string[];
+    colLabels?: string[];
+    scale?: number;
+    gap?: number;
+    title?: string;
+    format?: "png" | "jpeg";
+  } = {},
 ): Promise<Buffer> {
   const scale = opts.scale ?? 2;
   const gap = opts.gap ?? 4;
@@ -44,9 +53,20 @@ export async function imageGrid(
   const W = left + ncol * (cw + gap) + gap;
   const H = top + rows.length * (ch + gap) + gap;
   const labels: string[] = [];
-  if (opts.title) labels.push(`<text x="${W / 2}" y="17" text-anchor="middle" font-size="14" font-weight="bold">${escXml(opts.title)}</text>`);
-  opts.colLabels?.forEach((s, j) => labels.push(`<text x="${left + gap + j * (cw + gap) + cw / 2}" y="${titleH + 14}" text-anchor="middle" font-size="12">${escXml(s)}</text>`));
-  opts.rowLabels?.forEach((s, i) => labels.push(`<text x="${left - 4}" y="${top + gap + i * (ch + gap) + ch / 2 + 4}" text-anchor="end" font-size="12">${escXml(s)}</text>`));
+  if (opts.title)
+    labels.push(
+      `<text x="${W / 2}" y="17" text-anchor="middle" font-size="14" font-weight="bold">${escXml(opts.title)}</text>`,
+    );
+  opts.colLabels?.forEach((s, j) =>
+    labels.push(
+      `<text x="${left + gap + j * (cw + gap) + cw / 2}" y="${titleH + 14}" text-anchor="middle" font-size="12">${escXml(s)}</text>`,
+    ),
+  );
+  opts.rowLabels?.forEach((s, i) =>
+    labels.push(
+      `<text x="${left - 4}" y="${top + gap + i * (ch + gap) + ch / 2 + 4}" text-anchor="end" font-size="12">${escXml(s)}</text>`,
+    ),
+  );
   const bg = `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="DejaVu Sans, sans-serif"><rect width="${W}" height="${H}" fill="white"/>${labels.join("")}</svg>`;
   const tiles = await Promise.all(
     rows.flatMap((r, i) =>
@@ -64,5 +84,7 @@ export async function imageGrid(
   );
   const out = sharp(Buffer.from(bg)).composite(tiles);
   // JPEG keeps grids of noisy images small (noise does not compress losslessly)
-  return opts.format === "jpeg" ? out.jpeg({ quality: 80 }).toBuffer() : out.png({ compressionLevel: 9, adaptiveFiltering: false }).toBuffer();
+  return opts.format === "jpeg"
+    ? out.jpeg({ quality: 80 }).toBuffer()
+    : out.png({ compressionLevel: 9, adaptiveFiltering: false }).toBuffer();
 }

@@ -19,7 +19,13 @@ export function psnr(mse: number): number {
 }
 
 /** Mean reconstruction PSNR (through the mean latent) over a packed split. */
-export async function reconstructionPsnr(params: Params, rawVae: unknown, packFile: string, limit = 256, batch = 16): Promise<number> {
+export async function reconstructionPsnr(
+  params: Params,
+  rawVae: unknown,
+  packFile: string,
+  limit = 256,
+  batch = 16,
+): Promise<number> {
   const config = parseVaeConfig(rawVae);
   const pack = readPackedDataset(packFile);
   const n = Math.min(limit, pack.count);
@@ -40,10 +46,21 @@ export async function reconstructionPsnr(params: Params, rawVae: unknown, packFi
 }
 
 /** Encodes a packed split once: latent mean and log-variance, and the caption ids, to safetensors. */
-export async function encodeDataset(params: Params, rawVae: unknown, packFile: string, outFile: string, batch = 32, limit = Infinity): Promise<number> {
+export async function encodeDataset(
+  params: Params,
+  rawVae: unknown,
+  packFile: string,
+  outFile: string,
+  batch = 32,
+  limit = Infinity,
+): Promise<number> {
   const config = parseVaeConfig(rawVae);
   const full = readPackedDataset(packFile);
-  const pack = { ...full, count: Math.min(limit, full.count), records: full.records.slice(0, Math.min(limit, full.count)) };
+  const pack = {
+    ...full,
+    count: Math.min(limit, full.count),
+    records: full.records.slice(0, Math.min(limit, full.count)),
+  };
   const tok = clipTokenizer();
   const means: Float32Array[] = [];
   const logvars: Float32Array[] = [];

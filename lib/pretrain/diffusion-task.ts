@@ -77,11 +77,19 @@ export function readLatentCache(file: string): LatentCache {
 
 /** The trainable specs of pretraining: U-Net then text encoder (distinct names, one optimizer). */
 export function pretrainSpecs(unet: unknown, textEncoder: unknown): { unet: ParamSpec[]; textEncoder: ParamSpec[] } {
-  return { unet: unetParamSpecs(parseUNetConfig(unet)), textEncoder: clipTextParamSpecs(parseClipTextConfig(textEncoder)) };
+  return {
+    unet: unetParamSpecs(parseUNetConfig(unet)),
+    textEncoder: clipTextParamSpecs(parseClipTextConfig(textEncoder)),
+  };
 }
 
 /** The loss of one shard, given live parameters (used by the worker task and by in-process training). */
-export function makeDiffusionLoss(cfg: DiffusionTaskConfig, cache: LatentCache, unetParams: Params, textParams: Params): (shard: StepShard) => tf.Scalar {
+export function makeDiffusionLoss(
+  cfg: DiffusionTaskConfig,
+  cache: LatentCache,
+  unetParams: Params,
+  textParams: Params,
+): (shard: StepShard) => tf.Scalar {
   const unet = parseUNetConfig(cfg.unet);
   const te = parseClipTextConfig(cfg.textEncoder);
   const schedule = makeSchedule(cfg.schedule);
@@ -107,7 +115,10 @@ export function makeDiffusionLoss(cfg: DiffusionTaskConfig, cache: LatentCache, 
       const zNoise = perSampleNoise(cache.latentShape, cfg.seed, "latent", shard.step, shard.samples);
       const noise = perSampleNoise(cache.latentShape, cfg.seed, "noise", shard.step, shard.samples);
       // 2. z ~ q(z|x), scaled to unit variance for the U-Net
-      const z = tf.mul(tf.add(tf.tensor4d(mean, shape), tf.mul(tf.exp(tf.mul(tf.tensor4d(logvar, shape), 0.5)), zNoise)), cfg.scalingFactor) as tf.Tensor4D;
+      const z = tf.mul(
+        tf.add(tf.tensor4d(mean, shape), tf.mul(tf.exp(tf.mul(tf.tensor4d(logvar, shape), 0.5)), zNoise)),
+        cfg.scalingFactor,
+      ) as tf.Tensor4D;
       // 3. caption → text states [n, 77, D]
       const ehs = clipTextForward(textParams, te, tf.tensor2d(ids, [n, L], "int32"));
       // 4. weighted MSE; each sample weighs 1/batch so the shards' sum is the batch mean
@@ -127,7 +138,10 @@ export function setup(cfg: DiffusionTaskConfig): ParallelTask<StepShard> {
   const frozen = new Set(cfg.frozenTextParams);
   const trainableText = specs.textEncoder.filter((s) => !frozen.has(s.name));
   const textParams = zeroParams(trainableText);
-  const fixed = initParams(specs.textEncoder.filter((s) => frozen.has(s.name)), cfg.textEncoderInitSeed);
+  const fixed = initParams(
+    specs.textEncoder.filter((s) => frozen.has(s.name)),
+    cfg.textEncoderInitSeed,
+  );
   for (const [k, v] of fixed) textParams.set(k, v);
   const all = [...specs.unet, ...trainableText];
   const cache = readLatentCache(cfg.latentsFile);

@@ -12,8 +12,11 @@ test("a rewritten model card keeps the hand-written history section, and only th
   assert.equal(historySection("# card\n\n## Historyish\n"), "");
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "card-"));
   try {
-    for (const part of ["unet", "vae", "text_encoder"]) fs.cpSync(path.join(root, "models", "tiny-sd", part), path.join(dir, part), { recursive: true });
-    const { options, report } = JSON.parse(fs.readFileSync(path.join(root, "models", "tiny-sd", "training.json"), "utf8"));
+    for (const part of ["unet", "vae", "text_encoder"])
+      fs.cpSync(path.join(root, "models", "tiny-sd", part), path.join(dir, part), { recursive: true });
+    const { options, report } = JSON.parse(
+      fs.readFileSync(path.join(root, "models", "tiny-sd", "training.json"), "utf8"),
+    );
     fs.writeFileSync(path.join(dir, "README.md"), "# old card\n\nold numbers\n\n## History\n\n- v1: 50 %\n");
     writeModelCard(dir, options, report);
     const card = fs.readFileSync(path.join(dir, "README.md"), "utf8");

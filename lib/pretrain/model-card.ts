@@ -19,7 +19,7 @@ const mins = (s: number) => `${(s / 60).toFixed(1)} min`;
 function throughputRow(o: PretrainOptions, r: PretrainReport, diffTrain: number): string {
   if (!r.diffusionFlopsPerSample || !r.matmulCeilingGflops) return "";
   const d = o.diffusion;
-  const achieved = ((d.steps * d.batch) / Math.max(diffTrain, 1e-9)) * r.diffusionFlopsPerSample / 1e9;
+  const achieved = (((d.steps * d.batch) / Math.max(diffTrain, 1e-9)) * r.diffusionFlopsPerSample) / 1e9;
   const share = achieved / (o.workers * r.matmulCeilingGflops);
   return (
     `| text encoder + U-Net throughput | ${achieved.toFixed(1)} GFLOP/s (${(r.diffusionFlopsPerSample / 1e9).toFixed(2)} GFLOP per sample: 3 × forward) ` +
@@ -46,7 +46,9 @@ export function modelCard(dir: string, o: PretrainOptions, r: PretrainReport): s
     .reduce((a, p) => a + fs.statSync(p).size, 0);
   const vaeTrain = r.vaeTrainingSeconds ?? r.vaeSeconds;
   const diffTrain = r.diffusionTrainingSeconds ?? r.diffusionSeconds;
-  const attn = c.unet.down_block_types.map((t, i) => (t.startsWith("CrossAttn") ? `${c.unet.sample_size / 2 ** i}×${c.unet.sample_size / 2 ** i}` : null)).filter(Boolean);
+  const attn = c.unet.down_block_types
+    .map((t, i) => (t.startsWith("CrossAttn") ? `${c.unet.sample_size / 2 ** i}×${c.unet.sample_size / 2 ** i}` : null))
+    .filter(Boolean);
   return `# ${path.basename(dir)}: a Stable Diffusion 1.x in miniature
 
 Written by \`dreambooth pretrain\` (this file too: the folder is the \`pretrain\` stage's output in \`dvc.yaml\`,

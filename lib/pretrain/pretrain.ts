@@ -32,13 +32,18 @@ import { unetForwardFlops } from "../models/components";
 const ext = __filename.endsWith(".ts") ? ".ts" : ".js";
 
 /** Training FLOPs per sample of the text encoder + U-Net stage: 3 × forward (backward ≈ 2 × forward). */
-export function diffusionTrainFlopsPerSample(raw: { unet: unknown; text_encoder: unknown }, latentSide: number): number {
+export function diffusionTrainFlopsPerSample(
+  raw: { unet: unknown; text_encoder: unknown },
+  latentSide: number,
+): number {
   const unet = parseUNetConfig(raw.unet);
   const text = parseClipTextConfig(raw.text_encoder);
   const L = text.max_position_embeddings;
   const params = initParams(clipTextParamSpecs(text), 0);
   try {
-    const { flops: textFlops } = measureFlops(() => tf.tidy(() => clipTextForward(params, text, tf.zeros([1, L], "int32") as tf.Tensor2D)));
+    const { flops: textFlops } = measureFlops(() =>
+      tf.tidy(() => clipTextForward(params, text, tf.zeros([1, L], "int32") as tf.Tensor2D)),
+    );
     return 3 * (unetForwardFlops(unet, { height: latentSide, width: latentSide, batch: 1, seqLen: L }) + textFlops);
   } finally {
     disposeParams(params);
@@ -77,7 +82,9 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
   const crop = o.vae.crop ?? 0;
   const factor = vaeDownscaleFactor(vaeConfig);
   if (crop && (!Number.isInteger(crop) || crop < factor || crop > imageSize || crop % factor !== 0)) {
-    throw new Error(`--vae-crop ${crop}: must be a multiple of the autoencoder's downscaling (${factor}) between ${factor} and the image size ${imageSize}, or 0 for whole images`);
+    throw new Error(
+      `--vae-crop ${crop}: must be a multiple of the autoencoder's downscaling (${factor}) between ${factor} and the image size ${imageSize}, or 0 for whole images`,
+    );
   }
 
   const ceilingBefore = (await matmulCeiling()).gflops;
@@ -86,7 +93,11 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
   const vaeSpecs = vaeParamSpecs(vaeConfig);
   const vae = initParams(vaeSpecs, 1);
   const vaeRun = path.join(o.work, "vae");
-  let pool = await WorkerPool.start({ module: path.join(__dirname, "vae-task" + ext), size: o.workers, config: { packFile: path.resolve(o.trainPack), vae: raw.vae, klWeight: o.vae.klWeight, seed: o.seed, crop } });
+  let pool = await WorkerPool.start({
+    module: path.join(__dirname, "vae-task" + ext),
+    size: o.workers,
+    config: { packFile: path.resolve(o.trainPack), vae: raw.vae, klWeight: o.vae.klWeight, seed: o.seed, crop },
+  });
   let vaeResult;
   try {
     vaeResult = await trainLoop({
@@ -109,7 +120,9 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
   }
   const vaeSeconds = (Date.now() - t0) / 1000;
   const valPsnr = await reconstructionPsnr(vae, raw.vae, o.valPack);
-  console.error(`autoencoder: ${vaeResult.stepsRun} steps in ${vaeSeconds.toFixed(0)} s, held-out reconstruction PSNR ${valPsnr.toFixed(2)} dB`);
+  console.error(
+    `autoencoder: ${vaeResult.stepsRun} steps in ${vaeSeconds.toFixed(0)} s, held-out reconstruction PSNR ${valPsnr.toFixed(2)} dB`,
+  );
 
   // ── encode the dataset once (the autoencoder is frozen from here on) ─────────────────────────
   const t1 = Date.now();
@@ -118,7 +131,10 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
   // training split (same sha256: a regenerated dataset re-encodes) and holding exactly the images asked for
   const vaeLatest = path.join(vaeRun, "checkpoints", "latest");
   const wanted = Math.min(trainCount, o.diffusion.images ?? Infinity);
-  const fresh = fs.existsSync(latentsFile) && fs.existsSync(vaeLatest) && fs.statSync(latentsFile).mtimeMs > fs.statSync(vaeLatest).mtimeMs;
+  const fresh =
+    fs.existsSync(latentsFile) &&
+    fs.existsSync(vaeLatest) &&
+    fs.statSync(latentsFile).mtimeMs > fs.statSync(vaeLatest).mtimeMs;
   let latents = fresh ? readLatentCache(latentsFile) : null;
   const cached = latents?.count === wanted && latents.sourceSha256 === fileSha256(o.trainPack);
   if (!cached) {
@@ -134,7 +150,9 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
   // measured on its own autoencoder; a new one needs its own.
   const latentStd = latentStandardDeviation(latents!);
   raw.vae = { ...(raw.vae as object), scaling_factor: Number((1 / latentStd).toPrecision(6)) };
-  console.error(`latent std ${latentStd.toFixed(4)}: scaling_factor = ${(raw.vae as { scaling_factor: number }).scaling_factor}`);
+  console.error(
+    `latent std ${latentStd.toFixed(4)}: scaling_factor = ${(raw.vae as { scaling_factor: number }).scaling_factor}`,
+  );
   const encodeSeconds = (Date.now() - t1) / 1000;
 
   // ── stage 2: text encoder + U-Net on latents ─────────────────────────────────────────────────
@@ -165,7 +183,11 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
     frozenTextParams: frozen,
     textEncoderInitSeed: TE_SEED,
   };
-  pool = await WorkerPool.start({ module: path.join(__dirname, "diffusion-task" + ext), size: o.workers, config: taskConfig });
+  pool = await WorkerPool.start({
+    module: path.join(__dirname, "diffusion-task" + ext),
+    size: o.workers,
+    config: taskConfig,
+  });
   let diff;
   try {
     diff = await trainLoop({
@@ -184,7 +206,14 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
         { name: "text_encoder", params: te, specs: specs.textEncoder },
       ],
       source: poolSource(pool),
-      config: { stage: "diffusion", ...o.diffusion, schedule, trainPack: o.trainPack, workers: o.workers, seed: o.seed },
+      config: {
+        stage: "diffusion",
+        ...o.diffusion,
+        schedule,
+        trainPack: o.trainPack,
+        workers: o.workers,
+        seed: o.seed,
+      },
     });
   } finally {
     await pool.close();
@@ -223,7 +252,10 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
   };
   writeFileAtomic(path.join(o.out, "training.json"), JSON.stringify({ options: o, report }, null, 2) + "\n");
   writeModelCard(o.out, o, report);
-  for (const [stage, dir] of [["vae", vaeRun], ["diffusion", path.join(o.work, "diffusion")]]) {
+  for (const [stage, dir] of [
+    ["vae", vaeRun],
+    ["diffusion", path.join(o.work, "diffusion")],
+  ]) {
     fs.copyFileSync(path.join(dir, "log.csv"), path.join(o.out, `training-log-${stage}.csv`));
   }
   return report;

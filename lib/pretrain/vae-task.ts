@@ -36,23 +36,30 @@ export interface VaeTaskConfig {
 export function cropBatch(x: tf.Tensor4D, crop: number, seed: Seed, step: number, samples: number[]): tf.Tensor4D {
   const [, h, w] = x.shape;
   if (!crop || crop === h) return x.clone();
-  if (!Number.isInteger(crop) || crop < 1 || crop > h || crop > w) throw new RangeError(`autoencoder crop must be an integer in [1, ${Math.min(h, w)}] (got ${crop})`);
-  return tf.tidy(() =>
-    tf.concat(
-      samples.map((s, i) => {
-        const r = rng(seed, "vae-crop", step, s);
-        const top = Math.floor(r() * (h - crop + 1));
-        const left = Math.floor(r() * (w - crop + 1));
-        return tf.slice(x, [i, top, left, 0], [1, crop, crop, -1]);
-      }),
-      0,
-    ) as tf.Tensor4D,
+  if (!Number.isInteger(crop) || crop < 1 || crop > h || crop > w)
+    throw new RangeError(`autoencoder crop must be an integer in [1, ${Math.min(h, w)}] (got ${crop})`);
+  return tf.tidy(
+    () =>
+      tf.concat(
+        samples.map((s, i) => {
+          const r = rng(seed, "vae-crop", step, s);
+          const top = Math.floor(r() * (h - crop + 1));
+          const left = Math.floor(r() * (w - crop + 1));
+          return tf.slice(x, [i, top, left, 0], [1, crop, crop, -1]);
+        }),
+        0,
+      ) as tf.Tensor4D,
   );
 }
 
-
 /** Loss of one batch (call inside tf.variableGrads). */
-export function vaeLoss(params: Params, config: VaeConfig, images: tf.Tensor4D, noise: tf.Tensor4D, klWeight: number): tf.Scalar {
+export function vaeLoss(
+  params: Params,
+  config: VaeConfig,
+  images: tf.Tensor4D,
+  noise: tf.Tensor4D,
+  klWeight: number,
+): tf.Scalar {
   return tf.tidy(() => {
     const { mean, logvar } = vaeEncode(params, config, images);
     const z = tf.add(mean, tf.mul(tf.exp(tf.mul(logvar, 0.5)), noise)) as tf.Tensor4D;
@@ -74,8 +81,18 @@ export function setup(cfg: VaeTaskConfig): ParallelTask<StepShard> {
     tf.tidy(() => {
       const b = packedBatch(pack, shard.samples);
       const x = cropBatch(tf.tensor4d(b.data, b.shape), cfg.crop ?? 0, cfg.seed, shard.step, shard.samples);
-      const noise = perSampleNoise([x.shape[1] / f, x.shape[2] / f, config.latent_channels], cfg.seed, "vae-z", shard.step, shard.samples);
+      const noise = perSampleNoise(
+        [x.shape[1] / f, x.shape[2] / f, config.latent_channels],
+        cfg.seed,
+        "vae-z",
+        shard.step,
+        shard.samples,
+      );
       return vaeLoss(params, config, x, noise, cfg.klWeight);
     });
-  return variableTask(specs.map((s) => [s.name, params.get(s.name)!]), loss, (shard) => shard.samples.length);
+  return variableTask(
+    specs.map((s) => [s.name, params.get(s.name)!]),
+    loss,
+    (shard) => shard.samples.length,
+  );
 }

@@ -74,6 +74,9 @@ test("repro saves cached outputs (not cache: false ones) and data sources, and f
   assert.equal(inCache(root, hashPath(path.join(root, "log.txt"))!), false, "cache: false stays out");
   fs.rmSync(path.join(root, ".dvc", "cache"), { recursive: true, force: true });
   const second = await repro(quiet);
-  assert.deepEqual(second.stages.map((s) => s.status), ["skipped"]);
+  assert.deepEqual(
+    second.stages.map((s) => s.status),
+    ["skipped"],
+  );
   assert.ok(inCache(root, out), "saved again although the stage did not run");
 });

@@ -47,7 +47,8 @@ export function saveToCache(root: string, abs: string, info: HashInfo, ignore?: 
   if (!info.md5.endsWith(".dir")) return putObject(root, info.md5, { source: abs }) ? 1 : 0;
   const { entries } = dirEntries(abs, "md5", ignore);
   const listing = Buffer.from(dirListingJson(entries), "utf8");
-  if (md5(listing) + ".dir" !== info.md5) throw new Error(`'${path.relative(root, abs)}' changed while it was being saved to the DVC cache`);
+  if (md5(listing) + ".dir" !== info.md5)
+    throw new Error(`'${path.relative(root, abs)}' changed while it was being saved to the DVC cache`);
   let written = 0;
   for (const e of entries) if (putObject(root, e.md5, { source: path.join(abs, ...e.relpath.split("/")) })) written++;
   if (putObject(root, info.md5, { bytes: listing })) written++;

@@ -100,7 +100,8 @@ export function importClosure(root: string, entries: string[]): Closure {
   const seen = new Set<string>();
   const data = new Set<string>();
   const stack = entries.map((e) => path.resolve(root, e));
-  for (const e of stack) if (!fs.existsSync(e)) throw new Error(`import closure: '${path.relative(root, e)}' does not exist`);
+  for (const e of stack)
+    if (!fs.existsSync(e)) throw new Error(`import closure: '${path.relative(root, e)}' does not exist`);
   while (stack.length) {
     const file = stack.pop()!;
     if (seen.has(file)) continue;
@@ -115,7 +116,8 @@ export function importClosure(root: string, entries: string[]): Closure {
     for (const spec of p.specs) {
       if (!spec.startsWith(".")) continue;
       const target = resolveLocal(file, spec);
-      if (!target) throw new Error(`import closure: '${spec}' imported by '${path.relative(root, file)}' does not resolve`);
+      if (!target)
+        throw new Error(`import closure: '${spec}' imported by '${path.relative(root, file)}' does not resolve`);
       if (!seen.has(target)) stack.push(target);
     }
   }

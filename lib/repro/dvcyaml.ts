@@ -65,7 +65,8 @@ export function readDataFile(file: string, what: string): Value {
     throw new Error(`${what} '${file}' does not exist`);
   }
   if (/\.json$/i.test(file)) return JSON.parse(text) as Value;
-  if (!/\.ya?ml$/i.test(file)) throw new Error(`${what} '${file}': only YAML and JSON files are supported here (use dvc for .toml/.py)`);
+  if (!/\.ya?ml$/i.test(file))
+    throw new Error(`${what} '${file}': only YAML and JSON files are supported here (use dvc for .toml/.py)`);
   return parseYaml(text, file);
 }
 
@@ -89,14 +90,24 @@ const INTERP = /(\\*)\$\{\s*([^}]*?)\s*\}/g;
 function dictToFlags(d: Dict, where: string): string {
   const out: string[] = [];
   const flat = (o: Dict, prefix: string): [string, Value][] =>
-    Object.entries(o).flatMap(([k, v]) => (isDict(v) ? flat(v, `${prefix}${k}.`) : [[`${prefix}${k}`, v] as [string, Value]]));
+    Object.entries(o).flatMap(([k, v]) =>
+      isDict(v) ? flat(v, `${prefix}${k}.`) : [[`${prefix}${k}`, v] as [string, Value]],
+    );
   for (const [k, v] of flat(d, "")) {
     if (typeof v === "boolean") {
       if (v) out.push(`--${k}`);
     } else if (typeof v === "string") out.push(`--${k} ${shellQuote(v)}`);
     else if (Array.isArray(v)) {
       if (v.some(isMapOrSeq)) throw new Error(`${where}: cannot interpolate a nested list or dictionary in '${k}'`);
-      v.forEach((x, i) => out.push(i === 0 ? `--${k} ${typeof x === "string" ? shellQuote(x) : pyStr(x)}` : typeof x === "string" ? shellQuote(x) : pyStr(x)));
+      v.forEach((x, i) =>
+        out.push(
+          i === 0
+            ? `--${k} ${typeof x === "string" ? shellQuote(x) : pyStr(x)}`
+            : typeof x === "string"
+              ? shellQuote(x)
+              : pyStr(x),
+        ),
+      );
     } else out.push(`--${k} ${pyStr(v)}`);
   }
   return out.join(" ");
@@ -122,7 +133,10 @@ export function interpolateString(s: string, ctx: Value, where: string, inCmd = 
     if (slashes.length % 2 === 1) return slashes.slice(1) + m.slice(slashes.length); // \${ stays literal
     const v = lookup(expr);
     if (isDict(v) && inCmd) return slashes + dictToFlags(v, where);
-    if (isMapOrSeq(v)) throw new Error(`${where}: cannot interpolate a ${Array.isArray(v) ? "list" : "dictionary"} '${expr}' into a string (DVC: "Cannot interpolate data of type '${Array.isArray(v) ? "list" : "dict"}'")`);
+    if (isMapOrSeq(v))
+      throw new Error(
+        `${where}: cannot interpolate a ${Array.isArray(v) ? "list" : "dictionary"} '${expr}' into a string (DVC: "Cannot interpolate data of type '${Array.isArray(v) ? "list" : "dict"}'")`,
+      );
     return slashes + pyStr(v);
   });
 }
@@ -133,7 +147,8 @@ export function interpolate(v: Value, ctx: Value, where: string, inCmd = false):
   if (Array.isArray(v)) return v.map((x) => interpolate(x, ctx, where, inCmd));
   if (isDict(v)) {
     const out: Dict = {};
-    for (const [k, x] of Object.entries(v)) out[interpolateString(k, ctx, where) as string] = interpolate(x, ctx, where, inCmd || k === "cmd");
+    for (const [k, x] of Object.entries(v))
+      out[interpolateString(k, ctx, where) as string] = interpolate(x, ctx, where, inCmd || k === "cmd");
     return out;
   }
   return v;
@@ -161,7 +176,12 @@ function toStr(v: Value): string {
 }
 
 /** Expands one `stages:` entry into its generated (name, definition, context) triples. */
-export function expandEntry(name: string, def: Dict, ctx: Dict, where: string): { name: string; def: Dict; ctx: Dict }[] {
+export function expandEntry(
+  name: string,
+  def: Dict,
+  ctx: Dict,
+  where: string,
+): { name: string; def: Dict; ctx: Dict }[] {
   if ("foreach" in def) {
     if (!("do" in def)) throw new Error(`${where}: stage '${name}' has 'foreach' but no 'do'`);
     const data = interpolate(def.foreach as Value, ctx, `${where}: stages.${name}.foreach`);
@@ -169,9 +189,17 @@ export function expandEntry(name: string, def: Dict, ctx: Dict, where: string): 
     const body = def.do as Dict;
     if (Array.isArray(data)) {
       const composite = data.some(isMapOrSeq);
-      return data.map((item, i) => ({ name: `${name}@${composite ? i : toStr(item)}`, def: body, ctx: { ...ctx, item } }));
+      return data.map((item, i) => ({
+        name: `${name}@${composite ? i : toStr(item)}`,
+        def: body,
+        ctx: { ...ctx, item },
+      }));
     }
-    return Object.entries(data as Dict).map(([key, item]) => ({ name: `${name}@${key}`, def: body, ctx: { ...ctx, item, key } }));
+    return Object.entries(data as Dict).map(([key, item]) => ({
+      name: `${name}@${key}`,
+      def: body,
+      ctx: { ...ctx, item, key },
+    }));
   }
   if ("matrix" in def) {
     const matrix = interpolate(def.matrix as Value, ctx, `${where}: stages.${name}.matrix`);
@@ -182,7 +210,10 @@ export function expandEntry(name: string, def: Dict, ctx: Dict, where: string): 
     for (const [k, vals] of Object.entries(matrix)) {
       if (!Array.isArray(vals)) throw new Error(`${where}: stages.${name}.matrix.${k} must be a list`);
       combos = combos.flatMap((c) =>
-        vals.map((v, i) => ({ frags: [...c.frags, isMapOrSeq(v) ? `${k}${i}` : toStr(v)], item: { ...c.item, [k]: v } })),
+        vals.map((v, i) => ({
+          frags: [...c.frags, isMapOrSeq(v) ? `${k}${i}` : toStr(v)],
+          item: { ...c.item, [k]: v },
+        })),
       );
     }
     return combos.map((c) => {
@@ -233,12 +264,26 @@ function parseParams(v: Value | undefined, what: string): ParamsSpec[] {
   return [...byFile].map(([file, keys]) => ({ file, keys: [...new Set(keys)] }));
 }
 
-const STAGE_KEYS = new Set(["cmd", "wdir", "deps", "params", "outs", "metrics", "plots", "frozen", "always_changed", "desc", "meta", "vars"]);
+const STAGE_KEYS = new Set([
+  "cmd",
+  "wdir",
+  "deps",
+  "params",
+  "outs",
+  "metrics",
+  "plots",
+  "frozen",
+  "always_changed",
+  "desc",
+  "meta",
+  "vars",
+]);
 
 /** Turns one resolved stage definition into a {@link Stage}. */
 export function normaliseStage(name: string, def: Dict, where: string): Stage {
   const w = `${where}: stage '${name}'`;
-  for (const k of Object.keys(def)) if (!STAGE_KEYS.has(k)) throw new Error(`${w}: unknown key '${k}'; known: ${[...STAGE_KEYS].join(", ")}`);
+  for (const k of Object.keys(def))
+    if (!STAGE_KEYS.has(k)) throw new Error(`${w}: unknown key '${k}'; known: ${[...STAGE_KEYS].join(", ")}`);
   const cmd = def.cmd;
   if (typeof cmd !== "string" && !(Array.isArray(cmd) && cmd.length && cmd.every((c) => typeof c === "string"))) {
     throw new Error(`${w}: 'cmd' must be a string or a list of strings`);
@@ -250,7 +295,11 @@ export function normaliseStage(name: string, def: Dict, where: string): Stage {
     wdir,
     deps: asStringList(def.deps, `${w}.deps`),
     params: parseParams(def.params, `${w}.params`),
-    outs: [...parseOuts(def.outs, "outs", `${w}.outs`), ...parseOuts(def.metrics, "metrics", `${w}.metrics`), ...parseOuts(def.plots, "plots", `${w}.plots`)],
+    outs: [
+      ...parseOuts(def.outs, "outs", `${w}.outs`),
+      ...parseOuts(def.metrics, "metrics", `${w}.metrics`),
+      ...parseOuts(def.plots, "plots", `${w}.plots`),
+    ],
     frozen: def.frozen === true,
     alwaysChanged: def.always_changed === true,
   };

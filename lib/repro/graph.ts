@@ -34,10 +34,14 @@ export function buildGraph(root: string, stages: Stage[]): Graph {
       for (const other of outs) {
         if (other.stage === s.name && other.abs !== abs) continue;
         if (other.abs === abs) {
-          throw new Error(`output '${o.path}' is specified in stages '${other.stage}' and '${s.name}'; a path can be the output of one stage only`);
+          throw new Error(
+            `output '${o.path}' is specified in stages '${other.stage}' and '${s.name}'; a path can be the output of one stage only`,
+          );
         }
         if (isWithin(abs, other.abs) || isWithin(other.abs, abs)) {
-          throw new Error(`outputs '${other.path}' of stage '${other.stage}' and '${o.path}' of stage '${s.name}' overlap; one stage must own the whole directory`);
+          throw new Error(
+            `outputs '${other.path}' of stage '${other.stage}' and '${o.path}' of stage '${s.name}' overlap; one stage must own the whole directory`,
+          );
         }
       }
       outs.push({ abs, stage: s.name, path: o.path });
@@ -59,7 +63,9 @@ export function buildGraph(root: string, stages: Stage[]): Graph {
     if (st === "done") return;
     if (st === "visiting") {
       const cycle = [...trail.slice(trail.indexOf(name)), name];
-      throw new Error(`the pipeline has a cycle: ${cycle.join(" -> ")}; a stage cannot depend, even indirectly, on its own outputs`);
+      throw new Error(
+        `the pipeline has a cycle: ${cycle.join(" -> ")}; a stage cannot depend, even indirectly, on its own outputs`,
+      );
     }
     state.set(name, "visiting");
     for (const u of upstream.get(name)!) visit(u, [...trail, name]);
@@ -93,7 +99,8 @@ export function resolveTargets(g: Graph, targets: string[]): string[] {
     if (g.stages.has(t)) out.push(t);
     else {
       const group = [...g.stages.keys()].filter((n) => n.startsWith(`${t}@`));
-      if (!group.length) throw new Error(`stage '${t0}' not found in dvc.yaml; stages: ${[...g.stages.keys()].join(", ")}`);
+      if (!group.length)
+        throw new Error(`stage '${t0}' not found in dvc.yaml; stages: ${[...g.stages.keys()].join(", ")}`);
       out.push(...group);
     }
   }

@@ -58,7 +58,13 @@ test("a directory's hash is md5(json.dumps(sorted [{md5, relpath}], sort_keys=Tr
 
 test("the listing JSON escapes like Python's json.dumps and ignores .git/.dvc", () => {
   assert.equal(pyJsonString('q"\\\n\u007f😀'), '"q\\"\\\\\\n\\u007f\\ud83d\\ude00"');
-  assert.equal(dirListingJson([{ relpath: "b", md5: "2" }, { relpath: "a", md5: "1" }]), '[{"md5": "1", "relpath": "a"}, {"md5": "2", "relpath": "b"}]');
+  assert.equal(
+    dirListingJson([
+      { relpath: "b", md5: "2" },
+      { relpath: "a", md5: "1" },
+    ]),
+    '[{"md5": "1", "relpath": "a"}, {"md5": "2", "relpath": "b"}]',
+  );
   const d = makeDir();
   const before = hashDir(d).md5;
   fs.mkdirSync(path.join(d, ".git"));
@@ -75,7 +81,10 @@ test("writeDvcFile writes what `dvc add data` writes, and reads back", () => {
   fs.renameSync(d, data);
   const out = writeDvcFile(data);
   const text = fs.readFileSync(data + ".dvc", "utf8");
-  assert.equal(text, `outs:\n- md5: 965cf305ef97fcba6fbff24e4d94d224.dir\n  size: 15\n  nfiles: 4\n  hash: md5\n  path: data\n`);
+  assert.equal(
+    text,
+    `outs:\n- md5: 965cf305ef97fcba6fbff24e4d94d224.dir\n  size: 15\n  nfiles: 4\n  hash: md5\n  path: data\n`,
+  );
   assert.deepEqual(readDvcFile(data + ".dvc"), [out]);
 });
 

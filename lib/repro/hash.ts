@@ -92,7 +92,9 @@ export interface DirEntry {
 export function dirListingJson(entries: DirEntry[]): string {
   const sorted = [...entries].sort((a, b) => codePointCompare(a.relpath, b.relpath));
   // json.dumps defaults: separators (", ", ": "); sort_keys puts "md5" before "relpath".
-  return "[" + sorted.map((e) => `{"md5": ${pyJsonString(e.md5)}, "relpath": ${pyJsonString(e.relpath)}}`).join(", ") + "]";
+  return (
+    "[" + sorted.map((e) => `{"md5": ${pyJsonString(e.md5)}, "relpath": ${pyJsonString(e.relpath)}}`).join(", ") + "]"
+  );
 }
 
 /** Every file under `dir` (following symlinks), with its posix relpath, as DVC's walk collects them. */
@@ -117,7 +119,11 @@ export function listFiles(dir: string, ignore?: DvcIgnore): string[] {
 }
 
 /** A directory's files with their md5s, and their total size. */
-export function dirEntries(dir: string, name: HashName = "md5", ignore?: DvcIgnore): { entries: DirEntry[]; size: number } {
+export function dirEntries(
+  dir: string,
+  name: HashName = "md5",
+  ignore?: DvcIgnore,
+): { entries: DirEntry[]; size: number } {
   let size = 0;
   const entries: DirEntry[] = listFiles(dir, ignore).map((relpath) => {
     const abs = path.join(dir, ...relpath.split("/"));

@@ -22,9 +22,32 @@ const PATTERNS = [
 ];
 // files (and, with a trailing slash, folders) to ask about
 const PATHS = [
-  "lib/x.test.ts", "x.test.ts", "lib/x.ts", "lib/m/testdata/", "lib/m/testdata/w.bin", "testdata", "build/", "build/o.js",
-  "lib/build/", "lib/build/o.js", "docs/a.md", "docs/sub/a.md", "lib/docs/a.md", "cache/", "deep/er/cache/f", "a/z.txt",
-  "a/b/c/z.txt", "b/a/z.txt", "x.log", "lib/keep.log", "keep.log", "ac.txt", "bc.txt", "cc.txt", "q1.txt", "q12.txt",
+  "lib/x.test.ts",
+  "x.test.ts",
+  "lib/x.ts",
+  "lib/m/testdata/",
+  "lib/m/testdata/w.bin",
+  "testdata",
+  "build/",
+  "build/o.js",
+  "lib/build/",
+  "lib/build/o.js",
+  "docs/a.md",
+  "docs/sub/a.md",
+  "lib/docs/a.md",
+  "cache/",
+  "deep/er/cache/f",
+  "a/z.txt",
+  "a/b/c/z.txt",
+  "b/a/z.txt",
+  "x.log",
+  "lib/keep.log",
+  "keep.log",
+  "ac.txt",
+  "bc.txt",
+  "cc.txt",
+  "q1.txt",
+  "q12.txt",
 ];
 
 test(".dvcignore patterns match what git's own wildmatch matches (git check-ignore as the reference)", () => {
@@ -40,7 +63,11 @@ test(".dvcignore patterns match what git's own wildmatch matches (git check-igno
     if (!isDir) fs.writeFileSync(abs, "x");
     const r = spawnSync("git", ["check-ignore", "-q", "--no-index", rel], { cwd: dir });
     assert.ok(r.status === 0 || r.status === 1, `git check-ignore failed on ${rel}: ${r.stderr}`);
-    assert.equal(ig.ignores(abs, isDir), r.status === 0, `${p}: git says ${r.status === 0 ? "ignored" : "not ignored"}`);
+    assert.equal(
+      ig.ignores(abs, isDir),
+      r.status === 0,
+      `${p}: git says ${r.status === 0 ? "ignored" : "not ignored"}`,
+    );
   }
 });
 

@@ -7,7 +7,16 @@ export { buildGraph, upstreamOf, resolveTargets } from "./graph";
 export type { Graph } from "./graph";
 export { md5, md5File, hashDir, hashPath, dirListingJson, listFiles, isTextBlock, pyJsonString } from "./hash";
 export type { HashInfo, HashName, DirEntry } from "./hash";
-export { parseLock, readLock, stringifyLock, writeLock, readDvcFile, stringifyDvcFile, writeDvcFile, LOCK_SCHEMA } from "./lock";
+export {
+  parseLock,
+  readLock,
+  stringifyLock,
+  writeLock,
+  readDvcFile,
+  stringifyDvcFile,
+  writeDvcFile,
+  LOCK_SCHEMA,
+} from "./lock";
 export type { Lock, LockEntry, LockStage, DvcFileOut } from "./lock";
 export { parseYaml, stringifyYaml, pyFloatRepr, ruamelFloat, pyStr, valueEqual, PyFloat } from "./yaml";
 export type { Value } from "./yaml";

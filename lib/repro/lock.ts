@@ -63,7 +63,10 @@ export function parseLock(text: string, where = "dvc.lock"): Lock {
   const doc = parseYaml(text, where) as Record<string, unknown> | null;
   const lock: Lock = new Map();
   if (!doc) return lock;
-  if (doc.schema !== LOCK_SCHEMA) throw new Error(`${where}: unsupported lock file schema '${String(doc.schema)}' (expected '${LOCK_SCHEMA}', DVC 2.x/3.x); delete it to rebuild`);
+  if (doc.schema !== LOCK_SCHEMA)
+    throw new Error(
+      `${where}: unsupported lock file schema '${String(doc.schema)}' (expected '${LOCK_SCHEMA}', DVC 2.x/3.x); delete it to rebuild`,
+    );
   const stages = (doc.stages ?? {}) as Record<string, Record<string, unknown>>;
   for (const [name, s] of Object.entries(stages)) {
     const w = `${where}: stage '${name}'`;
@@ -105,7 +108,12 @@ function stageToYaml(s: LockStage): Record<string, unknown> {
 /** dvc.lock text for a lock. */
 export function stringifyLock(lock: Lock): string {
   const stages = new Map([...lock].map(([k, v]) => [k, stageToYaml(v)]));
-  return stringifyYaml(new Map<string, unknown>([["schema", LOCK_SCHEMA], ["stages", stages]]));
+  return stringifyYaml(
+    new Map<string, unknown>([
+      ["schema", LOCK_SCHEMA],
+      ["stages", stages],
+    ]),
+  );
 }
 
 /** Writes a file atomically: a temp file beside it, then rename. */

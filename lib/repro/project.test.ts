@@ -22,24 +22,33 @@ const g = buildGraph(root, stages);
 
 /** Stages that read a parameter, and everything downstream of them: what a change to it reruns. */
 function affectedBy(graph: Graph, key: string): string[] {
-  const direct = [...graph.stages.values()].filter((s) => s.params.some((p) => p.keys.some((k) => k === key || key.startsWith(k + ".") || k.startsWith(key + "."))));
+  const direct = [...graph.stages.values()].filter((s) =>
+    s.params.some((p) => p.keys.some((k) => k === key || key.startsWith(k + ".") || k.startsWith(key + "."))),
+  );
   const hit = new Set(direct.map((s) => s.name));
   for (const name of graph.order) if ([...graph.upstream.get(name)!].some((u) => hit.has(u))) hit.add(name);
   return graph.order.filter((n) => hit.has(n)).sort();
 }
 
 /** The CLI subcommand a stage runs (`bin/dreambooth <name> …`), or null. */
-const subcommand = (s: { cmd: string | string[] }) => /^(?:bin\/)?dreambooth ([a-z-]+)/.exec(Array.isArray(s.cmd) ? s.cmd.join(" && ") : s.cmd)?.[1] ?? null;
+const subcommand = (s: { cmd: string | string[] }) =>
+  /^(?:bin\/)?dreambooth ([a-z-]+)/.exec(Array.isArray(s.cmd) ? s.cmd.join(" && ") : s.cmd)?.[1] ?? null;
 
 test("dvc.yaml is a valid pipeline: no cycle, no overlapping outputs, every stage one bin/dreambooth subcommand", () => {
   assert.ok(g.order.length >= 20, `${g.order.length} stages`);
   for (const s of stages) {
     const sub = subcommand(s);
-    assert.ok(sub && String(s.cmd).startsWith("bin/"), `${s.name}: cmd must call the CLI as bin/dreambooth, which runs from any shell (${s.cmd})`);
+    assert.ok(
+      sub && String(s.cmd).startsWith("bin/"),
+      `${s.name}: cmd must call the CLI as bin/dreambooth, which runs from any shell (${s.cmd})`,
+    );
     assert.ok(COMMAND_NAMES.includes(sub), `${s.name}: unknown subcommand "${sub}"`);
     const sections = new Set(s.params.flatMap((p) => p.keys.map((k) => k.split(".")[0])));
     sections.delete("base");
-    assert.ok(sections.size <= 1, `${s.name} reads ${[...sections].join(", ")}: a stage reads one params.yaml section (and base)`);
+    assert.ok(
+      sections.size <= 1,
+      `${s.name} reads ${[...sections].join(", ")}: a stage reads one params.yaml section (and base)`,
+    );
   }
 });
 
@@ -72,7 +81,10 @@ test("changing one parameter reruns exactly the stages that depend on it", () =>
   const seeds = [0, 1, 2];
   const each = (stage: string) => configs.flatMap((c) => seeds.map((k) => `${stage}@${c}-${k}`));
   const downstream = ["compare", "fig_effects", "fig6_comparison", "fig7_prompts", "table1_environment"];
-  assert.deepEqual(affectedBy(g, "dreambooth.lr"), [...each("dreambooth"), ...each("samples"), ...each("score"), ...downstream].sort());
+  assert.deepEqual(
+    affectedBy(g, "dreambooth.lr"),
+    [...each("dreambooth"), ...each("samples"), ...each("score"), ...downstream].sort(),
+  );
   assert.deepEqual(affectedBy(g, "schedules.timesteps"), ["schedules"]);
   assert.deepEqual(
     affectedBy(g, "samples.steps"),
@@ -88,7 +100,12 @@ test("changing one parameter reruns exactly the stages that depend on it", () =>
   assert.ok(cls.includes("fig4_class_images") && !cls.includes("schedules"));
   // the base model reaches everything that samples or trains, not the schedules figure
   const base = affectedBy(g, "base.model");
-  assert.ok(base.includes("class_images") && base.includes("base_samples") && base.includes("compare") && !base.includes("schedules"));
+  assert.ok(
+    base.includes("class_images") &&
+      base.includes("base_samples") &&
+      base.includes("compare") &&
+      !base.includes("schedules"),
+  );
 });
 
 test("dvc.lock is written as DVC 3.64 writes it: params in Python's float repr, byte for byte, and current", () => {
@@ -101,6 +118,9 @@ test("dvc.lock is written as DVC 3.64 writes it: params in Python's float repr, 
   for (const s of stages) {
     const locked = lock.get(s.name)?.params;
     if (!locked) continue;
-    assert.ok(valueEqual(locked, paramValues(root, s)), `${s.name}: dvc.lock's params differ from params.yaml (rerun the stage)`);
+    assert.ok(
+      valueEqual(locked, paramValues(root, s)),
+      `${s.name}: dvc.lock's params differ from params.yaml (rerun the stage)`,
+    );
   }
 });

@@ -88,12 +88,18 @@ test("changing one param reruns exactly the stages that depend on it and those d
   assert.equal(parseLock(read(root, "dvc.lock")).get("a")!.params!["params.yaml"]["a.x"], 2);
 
   // A param that a tracks but that does not change a.txt: a reruns, c (same input bytes) does not.
-  fs.writeFileSync(path.join(root, "params.yaml"), PARAMS.replace("x: 1", "x: 2").replace("unused: 0.5", "unused: 0.25"));
+  fs.writeFileSync(
+    path.join(root, "params.yaml"),
+    PARAMS.replace("x: 1", "x: 2").replace("unused: 0.5", "unused: 0.25"),
+  );
   const r2 = await run(root);
   assert.deepEqual(ran(r2), ["a"]);
   assert.deepEqual(r2.stages.find((s) => s.name === "a")!.reasons, ["params changed: a.unused"]);
 
-  fs.writeFileSync(path.join(root, "params.yaml"), PARAMS.replace("x: 1", "x: 2").replace("unused: 0.5", "unused: 0.25").replace("hello", "bye"));
+  fs.writeFileSync(
+    path.join(root, "params.yaml"),
+    PARAMS.replace("x: 1", "x: 2").replace("unused: 0.5", "unused: 0.25").replace("hello", "bye"),
+  );
   assert.deepEqual(ran(await run(root)), ["b", "d"]);
 });
 
@@ -113,9 +119,16 @@ test("changing a dep file, or deleting an out, reruns the stage", async () => {
 test("--dry runs nothing and writes nothing; --force and targets", async () => {
   const root = pipelineRepo();
   const dry = await run(root, { dry: true });
-  assert.deepEqual(dry.stages.map((s) => s.status), ["would run", "would run", "would run", "would run"]);
+  assert.deepEqual(
+    dry.stages.map((s) => s.status),
+    ["would run", "would run", "would run", "would run"],
+  );
   assert.ok(dry.lines.includes("> cat a.txt a.txt > c.txt && echo c >> order.log"));
-  assert.ok(!fs.existsSync(path.join(root, "a.txt")) && !fs.existsSync(path.join(root, "dvc.lock")) && !fs.existsSync(path.join(root, "order.log")));
+  assert.ok(
+    !fs.existsSync(path.join(root, "a.txt")) &&
+      !fs.existsSync(path.join(root, "dvc.lock")) &&
+      !fs.existsSync(path.join(root, "order.log")),
+  );
   const t = await run(root, { targets: ["c"] });
   assert.deepEqual(ran(t), ["a", "c"]);
   assert.deepEqual([...readLock(root).keys()], ["a", "c"]);
@@ -130,7 +143,13 @@ test("a failing command stops the run with its exit code; dvc.lock keeps the sta
   });
   const r = await run(root);
   assert.equal(r.exitCode, 7);
-  assert.deepEqual(r.stages.map((s) => [s.name, s.status]), [["one", "ran"], ["two", "failed"]]);
+  assert.deepEqual(
+    r.stages.map((s) => [s.name, s.status]),
+    [
+      ["one", "ran"],
+      ["two", "failed"],
+    ],
+  );
   assert.deepEqual([...readLock(root).keys()], ["one"]);
 });
 
@@ -184,14 +203,31 @@ stages:
 `,
   });
   const stages = loadStages(root);
-  assert.deepEqual(stages.map((s) => s.name), [
-    "train@linear", "train@sigmoid", "eval@lin", "eval@sig", "fig@0", "fig@1",
-    "grid@linear-true-1", "grid@linear-true-2", "grid@linear-false-1", "grid@linear-false-2",
-    "grid@sigmoid-true-1", "grid@sigmoid-true-2", "grid@sigmoid-false-1", "grid@sigmoid-false-2",
-  ]);
+  assert.deepEqual(
+    stages.map((s) => s.name),
+    [
+      "train@linear",
+      "train@sigmoid",
+      "eval@lin",
+      "eval@sig",
+      "fig@0",
+      "fig@1",
+      "grid@linear-true-1",
+      "grid@linear-true-2",
+      "grid@linear-false-1",
+      "grid@linear-false-2",
+      "grid@sigmoid-true-1",
+      "grid@sigmoid-true-2",
+      "grid@sigmoid-false-1",
+      "grid@sigmoid-false-2",
+    ],
+  );
   // Python's str(5e-06) is "5e-06": the cmd DVC would run, byte for byte.
   assert.equal(stages[0].cmd, "dreambooth train --schedule linear --lr 5e-06 --steps 100");
-  assert.deepEqual(stages[1].outs.map((o) => o.path), ["out/sigmoid"]);
+  assert.deepEqual(
+    stages[1].outs.map((o) => o.path),
+    ["out/sigmoid"],
+  );
   assert.equal(stages[3].cmd, "eval sig sigmoid false");
   assert.equal(stages[5].cmd, "fig 2");
   assert.equal(stages[13].cmd, "sample sigmoid false 2 sigmoid-false-2");
@@ -238,22 +274,44 @@ stages:
 `;
   const lock = parseLock(text);
   assert.equal(lock.get("prepare")!.deps![0].size, 14445097);
-  assert.equal(lock.get("train@linear")!.cmd[1], "dreambooth train --schedule linear --lr 5e-06 --out out/linear --log-every 10 --seed 0");
+  assert.equal(
+    lock.get("train@linear")!.cmd[1],
+    "dreambooth train --schedule linear --lr 5e-06 --out out/linear --log-every 10 --seed 0",
+  );
   assert.equal(stringifyLock(lock), text);
   assert.deepEqual(parseLock(stringifyLock(lock)), lock);
 });
 
 test("Python float repr, as DVC interpolates and ruamel writes floats", () => {
   // CPython: repr(5e-06) == '5e-06', repr(0.0001) == '0.0001', repr(1e16) == '1e+16', repr(0.1+0.2) == '0.30000000000000004'
-  assert.deepEqual([5e-6, 1e-4, 1e16, 0.1 + 0.2, 100, 123.5].map(pyFloatRepr), ["5e-06", "0.0001", "1e+16", "0.30000000000000004", "100.0", "123.5"]);
+  assert.deepEqual([5e-6, 1e-4, 1e16, 0.1 + 0.2, 100, 123.5].map(pyFloatRepr), [
+    "5e-06",
+    "0.0001",
+    "1e+16",
+    "0.30000000000000004",
+    "100.0",
+    "123.5",
+  ]);
   // DVC 3.64 (ruamel, YAML 1.2) writes the repr: `lr: 5e-05`, `kl_weight: 1e-06` in dvc.lock
-  assert.deepEqual([5e-6, 1e16, 5e-5, 1e-6, 0.0007, 1].map(ruamelFloat), ["5e-06", "1e+16", "5e-05", "1e-06", "0.0007", "1.0"]);
+  assert.deepEqual([5e-6, 1e16, 5e-5, 1e-6, 0.0007, 1].map(ruamelFloat), [
+    "5e-06",
+    "1e+16",
+    "5e-05",
+    "1e-06",
+    "0.0007",
+    "1.0",
+  ]);
 });
 
 test("the DAG: cycles and two stages writing one out are errors; data.dvc sources are verified and updated", async () => {
-  const cyc = repo({ "dvc.yaml": "stages:\n  a:\n    cmd: 'true'\n    deps: [b.txt]\n    outs: [a.txt]\n  b:\n    cmd: 'true'\n    deps: [a.txt]\n    outs: [b.txt]\n" });
+  const cyc = repo({
+    "dvc.yaml":
+      "stages:\n  a:\n    cmd: 'true'\n    deps: [b.txt]\n    outs: [a.txt]\n  b:\n    cmd: 'true'\n    deps: [a.txt]\n    outs: [b.txt]\n",
+  });
   await assert.rejects(run(cyc), /cycle: a -> b -> a/);
-  const dup = repo({ "dvc.yaml": "stages:\n  a:\n    cmd: 'true'\n    outs: [x]\n  b:\n    cmd: 'true'\n    outs: [x/y]\n" });
+  const dup = repo({
+    "dvc.yaml": "stages:\n  a:\n    cmd: 'true'\n    outs: [x]\n  b:\n    cmd: 'true'\n    outs: [x/y]\n",
+  });
   await assert.rejects(run(dup), /overlap/);
 
   const root = repo({
@@ -290,7 +348,10 @@ test("commitStages records an output finished by hand, like `dvc commit`: the ne
   });
   await run(root);
   fs.writeFileSync(path.join(root, "out", "README.md"), "a card written after the run\n");
-  assert.deepEqual(commitStages(root, ["make"], () => {}), ["make"]);
+  assert.deepEqual(
+    commitStages(root, ["make"], () => {}),
+    ["make"],
+  );
   const lockOut = readLock(root).get("make")!.outs![0];
   assert.equal(lockOut.nfiles, 2, "the lock now counts the hand-written file");
   // `use` depends on out/, whose hash changed: it reruns once, then everything is up to date
@@ -303,7 +364,8 @@ test("interpolation in cmd follows DVC 3.64: a dictionary becomes flags, a list 
   // dvc/parsing/interpolate.py: to_str(dict) → "--k v", "--flag" for true, nothing for false, a list as
   // "--k a b", nested keys joined with "."; strings through shlex.quote; validate_value refuses lists
   const root = repo({
-    "params.yaml": "args:\n  lr: 5.0e-6\n  fresh: true\n  dry: false\n  seeds: [0, 1]\n  name: a b\n  opt:\n    x: 1\nseeds: [0, 1, 2]\n",
+    "params.yaml":
+      "args:\n  lr: 5.0e-6\n  fresh: true\n  dry: false\n  seeds: [0, 1]\n  name: a b\n  opt:\n    x: 1\nseeds: [0, 1, 2]\n",
     "dvc.yaml": "stages:\n  ok:\n    cmd: train ${args}\n  bad:\n    cmd: compare --seeds ${seeds}\n",
   });
   fs.writeFileSync(path.join(root, "dvc.yaml"), "stages:\n  ok:\n    cmd: train ${args}\n");

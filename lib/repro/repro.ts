@@ -101,7 +101,9 @@ export function paramValues(root: string, stage: Stage): Record<string, Record<s
       else vals[k] = v;
     }
     if (missing.length) {
-      throw new Error(`stage '${stage.name}': parameters ${missing.map((m) => `'${m}'`).join(", ")} are missing from '${spec.file}'; add them or remove them from the stage's params`);
+      throw new Error(
+        `stage '${stage.name}': parameters ${missing.map((m) => `'${m}'`).join(", ")} are missing from '${spec.file}'; add them or remove them from the stage's params`,
+      );
     }
     out[spec.file] = vals;
   }
@@ -111,7 +113,12 @@ export function paramValues(root: string, stage: Stage): Record<string, Record<s
 }
 
 /** Why a stage must run, compared with its dvc.lock entry; empty when it is up to date. */
-export function changeReasons(root: string, stage: Stage, locked: LockStage | undefined, hashes = new Hashes(DvcIgnore.load(root))): string[] {
+export function changeReasons(
+  root: string,
+  stage: Stage,
+  locked: LockStage | undefined,
+  hashes = new Hashes(DvcIgnore.load(root)),
+): string[] {
   const reasons: string[] = [];
   if (stage.alwaysChanged) reasons.push("always_changed");
   if (!locked) return [...reasons, "not in dvc.lock"];
@@ -123,7 +130,10 @@ export function changeReasons(root: string, stage: Stage, locked: LockStage | un
     const missing: string[] = [];
     for (const p of paths) {
       const e = byPath.get(p);
-      const h = e && entryHashName(e) === "md5" ? hashes.get(abs(p)) : hashPath(abs(p), e ? entryHashName(e) : "md5", hashes.ignore);
+      const h =
+        e && entryHashName(e) === "md5"
+          ? hashes.get(abs(p))
+          : hashPath(abs(p), e ? entryHashName(e) : "md5", hashes.ignore);
       if (!h) missing.push(p);
       else if (!e || !sameHash(e, h)) changed.push(p);
     }
@@ -140,10 +150,15 @@ export function changeReasons(root: string, stage: Stage, locked: LockStage | un
     const a = now[file] ?? {};
     const b = was[file] ?? {};
     const prefix = file === DEFAULT_PARAMS_FILE ? "" : `${file}:`;
-    for (const k of new Set([...Object.keys(a), ...Object.keys(b)])) if (!valueEqual(a[k], b[k])) changedParams.push(prefix + k);
+    for (const k of new Set([...Object.keys(a), ...Object.keys(b)]))
+      if (!valueEqual(a[k], b[k])) changedParams.push(prefix + k);
   }
   if (changedParams.length) reasons.push(`params changed: ${changedParams.join(", ")}`);
-  cmp("outs", stage.outs.map((o) => o.path), locked.outs);
+  cmp(
+    "outs",
+    stage.outs.map((o) => o.path),
+    locked.outs,
+  );
   return reasons;
 }
 
@@ -158,7 +173,11 @@ export function lockStage(root: string, stage: Stage, hashes = new Hashes(DvcIgn
   if (stage.deps.length) st.deps = pySort(stage.deps, (p) => p).map((p) => entry(p, "dependency"));
   const params = paramValues(root, stage);
   if (Object.keys(params).length) st.params = params;
-  if (stage.outs.length) st.outs = pySort(stage.outs.map((o) => o.path), (p) => p).map((p) => entry(p, "output"));
+  if (stage.outs.length)
+    st.outs = pySort(
+      stage.outs.map((o) => o.path),
+      (p) => p,
+    ).map((p) => entry(p, "output"));
   return st;
 }
 
@@ -208,7 +227,9 @@ export async function repro(opts: ReproOptions = {}): Promise<ReproResult> {
 
   // Data sources upstream of the plan: verify them, and update their .dvc file when the data changed.
   const dvcFiles = new Set<string>();
-  for (const n of plan) for (const d of g.stages.get(n)!.deps) dataSourcesFor(root, path.resolve(root, g.stages.get(n)!.wdir, d)).forEach((f) => dvcFiles.add(f));
+  for (const n of plan)
+    for (const d of g.stages.get(n)!.deps)
+      dataSourcesFor(root, path.resolve(root, g.stages.get(n)!.wdir, d)).forEach((f) => dvcFiles.add(f));
   for (const f of [...dvcFiles].sort()) {
     const rel = path.relative(root, f);
     const outs = readDvcFile(f);
@@ -216,7 +237,10 @@ export async function repro(opts: ReproOptions = {}): Promise<ReproResult> {
     const now = outs.map((o) => {
       const abs = path.resolve(path.dirname(f), o.path);
       const h = hashes.get(abs);
-      if (!h) throw new Error(`data source '${o.path}' of '${rel}' is missing; restore it (\`dvc pull\` or \`dvc checkout\`) before reproducing`);
+      if (!h)
+        throw new Error(
+          `data source '${o.path}' of '${rel}' is missing; restore it (\`dvc pull\` or \`dvc checkout\`) before reproducing`,
+        );
       if (entryHashName(o) !== "md5" || !sameHash(o, h)) changed = true;
       if (!opts.dry && !inCache(root, h)) saveToCache(root, abs, h, hashes.ignore);
       return { ...o, hash: "md5" as const, ...h };
@@ -235,12 +259,15 @@ export async function repro(opts: ReproOptions = {}): Promise<ReproResult> {
     if (stage.frozen && !forcedFrozen) {
       const missing = stage.outs.filter((o) => !hashes.get(path.resolve(root, stage.wdir, o.path))).map((o) => o.path);
       if (missing.length) {
-        throw new Error(`stage '${name}' is frozen and its outputs are missing: ${missing.join(", ")}; unfreeze it (remove 'frozen: true' from dvc.yaml) or run \`repro ${name} --force\``);
+        throw new Error(
+          `stage '${name}' is frozen and its outputs are missing: ${missing.join(", ")}; unfreeze it (remove 'frozen: true' from dvc.yaml) or run \`repro ${name} --force\``,
+        );
       }
       const locked = lock.get(name);
       // Its deps are not checked (DVC: a frozen stage's deps are not reproduced); a missing or stale
       // lock entry is rewritten from the outputs as they are.
-      const stale = !locked || changeReasons(root, stage, locked, hashes).some((r) => r === "cmd changed" || r.includes("outs"));
+      const stale =
+        !locked || changeReasons(root, stage, locked, hashes).some((r) => r === "cmd changed" || r.includes("outs"));
       if (stale) {
         if (!opts.dry) {
           log(`Verifying outputs in frozen stage: '${name}'`);
@@ -268,7 +295,9 @@ export async function repro(opts: ReproOptions = {}): Promise<ReproResult> {
     }
     const missingDeps = stage.deps.filter((d) => !hashes.get(path.resolve(root, stage.wdir, d)));
     if (missingDeps.length) {
-      throw new Error(`stage '${name}': missing dependencies: ${missingDeps.join(", ")}; create them or the stage that outputs them`);
+      throw new Error(
+        `stage '${name}': missing dependencies: ${missingDeps.join(", ")}; create them or the stage that outputs them`,
+      );
     }
     log(`Running stage '${name}' (${reasons.join("; ")}):`);
     for (const o of stage.outs) {
@@ -287,9 +316,13 @@ export async function repro(opts: ReproOptions = {}): Promise<ReproResult> {
       }
     }
     for (const o of stage.outs) hashes.forget(path.resolve(root, stage.wdir, o.path));
-    const missingOuts = stage.outs.filter((o) => !hashes.get(path.resolve(root, stage.wdir, o.path))).map((o) => o.path);
+    const missingOuts = stage.outs
+      .filter((o) => !hashes.get(path.resolve(root, stage.wdir, o.path)))
+      .map((o) => o.path);
     if (missingOuts.length) {
-      log(`ERROR: failed to reproduce '${name}': outputs ${missingOuts.map((p) => `'${p}'`).join(", ")} do not exist after running it`);
+      log(
+        `ERROR: failed to reproduce '${name}': outputs ${missingOuts.map((p) => `'${p}'`).join(", ")} do not exist after running it`,
+      );
       report(name, "failed", reasons);
       return { exitCode: 1, stages: reports };
     }

@@ -136,7 +136,8 @@ function emitScalar(v: unknown, column: number, indent: number): string {
 
 const isPlainObject = (v: unknown): v is Record<string, unknown> | Map<string, unknown> =>
   v instanceof Map || (!!v && typeof v === "object" && !Array.isArray(v) && !(v instanceof PyFloat));
-const entriesOf = (v: Record<string, unknown> | Map<string, unknown>) => (v instanceof Map ? [...v] : Object.entries(v));
+const entriesOf = (v: Record<string, unknown> | Map<string, unknown>) =>
+  v instanceof Map ? [...v] : Object.entries(v);
 
 function emitMap(m: Record<string, unknown> | Map<string, unknown>, indent: number, firstInline: boolean): string[] {
   const lines: string[] = [];
@@ -166,7 +167,10 @@ function emitSeq(xs: unknown[], indent: number, firstInline: boolean): string[] 
 /** `head` is "key:" or "-"; returns the lines for its value (a mapping's sequence is not indented). */
 function emitValue(head: string, v: unknown, indent: number): string[] {
   if (isPlainObject(v)) return entriesOf(v).length ? [head, ...emitMap(v, indent + 2, false)] : [`${head} {}`];
-  if (Array.isArray(v)) return v.length ? [head, ...emitSeq(v, head.trimStart().startsWith("-") ? indent + 2 : indent, false)] : [`${head} []`];
+  if (Array.isArray(v))
+    return v.length
+      ? [head, ...emitSeq(v, head.trimStart().startsWith("-") ? indent + 2 : indent, false)]
+      : [`${head} []`];
   const text = emitScalar(v, head.length + 1, indent + 2);
   return [text === "" ? head : `${head} ${text}`];
 }

@@ -90,15 +90,16 @@ export function resolveScheduleConfig(config: ScheduleConfig): ResolvedScheduleC
     throw new ScheduleError(`timesteps must be an integer ≥ 2 (got ${r.timesteps}); the paper uses 1000`);
   }
   if (kind === "linear" || kind === "scaled_linear" || kind === "sigmoid") {
-    for (const [name, v] of [["betaStart", r.betaStart], ["betaEnd", r.betaEnd]] as const) {
+    for (const [name, v] of [
+      ["betaStart", r.betaStart],
+      ["betaEnd", r.betaEnd],
+    ] as const) {
       if (!(v > 0 && v <= 1)) {
         throw new ScheduleError(`${name} must lie in (0, 1] (got ${v}); ${kind} defaults to ${defStart} … ${defEnd}`);
       }
     }
     if (r.betaEnd < r.betaStart) {
-      throw new ScheduleError(
-        `betaEnd (${r.betaEnd}) < betaStart (${r.betaStart}): noise must grow with t; swap them`,
-      );
+      throw new ScheduleError(`betaEnd (${r.betaEnd}) < betaStart (${r.betaStart}): noise must grow with t; swap them`);
     }
   }
   if (kind === "cosine" && !(r.cosineS > 0)) {
@@ -106,7 +107,9 @@ export function resolveScheduleConfig(config: ScheduleConfig): ResolvedScheduleC
   }
   if (kind === "sigmoid-chen") {
     if (!(r.sigmoidEnd > r.sigmoidStart)) {
-      throw new ScheduleError(`sigmoidEnd (${r.sigmoidEnd}) must exceed sigmoidStart (${r.sigmoidStart}); Chen uses −3 and 3`);
+      throw new ScheduleError(
+        `sigmoidEnd (${r.sigmoidEnd}) must exceed sigmoidStart (${r.sigmoidStart}); Chen uses −3 and 3`,
+      );
     }
     if (!(r.tau > 0)) throw new ScheduleError(`tau must be > 0 (got ${r.tau}); Chen uses 1`);
   }

@@ -1,13 +1,6 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import {
-  enforceZeroTerminalSnr,
-  linspace,
-  makeSchedule,
-  SCHEDULE_KINDS,
-  ScheduleError,
-  ScheduleKind,
-} from "./index";
+import { enforceZeroTerminalSnr, linspace, makeSchedule, SCHEDULE_KINDS, ScheduleError, ScheduleKind } from "./index";
 
 const ALL: ScheduleKind[] = [...SCHEDULE_KINDS];
 
@@ -89,7 +82,8 @@ test("sigmoid (diffusers / GeoDiff): β symmetric about the midpoint, endpoints 
 test("cosine: ᾱ_t = f(t)/f(0), f(t) = cos²((t/T + s)/(1 + s) · π/2) (Nichol & Dhariwal eq. 17)", () => {
   const s = makeSchedule({ kind: "cosine" });
   const f = (u: number) => Math.cos(((u + 0.008) / 1.008) * (Math.PI / 2)) ** 2;
-  for (const t of [1, 100, 500, 900]) assert.ok(Math.abs(s.alphasCumprod[t - 1] - f(t / 1000) / f(0)) < 1e-12, `t=${t}`);
+  for (const t of [1, 100, 500, 900])
+    assert.ok(Math.abs(s.alphasCumprod[t - 1] - f(t / 1000) / f(0)) < 1e-12, `t=${t}`);
   assert.equal(s.betas[999], 0.999, "the last β hits the 0.999 cap");
 });
 
@@ -105,10 +99,17 @@ test("validation: T < 2, β outside (0, 1], β_end < β_start, unknown kind", ()
   assert.throws(() => makeSchedule({ kind: "linear", timesteps: 10.5 }), /timesteps/);
   assert.throws(() => makeSchedule({ kind: "linear", betaStart: 0 }), /betaStart must lie in \(0, 1\]/);
   assert.throws(() => makeSchedule({ kind: "sigmoid", betaEnd: 1.5 }), /betaEnd must lie in \(0, 1\]/);
-  assert.throws(() => makeSchedule({ kind: "linear", betaStart: 0.02, betaEnd: 1e-4 }), /betaEnd \(0.0001\) < betaStart \(0.02\).*swap/);
+  assert.throws(
+    () => makeSchedule({ kind: "linear", betaStart: 0.02, betaEnd: 1e-4 }),
+    /betaEnd \(0.0001\) < betaStart \(0.02\).*swap/,
+  );
   assert.throws(
     () => makeSchedule({ kind: "quadratic" as ScheduleKind }),
-    (e: Error) => e instanceof ScheduleError && /unknown schedule kind "quadratic": use one of linear, scaled_linear, cosine, sigmoid, sigmoid-chen/.test(e.message),
+    (e: Error) =>
+      e instanceof ScheduleError &&
+      /unknown schedule kind "quadratic": use one of linear, scaled_linear, cosine, sigmoid, sigmoid-chen/.test(
+        e.message,
+      ),
   );
   assert.throws(() => enforceZeroTerminalSnr(new Float64Array([0, 0, 0])), /decrease/);
 });

@@ -74,8 +74,26 @@ const cases: [string, string[]][] = [
   ["a photo of person", ["a</w>", "photo</w>", "of</w>", "person</w>"]],
   [
     "a photo of sks person without mustache, handsome, ultra realistic, 4k, 8k",
-    ["a</w>", "photo</w>", "of</w>", "sks</w>", "person</w>", "without</w>", "mustache</w>", ",</w>", "handsome</w>", ",</w>",
-      "ultra</w>", "realistic</w>", ",</w>", "4</w>", "k</w>", ",</w>", "8</w>", "k</w>"],
+    [
+      "a</w>",
+      "photo</w>",
+      "of</w>",
+      "sks</w>",
+      "person</w>",
+      "without</w>",
+      "mustache</w>",
+      ",</w>",
+      "handsome</w>",
+      ",</w>",
+      "ultra</w>",
+      "realistic</w>",
+      ",</w>",
+      "4</w>",
+      "k</w>",
+      ",</w>",
+      "8</w>",
+      "k</w>",
+    ],
   ],
   ["A  PHOTO\tof a Dog!!", ["a</w>", "photo</w>", "of</w>", "a</w>", "dog</w>", "!!</w>"]],
   ["it's 2023", ["it</w>", "'s</w>", "2</w>", "0</w>", "2</w>", "3</w>"]],
@@ -89,7 +107,10 @@ for (const [text, pieces] of cases) {
     assert.equal(ids.length, 77);
     const expected = [49406, ...pieces.map(independentId), 49407];
     assert.deepEqual(ids.slice(0, expected.length), expected);
-    assert.ok(ids.slice(expected.length).every((id) => id === 49407), "padded with <|endoftext|>");
+    assert.ok(
+      ids.slice(expected.length).every((id) => id === 49407),
+      "padded with <|endoftext|>",
+    );
   });
 }
 
@@ -110,9 +131,16 @@ test("words outside the vocabulary split into pieces that rebuild the word", () 
 });
 
 test("BPE merges the lowest rank first and merges repeats left to right without overlap", () => {
-  const t1 = new ClipTokenizer([["a", "b"], ["b", "c</w>"], ["ab", "c</w>"]]);
+  const t1 = new ClipTokenizer([
+    ["a", "b"],
+    ["b", "c</w>"],
+    ["ab", "c</w>"],
+  ]);
   assert.deepEqual(t1.bpe("abc"), ["abc</w>"]); // (a,b) rank 0, then (ab,c</w>) rank 2
-  const t2 = new ClipTokenizer([["b", "c</w>"], ["a", "b"]]);
+  const t2 = new ClipTokenizer([
+    ["b", "c</w>"],
+    ["a", "b"],
+  ]);
   assert.deepEqual(t2.bpe("abc"), ["a", "bc</w>"]); // (b,c</w>) rank 0 wins; (a,bc</w>) is no merge
   const t3 = new ClipTokenizer([["a", "a"]]);
   assert.deepEqual(t3.bpe("aaaa"), ["aa", "a", "a</w>"]); // a a a a</w>: pairs merged left to right
@@ -168,7 +196,10 @@ test("a diffusers tokenizer folder (vocab.json + merges.txt) written from the gz
 });
 
 test("missing files are clear errors naming the path", () => {
-  assert.throws(() => ClipTokenizer.fromMergesGz("/nonexistent/bpe.txt.gz"), /CLIP merges file not found: \/nonexistent\/bpe\.txt\.gz.*CLIP_BPE_PATH/);
+  assert.throws(
+    () => ClipTokenizer.fromMergesGz("/nonexistent/bpe.txt.gz"),
+    /CLIP merges file not found: \/nonexistent\/bpe\.txt\.gz.*CLIP_BPE_PATH/,
+  );
   assert.throws(() => ClipTokenizer.fromFolder("/nonexistent-model"), /tokenizer file not found: .*vocab\.json/);
 });
 

@@ -56,10 +56,34 @@ export function bytesToUnicode(): { bytes: number[]; chars: string[] } {
 
 /** Minimal html.unescape: named entities common in captions plus numeric ones (&#39; &#x27;). */
 const NAMED_ENTITIES: Record<string, string> = {
-  amp: "&", lt: "<", gt: ">", quot: '"', apos: "'", nbsp: "\u00a0", "#39": "'",
-  copy: "©", reg: "®", trade: "™", hellip: "…", mdash: "—", ndash: "–",
-  lsquo: "‘", rsquo: "’", ldquo: "“", rdquo: "”", laquo: "«", raquo: "»", deg: "°",
-  eacute: "é", egrave: "è", agrave: "à", ccedil: "ç", uuml: "ü", ouml: "ö", auml: "ä", szlig: "ß",
+  amp: "&",
+  lt: "<",
+  gt: ">",
+  quot: '"',
+  apos: "'",
+  nbsp: "\u00a0",
+  "#39": "'",
+  copy: "©",
+  reg: "®",
+  trade: "™",
+  hellip: "…",
+  mdash: "—",
+  ndash: "–",
+  lsquo: "‘",
+  rsquo: "’",
+  ldquo: "“",
+  rdquo: "”",
+  laquo: "«",
+  raquo: "»",
+  deg: "°",
+  eacute: "é",
+  egrave: "è",
+  agrave: "à",
+  ccedil: "ç",
+  uuml: "ü",
+  ouml: "ö",
+  auml: "ä",
+  szlig: "ß",
 };
 export function htmlUnescape(s: string): string {
   return s.replace(/&(#[0-9]+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]*);/g, (m, body: string) => {
@@ -87,7 +111,8 @@ export function defaultMergesPath(): string {
   let dir = __dirname;
   while (!fs.existsSync(path.join(dir, "package.json"))) {
     const up = path.dirname(dir);
-    if (up === dir) throw new Error(`cannot find the repository root (package.json) above ${__dirname}; set CLIP_BPE_PATH`);
+    if (up === dir)
+      throw new Error(`cannot find the repository root (package.json) above ${__dirname}; set CLIP_BPE_PATH`);
     dir = up;
   }
   const shipped = path.join(dir, "assets", "clip-bpe", "bpe_simple_vocab_16e6.txt.gz");
@@ -148,7 +173,13 @@ export class ClipTokenizer {
   /** simple_tokenizer.py: vocab = bytes, bytes + `</w>`, one concatenation per merge, then the two special tokens. */
   static vocabFromMerges(merges: [string, string][]): Map<string, number> {
     const { chars } = bytesToUnicode();
-    const list = [...chars, ...chars.map((c) => c + "</w>"), ...merges.map(([a, b]) => a + b), START_OF_TEXT, END_OF_TEXT];
+    const list = [
+      ...chars,
+      ...chars.map((c) => c + "</w>"),
+      ...merges.map(([a, b]) => a + b),
+      START_OF_TEXT,
+      END_OF_TEXT,
+    ];
     const vocab = new Map<string, number>();
     list.forEach((t, i) => vocab.set(t, i)); // a repeated entry takes its last id, like Python's dict(zip(vocab, range))
     return vocab;
@@ -156,13 +187,18 @@ export class ClipTokenizer {
 
   /** Parses merges text: first line a header (`#version: ...` or the file name), then `a b` per line. */
   static parseMerges(text: string, source: string, count = NUM_MERGES): [string, string][] {
-    const lines = text.replace(/\r\n/g, "\n").trim().split("\n").slice(1, 1 + count);
+    const lines = text
+      .replace(/\r\n/g, "\n")
+      .trim()
+      .split("\n")
+      .slice(1, 1 + count);
     if (lines.length < count) {
       throw new Error(`${source}: expected at least ${count} merges after the header line, found ${lines.length}`);
     }
     return lines.map((l, i) => {
       const parts = l.split(" ");
-      if (parts.length !== 2 || !parts[0] || !parts[1]) throw new Error(`${source}: line ${i + 2} is not a merge "a b": ${JSON.stringify(l)}`);
+      if (parts.length !== 2 || !parts[0] || !parts[1])
+        throw new Error(`${source}: line ${i + 2} is not a merge "a b": ${JSON.stringify(l)}`);
       return [parts[0], parts[1]];
     });
   }
@@ -170,7 +206,9 @@ export class ClipTokenizer {
   /** From openai/CLIP's `bpe_simple_vocab_16e6.txt.gz` (default: the copy beside the repository, or $CLIP_BPE_PATH). */
   static fromMergesGz(file: string = defaultMergesPath()): ClipTokenizer {
     if (!fs.existsSync(file)) {
-      throw new Error(`CLIP merges file not found: ${file} (pass its path, or set CLIP_BPE_PATH to bpe_simple_vocab_16e6.txt.gz)`);
+      throw new Error(
+        `CLIP merges file not found: ${file} (pass its path, or set CLIP_BPE_PATH to bpe_simple_vocab_16e6.txt.gz)`,
+      );
     }
     const text = zlib.gunzipSync(fs.readFileSync(file)).toString("utf8");
     return new ClipTokenizer(ClipTokenizer.parseMerges(text, file));
@@ -182,7 +220,10 @@ export class ClipTokenizer {
     const vocabPath = path.join(d, "vocab.json");
     const mergesPath = path.join(d, "merges.txt");
     for (const p of [vocabPath, mergesPath]) {
-      if (!fs.existsSync(p)) throw new Error(`tokenizer file not found: ${p} (expected a diffusers folder with tokenizer/vocab.json and tokenizer/merges.txt)`);
+      if (!fs.existsSync(p))
+        throw new Error(
+          `tokenizer file not found: ${p} (expected a diffusers folder with tokenizer/vocab.json and tokenizer/merges.txt)`,
+        );
     }
     const raw = JSON.parse(fs.readFileSync(vocabPath, "utf8")) as Record<string, number>;
     const vocab = new Map<string, number>(Object.entries(raw));
@@ -214,7 +255,7 @@ export class ClipTokenizer {
       const second = word[best + 1];
       // merge every occurrence, left to right, without overlap
       const next: string[] = [];
-      for (let i = 0; i < word.length; ) {
+      for (let i = 0; i < word.length;) {
         if (i < word.length - 1 && word[i] === first && word[i + 1] === second) {
           next.push(first + second);
           i += 2;
@@ -233,9 +274,10 @@ export class ClipTokenizer {
   tokenize(text: string): string[] {
     const out: string[] = [];
     for (const m of cleanText(text).matchAll(CLIP_PATTERN)) {
-      const word = m[0] === START_OF_TEXT || m[0] === END_OF_TEXT
-        ? m[0]
-        : Array.from(Buffer.from(m[0], "utf8"), (b) => this.byteEncoder[b]).join("");
+      const word =
+        m[0] === START_OF_TEXT || m[0] === END_OF_TEXT
+          ? m[0]
+          : Array.from(Buffer.from(m[0], "utf8"), (b) => this.byteEncoder[b]).join("");
       out.push(...this.bpe(word));
     }
     return out;
@@ -245,7 +287,8 @@ export class ClipTokenizer {
   tokenIds(text: string): number[] {
     return this.tokenize(text).map((t) => {
       const id = this.encoder.get(t);
-      if (id === undefined) throw new Error(`BPE piece ${JSON.stringify(t)} is not in the vocabulary: merges and vocab.json disagree`);
+      if (id === undefined)
+        throw new Error(`BPE piece ${JSON.stringify(t)} is not in the vocabulary: merges and vocab.json disagree`);
       return id;
     });
   }
@@ -256,7 +299,8 @@ export class ClipTokenizer {
    */
   encode(text: string, opts: EncodeOptions = {}): number[] {
     const length = opts.length ?? CONTEXT_LENGTH;
-    if (!Number.isInteger(length) || length < 2) throw new Error(`encode: length must be an integer >= 2 (got ${length})`);
+    if (!Number.isInteger(length) || length < 2)
+      throw new Error(`encode: length must be an integer >= 2 (got ${length})`);
     const ids = [this.startId, ...this.tokenIds(text).slice(0, length - 2), this.endId];
     if (opts.pad ?? true) while (ids.length < length) ids.push(this.padId);
     return ids;

@@ -44,7 +44,8 @@ export async function saveCheckpoint(dir: string, c: CheckpointContent, keep = 2
   const tmp = path.join(dir, `.tmp-${stepDir(c.step)}-${process.pid}`);
   fs.rmSync(tmp, { recursive: true, force: true });
   fs.mkdirSync(tmp);
-  for (const comp of c.components) writeWeights(path.join(tmp, `${comp.name}.safetensors`), await arrays(comp.params), comp.specs);
+  for (const comp of c.components)
+    writeWeights(path.join(tmp, `${comp.name}.safetensors`), await arrays(comp.params), comp.specs);
   if (c.optimizer) {
     const st = await c.optimizer.state();
     const t = new Map<string, TensorToWrite>([...st.tensors].map(([k, v]) => [k, { shape: v.shape, data: v.data }]));
@@ -52,28 +53,40 @@ export async function saveCheckpoint(dir: string, c: CheckpointContent, keep = 2
   }
   if (c.ema) {
     const t = new Map<string, TensorToWrite>();
-    for (const [k, v] of c.ema.shadow) t.set(k, { shape: v.shape, data: new Float32Array((await v.data()) as Float32Array) });
+    for (const [k, v] of c.ema.shadow)
+      t.set(k, { shape: v.shape, data: new Float32Array((await v.data()) as Float32Array) });
     writeSafetensors(path.join(tmp, "ema.safetensors"), t);
   }
-  writeFileAtomic(path.join(tmp, "state.json"), JSON.stringify({ step: c.step, optimizerStep: c.optimizer?.step ?? null, ...c.state }, null, 2) + "\n");
+  writeFileAtomic(
+    path.join(tmp, "state.json"),
+    JSON.stringify({ step: c.step, optimizerStep: c.optimizer?.step ?? null, ...c.state }, null, 2) + "\n",
+  );
   fs.rmSync(final, { recursive: true, force: true });
   fs.renameSync(tmp, final);
   writeFileAtomic(path.join(dir, "latest"), stepDir(c.step) + "\n");
   // prune old checkpoints, newest first
-  const all = fs.readdirSync(dir).filter((f) => /^step-\d{7}$/.test(f)).sort().reverse();
+  const all = fs
+    .readdirSync(dir)
+    .filter((f) => /^step-\d{7}$/.test(f))
+    .sort()
+    .reverse();
   for (const old of all.slice(Math.max(keep, 1))) fs.rmSync(path.join(dir, old), { recursive: true, force: true });
   return final;
 }
 
 /** The newest complete checkpoint in `dir`, or undefined. */
-export function latestCheckpoint(dir: string): { path: string; step: number; state: Record<string, unknown> } | undefined {
+export function latestCheckpoint(
+  dir: string,
+): { path: string; step: number; state: Record<string, unknown> } | undefined {
   const pointer = path.join(dir, "latest");
   if (!fs.existsSync(pointer)) return undefined;
   const name = fs.readFileSync(pointer, "utf8").trim();
   const p = path.join(dir, name);
   const statePath = path.join(p, "state.json");
   if (!fs.existsSync(statePath)) {
-    throw new Error(`checkpoint ${p} named by ${pointer} is incomplete (no state.json): delete ${pointer} to start over`);
+    throw new Error(
+      `checkpoint ${p} named by ${pointer} is incomplete (no state.json): delete ${pointer} to start over`,
+    );
   }
   const state = JSON.parse(fs.readFileSync(statePath, "utf8")) as Record<string, unknown>;
   return { path: p, step: Number(state.step), state };

@@ -7,7 +7,14 @@ import * as tf from "@tensorflow/tfjs-core";
 import type { Params } from "../models/params";
 import { adamwCoefficients, adamwElements, emaElements, NonFiniteError } from "../kernels/adamw";
 
-export { adamwCoefficients, adamwElements, clipAdamwEmaElements, emaElements, NonFiniteError, type AdamWCoefficients } from "../kernels/adamw";
+export {
+  adamwCoefficients,
+  adamwElements,
+  clipAdamwEmaElements,
+  emaElements,
+  NonFiniteError,
+  type AdamWCoefficients,
+} from "../kernels/adamw";
 
 export interface AdamWConfig {
   lr: number;
@@ -54,7 +61,8 @@ export class AdamW {
     for (const [name, p] of params) {
       const g = grads.get(name);
       if (!g) continue;
-      if (g.shape.join() !== p.shape.join()) throw new Error(`gradient for ${name} has shape [${g.shape}], parameter has [${p.shape}]`);
+      if (g.shape.join() !== p.shape.join())
+        throw new Error(`gradient for ${name} has shape [${g.shape}], parameter has [${p.shape}]`);
       let m = this.m.get(name);
       let v = this.v.get(name);
       if (!m || !v) {
@@ -72,7 +80,16 @@ export class AdamW {
         const md = hostCopy(mm);
         const vd = hostCopy(vv);
         const out = new Float32Array(pd.length);
-        adamwElements(pd, out, md, vd, g.dataSync() as Float32Array, 0, pd.length, adamwCoefficients(this, lr, this.step));
+        adamwElements(
+          pd,
+          out,
+          md,
+          vd,
+          g.dataSync() as Float32Array,
+          0,
+          pd.length,
+          adamwCoefficients(this, lr, this.step),
+        );
         assignHost(mm, md);
         assignHost(vv, vd);
         assignHost(p, out);
@@ -164,7 +181,10 @@ export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number)
   if (!Number.isFinite(norm)) {
     for (const [name, g] of grads) {
       const bad = tf.tidy(() => tf.any(tf.logicalNot(tf.isFinite(g))).dataSync()[0]);
-      if (bad) throw new NonFiniteError(`gradient of ${name} is not finite (NaN or Inf): lower the learning rate, or check the inputs`);
+      if (bad)
+        throw new NonFiniteError(
+          `gradient of ${name} is not finite (NaN or Inf): lower the learning rate, or check the inputs`,
+        );
     }
     throw new NonFiniteError(`the gradient norm overflowed (${norm}): lower the learning rate`);
   }
@@ -178,12 +198,19 @@ export function clipByGlobalNorm(grads: Map<string, tf.Tensor>, maxNorm: number)
   return norm;
 }
 
-
 /** Exponential moving average of weights (Polyak averaging): ema ← d·ema + (1 − d)·θ. */
 export class Ema {
   readonly shadow = new Map<string, tf.Variable>();
-  constructor(readonly decay: number, params: Params, readonly fused?: boolean) {
-    for (const [k, p] of params) this.shadow.set(k, tf.tidy(() => tf.variable(p.clone(), false)));
+  constructor(
+    readonly decay: number,
+    params: Params,
+    readonly fused?: boolean,
+  ) {
+    for (const [k, p] of params)
+      this.shadow.set(
+        k,
+        tf.tidy(() => tf.variable(p.clone(), false)),
+      );
   }
   update(params: Params): void {
     if (this.fused ?? onHostBackend()) {

@@ -25,12 +25,35 @@ async function run(dir: string, opts: { shared: boolean; stopAfter?: number; cfg
   const p = mainParams();
   try {
     const r = await trainLoop({
-      label: "t", outDir: dir, totalSteps: 10, batchSize: 8, datasetSize: CFG.samples, seed: 2,
-      lr: { lr: 0.02, warmupSteps: 2, decay: "cosine" }, clipNorm: 0.5, emaDecay: 0.8, checkpointEvery: 3,
-      components: [{ name: "mlp", params: p, specs }], source: poolSource(pool, { sharedUpdate: opts.shared }), config: {}, quiet: true, stopAfter: opts.stopAfter,
+      label: "t",
+      outDir: dir,
+      totalSteps: 10,
+      batchSize: 8,
+      datasetSize: CFG.samples,
+      seed: 2,
+      lr: { lr: 0.02, warmupSteps: 2, decay: "cosine" },
+      clipNorm: 0.5,
+      emaDecay: 0.8,
+      checkpointEvery: 3,
+      components: [{ name: "mlp", params: p, specs }],
+      source: poolSource(pool, { sharedUpdate: opts.shared }),
+      config: {},
+      quiet: true,
+      stopAfter: opts.stopAfter,
     });
-    const bytes = (m: Map<string, tf.Tensor>) => [...m].sort(([a], [b]) => a.localeCompare(b)).map(([k, t]) => [k, Buffer.from(t.dataSync().buffer).toString("hex")]);
-    const out = { params: bytes(p), ema: r.ema ? bytes(r.ema.shadow) : [], log: fs.readFileSync(path.join(dir, "log.csv"), "utf8").trim().split("\n").map((l) => l.split(",").slice(0, 4).join(",")) };
+    const bytes = (m: Map<string, tf.Tensor>) =>
+      [...m]
+        .sort(([a], [b]) => a.localeCompare(b))
+        .map(([k, t]) => [k, Buffer.from(t.dataSync().buffer).toString("hex")]);
+    const out = {
+      params: bytes(p),
+      ema: r.ema ? bytes(r.ema.shadow) : [],
+      log: fs
+        .readFileSync(path.join(dir, "log.csv"), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => l.split(",").slice(0, 4).join(",")),
+    };
     r.ema?.dispose();
     return out;
   } finally {
@@ -49,7 +72,10 @@ test("the workers' shared update gives the bytes of the main-thread optimizer (c
   assert.equal(tf.memory().numTensors, before, "a run leaked tensors on the main thread");
   // the clip threshold was reached on some steps, so the scaled path is compared too
   const norms = main.log.slice(1).map((l) => Number(l.split(",")[3]));
-  assert.ok(norms.some((n) => n > 0.5), `no step clipped (norms ${norms})`);
+  assert.ok(
+    norms.some((n) => n > 0.5),
+    `no step clipped (norms ${norms})`,
+  );
   assert.deepEqual(shared.params, main.params);
   assert.deepEqual(shared.ema, main.ema);
   assert.deepEqual(shared.log, main.log);
@@ -71,13 +97,26 @@ test("shared update: a NaN loss stops with NonFiniteError and the weights stay t
   try {
     await assert.rejects(
       trainLoop({
-        label: "t", outDir: dir, totalSteps: 10, batchSize: 8, datasetSize: CFG.samples, seed: 2,
-        lr: { lr: 0.02, warmupSteps: 2, decay: "cosine" }, clipNorm: 0.5, emaDecay: 0.8, checkpointEvery: 3,
-        components: [{ name: "mlp", params: p, specs }], source: poolSource(pool), config: {}, quiet: true,
+        label: "t",
+        outDir: dir,
+        totalSteps: 10,
+        batchSize: 8,
+        datasetSize: CFG.samples,
+        seed: 2,
+        lr: { lr: 0.02, warmupSteps: 2, decay: "cosine" },
+        clipNorm: 0.5,
+        emaDecay: 0.8,
+        checkpointEvery: 3,
+        components: [{ name: "mlp", params: p, specs }],
+        source: poolSource(pool),
+        config: {},
+        quiet: true,
       }),
       (e: Error) => e instanceof NonFiniteError && /loss is NaN at step 5/.test(e.message),
     );
-    const now = [...p].sort(([a], [b]) => a.localeCompare(b)).map(([k, t]) => [k, Buffer.from(t.dataSync().buffer).toString("hex")]);
+    const now = [...p]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([k, t]) => [k, Buffer.from(t.dataSync().buffer).toString("hex")]);
     assert.deepEqual(now, good.params);
   } finally {
     tf.dispose([...p.values()]);

@@ -5,7 +5,16 @@ import * as os from "os";
 import * as path from "path";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
-import { AdamW, adamwCoefficients, adamwElements, clipAdamwEmaElements, clipByGlobalNorm, Ema, emaElements, NonFiniteError } from "./optim";
+import {
+  AdamW,
+  adamwCoefficients,
+  adamwElements,
+  clipAdamwEmaElements,
+  clipByGlobalNorm,
+  Ema,
+  emaElements,
+  NonFiniteError,
+} from "./optim";
 import { latestCheckpoint, restoreCheckpoint, saveCheckpoint } from "./checkpoint";
 import type { ParamSpec, Params } from "../models/params";
 import { Progress } from "./progress";
@@ -15,60 +24,77 @@ test.before(async () => {
 });
 
 for (const fused of [false, true]) {
-test(`AdamW (${fused ? "fused JavaScript loop" : "tfjs ops"}) follows torch.optim.AdamW's update, step by step, on hand-computed numbers`, () => {
-  const p: Params = new Map([["w", tf.variable(tf.tensor1d([1, -2]))]]);
-  const opt = new AdamW({ weightDecay: 0.1, fused });
-  const grads = [[0.5, -1], [0.2, 0.3], [-0.4, 0.1]];
-  // reference in float64: decoupled decay, then the bias-corrected Adam step
-  let w = [1, -2];
-  const m = [0, 0];
-  const v = [0, 0];
-  const lr = 0.01;
-  grads.forEach((g, k) => {
-    const t = k + 1;
-    w = w.map((x, i) => {
-      x = x * (1 - lr * 0.1);
-      m[i] = 0.9 * m[i] + 0.1 * g[i];
-      v[i] = 0.999 * v[i] + 0.001 * g[i] * g[i];
-      return x - (lr * (m[i] / (1 - 0.9 ** t))) / (Math.sqrt(v[i] / (1 - 0.999 ** t)) + 1e-8);
+  test(`AdamW (${fused ? "fused JavaScript loop" : "tfjs ops"}) follows torch.optim.AdamW's update, step by step, on hand-computed numbers`, () => {
+    const p: Params = new Map([["w", tf.variable(tf.tensor1d([1, -2]))]]);
+    const opt = new AdamW({ weightDecay: 0.1, fused });
+    const grads = [
+      [0.5, -1],
+      [0.2, 0.3],
+      [-0.4, 0.1],
+    ];
+    // reference in float64: decoupled decay, then the bias-corrected Adam step
+    let w = [1, -2];
+    const m = [0, 0];
+    const v = [0, 0];
+    const lr = 0.01;
+    grads.forEach((g, k) => {
+      const t = k + 1;
+      w = w.map((x, i) => {
+        x = x * (1 - lr * 0.1);
+        m[i] = 0.9 * m[i] + 0.1 * g[i];
+        v[i] = 0.999 * v[i] + 0.001 * g[i] * g[i];
+        return x - (lr * (m[i] / (1 - 0.9 ** t))) / (Math.sqrt(v[i] / (1 - 0.999 ** t)) + 1e-8);
+      });
+      const gt = new Map([["w", tf.tensor1d(g)]]);
+      opt.apply(p, gt, lr);
+      tf.dispose([...gt.values()]);
     });
-    const gt = new Map([["w", tf.tensor1d(g)]]);
-    opt.apply(p, gt, lr);
-    tf.dispose([...gt.values()]);
+    const got = p.get("w")!.dataSync();
+    for (let i = 0; i < 2; i++) assert.ok(Math.abs(got[i] - w[i]) < 1e-6, `${got[i]} vs ${w[i]}`);
+    opt.dispose();
+    p.get("w")!.dispose();
   });
-  const got = p.get("w")!.dataSync();
-  for (let i = 0; i < 2; i++) assert.ok(Math.abs(got[i] - w[i]) < 1e-6, `${got[i]} vs ${w[i]}`);
-  opt.dispose();
-  p.get("w")!.dispose();
-});
 
-test(`AdamW (${fused ? "fused" : "tfjs ops"}) and clipping leak no tensors over many steps`, () => {
-  const p: Params = new Map([["a", tf.variable(tf.ones([3, 3]))], ["b", tf.variable(tf.zeros([4]))]]);
-  const opt = new AdamW({ fused });
-  opt.apply(p, new Map([["a", tf.ones([3, 3])]]), 1e-3); // allocates the moments of "a" once
-  const before = tf.memory().numTensors;
-  for (let i = 0; i < 5; i++) {
-    const g = new Map<string, tf.Tensor>([["a", tf.ones([3, 3])]]);
-    clipByGlobalNorm(g, 0.5);
-    opt.apply(p, g, 1e-3);
-    tf.dispose([...g.values()]);
-  }
-  assert.equal(tf.memory().numTensors, before);
-  opt.dispose();
-  p.forEach((v) => v.dispose());
-});
+  test(`AdamW (${fused ? "fused" : "tfjs ops"}) and clipping leak no tensors over many steps`, () => {
+    const p: Params = new Map([
+      ["a", tf.variable(tf.ones([3, 3]))],
+      ["b", tf.variable(tf.zeros([4]))],
+    ]);
+    const opt = new AdamW({ fused });
+    opt.apply(p, new Map([["a", tf.ones([3, 3])]]), 1e-3); // allocates the moments of "a" once
+    const before = tf.memory().numTensors;
+    for (let i = 0; i < 5; i++) {
+      const g = new Map<string, tf.Tensor>([["a", tf.ones([3, 3])]]);
+      clipByGlobalNorm(g, 0.5);
+      opt.apply(p, g, 1e-3);
+      tf.dispose([...g.values()]);
+    }
+    assert.equal(tf.memory().numTensors, before);
+    opt.dispose();
+    p.forEach((v) => v.dispose());
+  });
 }
 
 test("the fused AdamW and EMA equal the tfjs-op versions within float32 rounding over 20 steps", () => {
-  const init = () => new Map([["a", tf.variable(tf.randomNormal([64, 33], 0, 1, "float32", 1))], ["b", tf.variable(tf.randomNormal([7], 0, 1, "float32", 2))]]) as Params;
+  const init = () =>
+    new Map([
+      ["a", tf.variable(tf.randomNormal([64, 33], 0, 1, "float32", 1))],
+      ["b", tf.variable(tf.randomNormal([7], 0, 1, "float32", 2))],
+    ]) as Params;
   const [p1, p2] = [init(), init()];
   const [o1, o2] = [new AdamW({ fused: false, weightDecay: 0.05 }), new AdamW({ fused: true, weightDecay: 0.05 })];
   const [e1, e2] = [new Ema(0.9, p1, false), new Ema(0.9, p2, true)];
   let before = 0;
   for (let k = 0; k < 20; k++) {
     if (k === 1) before = tf.memory().numTensors; // the moments exist after the first step
-    for (const [p, o, e] of [[p1, o1, e1], [p2, o2, e2]] as const) {
-      const g = new Map<string, tf.Tensor>([["a", tf.randomNormal([64, 33], 0, 1, "float32", 100 + k)], ["b", tf.randomNormal([7], 0, 1, "float32", 200 + k)]]);
+    for (const [p, o, e] of [
+      [p1, o1, e1],
+      [p2, o2, e2],
+    ] as const) {
+      const g = new Map<string, tf.Tensor>([
+        ["a", tf.randomNormal([64, 33], 0, 1, "float32", 100 + k)],
+        ["b", tf.randomNormal([7], 0, 1, "float32", 200 + k)],
+      ]);
       o.apply(p, g, 1e-2);
       e.update(p);
       tf.dispose([...g.values()]);
@@ -76,7 +102,12 @@ test("the fused AdamW and EMA equal the tfjs-op versions within float32 rounding
   }
   assert.equal(tf.memory().numTensors, before, "no tensors leak in either path once the moments exist");
   for (const k of ["a", "b"]) {
-    for (const [x, y, what] of [[p1.get(k)!, p2.get(k)!, "weights"], [o1.m.get(k)!, o2.m.get(k)!, "m"], [o1.v.get(k)!, o2.v.get(k)!, "v"], [e1.shadow.get(k)!, e2.shadow.get(k)!, "ema"]] as const) {
+    for (const [x, y, what] of [
+      [p1.get(k)!, p2.get(k)!, "weights"],
+      [o1.m.get(k)!, o2.m.get(k)!, "m"],
+      [o1.v.get(k)!, o2.v.get(k)!, "v"],
+      [e1.shadow.get(k)!, e2.shadow.get(k)!, "ema"],
+    ] as const) {
       const a = x.dataSync();
       const b = y.dataSync();
       let worst = 0;
@@ -89,13 +120,22 @@ test("the fused AdamW and EMA equal the tfjs-op versions within float32 rounding
 });
 
 test("clipByGlobalNorm scales to the max norm and stops NaN with a named error", () => {
-  const g = new Map<string, tf.Tensor>([["x", tf.tensor1d([3, 0])], ["y", tf.tensor1d([4])]]);
+  const g = new Map<string, tf.Tensor>([
+    ["x", tf.tensor1d([3, 0])],
+    ["y", tf.tensor1d([4])],
+  ]);
   const n = clipByGlobalNorm(g, 1);
   assert.equal(n, 5);
   const after = Math.hypot(...g.get("x")!.dataSync(), ...g.get("y")!.dataSync());
   assert.ok(Math.abs(after - 1) < 1e-5);
-  const bad = new Map<string, tf.Tensor>([["ok", tf.tensor1d([1])], ["conv.weight", tf.tensor1d([NaN])]]);
-  assert.throws(() => clipByGlobalNorm(bad, 1), (e: Error) => e instanceof NonFiniteError && /gradient of conv.weight is not finite/.test(e.message));
+  const bad = new Map<string, tf.Tensor>([
+    ["ok", tf.tensor1d([1])],
+    ["conv.weight", tf.tensor1d([NaN])],
+  ]);
+  assert.throws(
+    () => clipByGlobalNorm(bad, 1),
+    (e: Error) => e instanceof NonFiniteError && /gradient of conv.weight is not finite/.test(e.message),
+  );
   tf.dispose([...g.values(), ...bad.values()]);
 });
 
@@ -115,15 +155,27 @@ test("checkpoints: atomic folder + latest pointer, exact restore of weights, mom
     { name: "conv.weight", shape: [3, 3, 2, 4], layout: "conv2d" },
     { name: "proj.weight", shape: [4, 5], layout: "linear" },
   ];
-  const mk = (seed: number): Params => new Map(specs.map((s) => [s.name, tf.variable(tf.randomNormal(s.shape, 0, 1, "float32", seed))]));
+  const mk = (seed: number): Params =>
+    new Map(specs.map((s) => [s.name, tf.variable(tf.randomNormal(s.shape, 0, 1, "float32", seed))]));
   const p = mk(1);
   const opt = new AdamW({});
   const grads = new Map<string, tf.Tensor>(specs.map((s) => [s.name, tf.ones(s.shape)]));
   opt.apply(p, grads, 0.1);
   const ema = new Ema(0.99, p);
   assert.equal(latestCheckpoint(dir), undefined);
-  for (const step of [10, 20, 30]) await saveCheckpoint(dir, { step, components: [{ name: "unet", params: p, specs }], optimizer: opt, ema, state: { lr: 0.1 } }, 2);
-  assert.deepEqual(fs.readdirSync(dir).filter((f) => f.startsWith("step-")).sort(), ["step-0000020", "step-0000030"]);
+  for (const step of [10, 20, 30])
+    await saveCheckpoint(
+      dir,
+      { step, components: [{ name: "unet", params: p, specs }], optimizer: opt, ema, state: { lr: 0.1 } },
+      2,
+    );
+  assert.deepEqual(
+    fs
+      .readdirSync(dir)
+      .filter((f) => f.startsWith("step-"))
+      .sort(),
+    ["step-0000020", "step-0000030"],
+  );
   assert.ok(!fs.readdirSync(dir).some((f) => f.startsWith(".tmp")));
   const latest = latestCheckpoint(dir)!;
   assert.equal(latest.step, 30);
@@ -180,7 +232,11 @@ test("the fused clip + AdamW + EMA loop gives the bytes of the separate loops (w
       if (withEma) emaElements(a.e, a.p, 5, n - 3, 0.995);
       clipAdamwEmaElements(b.p, b.m, b.v, b.g, 5, n - 3, c, scale ?? 1, withEma ? { shadow: b.e, decay: 0.995 } : null);
       for (const k of Object.keys(base) as (keyof typeof base)[]) {
-        assert.deepEqual(new Uint8Array(b[k].buffer), new Uint8Array(a[k].buffer), `${k} differs (scale ${scale}, ema ${withEma})`);
+        assert.deepEqual(
+          new Uint8Array(b[k].buffer),
+          new Uint8Array(a[k].buffer),
+          `${k} differs (scale ${scale}, ema ${withEma})`,
+        );
       }
       assert.notDeepEqual(b.p, base.p, "the update changed nothing: the comparison would prove nothing");
     }

@@ -31,15 +31,29 @@ function loss(p: Params, noiseScale = 0.1) {
     tf.tidy(() => {
       const idx = tf.tensor1d(shard.samples, "int32");
       // per-step noise derived from (seed, step): exactly reproducible on resume
-      const y = tf.add(tf.gather(Y, idx), tf.randomNormal([shard.samples.length, 1], 0, noiseScale, "float32", deriveSeed(0, "noise", shard.step)));
+      const y = tf.add(
+        tf.gather(Y, idx),
+        tf.randomNormal([shard.samples.length, 1], 0, noiseScale, "float32", deriveSeed(0, "noise", shard.step)),
+      );
       const pred = tf.add(tf.matMul(tf.gather(X, idx), p.get("w")!), p.get("b")!);
       return tf.mean(tf.squaredDifference(pred, y)) as tf.Scalar;
     });
 }
 const base = (dir: string, p: Params) => ({
-  label: "test", outDir: dir, totalSteps: 12, batchSize: 8, datasetSize: N, seed: 3,
-  lr: { lr: 0.05, warmupSteps: 2 }, clipNorm: 10, emaDecay: 0.9, checkpointEvery: 4,
-  components: [{ name: "model", params: p, specs }], source: localSource(p, loss(p)), config: { what: "test" }, quiet: true,
+  label: "test",
+  outDir: dir,
+  totalSteps: 12,
+  batchSize: 8,
+  datasetSize: N,
+  seed: 3,
+  lr: { lr: 0.05, warmupSteps: 2 },
+  clipNorm: 10,
+  emaDecay: 0.9,
+  checkpointEvery: 4,
+  components: [{ name: "model", params: p, specs }],
+  source: localSource(p, loss(p)),
+  config: { what: "test" },
+  quiet: true,
 });
 
 test("the loop learns, logs a CSV, snapshots its config, checkpoints, and leaks no tensors", async () => {
@@ -73,9 +87,19 @@ test("an interrupted and resumed run gives exactly the same weights as an uninte
   const rb = await trainLoop(base(b, pb2));
   rb.ema?.dispose();
   assert.equal(rb.resumedFrom, 4);
-  for (const s of specs) assert.deepEqual(Buffer.from(pb2.get(s.name)!.dataSync().buffer), Buffer.from(pa.get(s.name)!.dataSync().buffer), s.name);
+  for (const s of specs)
+    assert.deepEqual(
+      Buffer.from(pb2.get(s.name)!.dataSync().buffer),
+      Buffer.from(pa.get(s.name)!.dataSync().buffer),
+      s.name,
+    );
   // the resumed log is the uninterrupted log except for the timing column
-  const strip = (d: string) => fs.readFileSync(path.join(d, "log.csv"), "utf8").trim().split("\n").map((l) => l.split(",").slice(0, 4).join(","));
+  const strip = (d: string) =>
+    fs
+      .readFileSync(path.join(d, "log.csv"), "utf8")
+      .trim()
+      .split("\n")
+      .map((l) => l.split(",").slice(0, 4).join(","));
   assert.deepEqual(strip(b), strip(a));
   [...pa.values(), ...pb2.values()].forEach((v) => v.dispose());
 });
@@ -83,7 +107,8 @@ test("an interrupted and resumed run gives exactly the same weights as an uninte
 test("NaN in the loss stops training with a clear error and leaves the last checkpoint intact", async () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "train-nan-"));
   const p = model(1);
-  const bad = (shard: StepShard) => (shard.step >= 5 ? tf.tidy(() => tf.mul(loss(p)(shard), NaN) as tf.Scalar) : loss(p)(shard));
+  const bad = (shard: StepShard) =>
+    shard.step >= 5 ? tf.tidy(() => tf.mul(loss(p)(shard), NaN) as tf.Scalar) : loss(p)(shard);
   await assert.rejects(
     trainLoop({ ...base(dir, p), source: localSource(p, bad) }),
     (e: Error) => e instanceof NonFiniteError && /loss is NaN at step 6: the last checkpoint is intact/.test(e.message),
@@ -94,7 +119,10 @@ test("NaN in the loss stops training with a clear error and leaves the last chec
 
 test("batch indices: a permutation per epoch, a function of (seed, step) only", () => {
   const all = [0, 1, 2, 3].flatMap((s) => batchIndices(1, s, 4, 16));
-  assert.deepEqual([...all].sort((x, y) => x - y), Array.from({ length: 16 }, (_, i) => i));
+  assert.deepEqual(
+    [...all].sort((x, y) => x - y),
+    Array.from({ length: 16 }, (_, i) => i),
+  );
   assert.deepEqual(batchIndices(1, 7, 5, 16), batchIndices(1, 7, 5, 16));
   assert.notDeepEqual(batchIndices(1, 0, 16, 16), batchIndices(2, 0, 16, 16));
   assert.equal(learningRate(0, { lr: 1, warmupSteps: 4, totalSteps: 10 }), 0.25);
@@ -131,7 +159,12 @@ test("fresh: a finished run's checkpoint is set aside and the run trains again f
   assert.equal(again.resumedFrom, undefined);
   assert.equal(again.stepsRun, first.stepsRun);
   assert.ok(fs.existsSync(path.join(dir, "checkpoints.stale")));
-  for (const s of specs) assert.deepEqual(Buffer.from(p2.get(s.name)!.dataSync().buffer), Buffer.from(p1.get(s.name)!.dataSync().buffer), s.name);
+  for (const s of specs)
+    assert.deepEqual(
+      Buffer.from(p2.get(s.name)!.dataSync().buffer),
+      Buffer.from(p1.get(s.name)!.dataSync().buffer),
+      s.name,
+    );
   [...p1.values(), ...p2.values()].forEach((v) => v.dispose());
 });
 
@@ -147,6 +180,11 @@ test("a checkpoint made from other starting weights (a new base model) is moved 
   [r, ref].forEach((x) => x.ema?.dispose());
   assert.equal(r.resumedFrom, undefined);
   assert.ok(fs.existsSync(path.join(dir, "checkpoints.stale", "step-0000004")));
-  for (const s of specs) assert.deepEqual(Buffer.from(p2.get(s.name)!.dataSync().buffer), Buffer.from(p3.get(s.name)!.dataSync().buffer), s.name);
+  for (const s of specs)
+    assert.deepEqual(
+      Buffer.from(p2.get(s.name)!.dataSync().buffer),
+      Buffer.from(p3.get(s.name)!.dataSync().buffer),
+      s.name,
+    );
   [...p1.values(), ...p2.values(), ...p3.values()].forEach((v) => v.dispose());
 });

@@ -59,7 +59,10 @@ export function batchIndices(seed: Seed, step: number, batch: number, datasetSiz
 }
 
 /** Linear warm-up then constant, or cosine decay to `minLr` (nanoGPT's get_lr). */
-export function learningRate(step: number, o: { lr: number; warmupSteps?: number; totalSteps: number; decay?: "constant" | "cosine"; minLr?: number }): number {
+export function learningRate(
+  step: number,
+  o: { lr: number; warmupSteps?: number; totalSteps: number; decay?: "constant" | "cosine"; minLr?: number },
+): number {
   const warm = o.warmupSteps ?? 0;
   if (step < warm) return (o.lr * (step + 1)) / warm;
   if ((o.decay ?? "constant") === "constant") return o.lr;
@@ -143,7 +146,8 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainResult> {
   const params: Params = new Map();
   for (const c of o.components) {
     for (const [k, v] of c.params) {
-      if (params.has(k)) throw new Error(`parameter "${k}" appears in two trained components: give them distinct names`);
+      if (params.has(k))
+        throw new Error(`parameter "${k}" appears in two trained components: give them distinct names`);
       params.set(k, v);
     }
   }
@@ -160,7 +164,9 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainResult> {
     fs.rmSync(stale, { recursive: true, force: true });
     fs.renameSync(ckptDir, stale);
     const why = o.fresh ? "a fresh start was asked for" : "it was made from other starting weights or another config";
-    process.stderr.write(`${o.label}: the checkpoint at step ${latest.step} in ${ckptDir} is not resumed (${why}); moved to ${stale}, starting over\n`);
+    process.stderr.write(
+      `${o.label}: the checkpoint at step ${latest.step} in ${ckptDir} is not resumed (${why}); moved to ${stale}, starting over\n`,
+    );
     latest = undefined;
   }
   const timed = o.logSeconds ?? true;
@@ -168,7 +174,12 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainResult> {
   if (latest) {
     restoreCheckpoint(latest.path, { components: o.components, optimizer: opt, ema });
     start = latest.step;
-    if (fs.existsSync(logFile)) rows = fs.readFileSync(logFile, "utf8").trim().split("\n").filter((l, i) => i === 0 || Number(l.split(",")[0]) <= start);
+    if (fs.existsSync(logFile))
+      rows = fs
+        .readFileSync(logFile, "utf8")
+        .trim()
+        .split("\n")
+        .filter((l, i) => i === 0 || Number(l.split(",")[0]) <= start);
   }
   writeFileAtomic(path.join(o.outDir, "config.json"), JSON.stringify(o.config, null, 2) + "\n");
   const shared = o.source.shared;
@@ -187,7 +198,9 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainResult> {
       // 2. loss and gradients over the batch (indices depend only on seed and step)
       const samples = o.samplesFor ? o.samplesFor(step) : batchIndices(o.seed, step, o.batchSize, o.datasetSize);
       const nonFinite = (loss: number) =>
-        new NonFiniteError(`loss is ${loss} at step ${step + 1}: the last checkpoint is intact; lower the learning rate (now ${lr}) or check the data`);
+        new NonFiniteError(
+          `loss is ${loss} at step ${step + 1}: the last checkpoint is intact; lower the learning rate (now ${lr}) or check the data`,
+        );
       let loss: number;
       let norm: number;
       if (shared) {
@@ -221,7 +234,13 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainResult> {
       if (!o.quiet) progress.tick(done, { loss, lr });
       if (done % o.checkpointEvery === 0 || done === o.totalSteps) {
         await shared?.pull(params, opt, ema);
-        await saveCheckpoint(ckptDir, { step: done, components: o.components, optimizer: opt, ema, state: { config: o.config, loss, origin } });
+        await saveCheckpoint(ckptDir, {
+          step: done,
+          components: o.components,
+          optimizer: opt,
+          ema,
+          state: { config: o.config, loss, origin },
+        });
       }
     }
   } finally {
@@ -232,5 +251,13 @@ export async function trainLoop(o: TrainLoopOptions): Promise<TrainResult> {
   }
   const seconds = (Date.now() - t0) / 1000;
   const stepsRun = Math.max(0, end - start);
-  return { stepsRun, finalStep: end, lastLoss, seconds, samplesPerSecond: (stepsRun * o.batchSize) / seconds, ema, resumedFrom: latest?.step };
+  return {
+    stepsRun,
+    finalStep: end,
+    lastLoss,
+    seconds,
+    samplesPerSecond: (stepsRun * o.batchSize) / seconds,
+    ema,
+    resumedFrom: latest?.step,
+  };
 }

@@ -9,7 +9,10 @@ import { gemmModule, groupNormModule, reduceModule, transposeModule } from "./mo
 
 test("lib/kernels/simd/binaries.ts is what scripts/build-wasm.cjs assembles from the .wat sources (not stale)", async () => {
   // eslint-disable-next-line @typescript-eslint/no-require-imports
-  const { generate, out } = require("../../../scripts/build-wasm.cjs") as { generate: () => Promise<string>; out: string };
+  const { generate, out } = require("../../../scripts/build-wasm.cjs") as {
+    generate: () => Promise<string>;
+    out: string;
+  };
   const fresh = await generate();
   assert.ok(fresh.includes("export const groupnorm = "), "no groupnorm module assembled");
   assert.equal(fs.readFileSync(out, "utf8"), fresh, "binaries.ts is stale: run node scripts/build-wasm.cjs");
@@ -25,12 +28,20 @@ test("SimdModule.reserve: true within reach, false (not a throw) beyond a wasm32
 test("each SIMD kernel falls back to its other path, with the same result, when the module's memory cannot grow", async () => {
   await initBackend({ prefer: "wasm", log: () => {} });
   registerTrainingKernels();
-  const x = tf.tensor4d(Float32Array.from({ length: 2 * 8 * 8 * 16 }, (_, i) => Math.sin(i)), [2, 8, 8, 16]);
-  const q = tf.tensor3d(Float32Array.from({ length: 4 * 20 * 8 }, (_, i) => Math.cos(i)), [4, 20, 8]);
+  const x = tf.tensor4d(
+    Float32Array.from({ length: 2 * 8 * 8 * 16 }, (_, i) => Math.sin(i)),
+    [2, 8, 8, 16],
+  );
+  const q = tf.tensor3d(
+    Float32Array.from({ length: 4 * 20 * 8 }, (_, i) => Math.cos(i)),
+    [4, 20, 8],
+  );
   const run = (): number[][] => {
     const outs = tf.tidy(() => [
       groupNorm(x, tf.ones([16]), tf.zeros([16]), 4, 1e-5, { silu: true }),
-      tf.grad((v: tf.Tensor) => tf.sum(groupNorm(v as tf.Tensor4D, tf.ones([16]), tf.zeros([16]), 4, 1e-5, { silu: true })))(x),
+      tf.grad((v: tf.Tensor) =>
+        tf.sum(groupNorm(v as tf.Tensor4D, tf.ones([16]), tf.zeros([16]), 4, 1e-5, { silu: true })),
+      )(x),
       tf.matMul(q, q, false, true),
       tf.transpose(x, [0, 3, 1, 2]),
       tf.sum(x, [0, 1, 2]),

@@ -21,7 +21,12 @@ const WA = (globalThis as unknown as { WebAssembly: WasmApi }).WebAssembly;
 export const simdSupported: boolean = (() => {
   try {
     // (module (func (result v128) (v128.const i64x2 0 0)))
-    return WA.validate(new Uint8Array([0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 22, 1, 20, 0, 253, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 11]));
+    return WA.validate(
+      new Uint8Array([
+        0, 97, 115, 109, 1, 0, 0, 0, 1, 5, 1, 96, 0, 1, 123, 3, 2, 1, 0, 10, 22, 1, 20, 0, 253, 12, 0, 0, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 11,
+      ]),
+    );
   } catch {
     return false;
   }
