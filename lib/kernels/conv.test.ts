@@ -84,19 +84,15 @@ test("the fast conv gradients equal the native cpu kernels on cpu (input and fil
         const attrs = { strides: c.s, pad: c.pad, dataFormat: "NHWC", dimRoundingMode: undefined };
         return [
           conv2dBackpropInputFast(dy, w as tf.Tensor4D, c.x, c.s, c.pad),
-          tf
-            .engine()
-            .runKernel("Conv2DBackpropInput", { dy, filter: w }, {
-              ...attrs,
-              inputShape: c.x,
-            } as unknown as tf.NamedAttrMap) as tf.Tensor,
+          tf.engine().runKernel("Conv2DBackpropInput", { dy, filter: w }, {
+            ...attrs,
+            inputShape: c.x,
+          } as unknown as tf.NamedAttrMap) as tf.Tensor,
           conv2dBackpropFilterFast(x as tf.Tensor4D, dy, c.w, c.s, c.pad),
-          tf
-            .engine()
-            .runKernel("Conv2DBackpropFilter", { x, dy }, {
-              ...attrs,
-              filterShape: c.w,
-            } as unknown as tf.NamedAttrMap) as tf.Tensor,
+          tf.engine().runKernel("Conv2DBackpropFilter", { x, dy }, {
+            ...attrs,
+            filterShape: c.w,
+          } as unknown as tf.NamedAttrMap) as tf.Tensor,
         ];
       },
     );
