@@ -98,16 +98,20 @@ const camel = (s: string) => s.replace(/-([a-z0-9])/g, (_, c: string) => c.toUpp
 
 let paramsCache: Record<string, Value> | undefined;
 
-/** The repository's params.yaml (found above this file), parsed once. */
+/** params.yaml, parsed once: the working directory's (as DVC reads it for a stage), else the project's. */
 export function pipelineParams(): Record<string, Value> {
   if (paramsCache) return paramsCache;
-  let dir = __dirname;
-  while (!fs.existsSync(path.join(dir, "package.json"))) {
-    const up = path.dirname(dir);
-    if (up === dir) throw new Error(`cannot find the repository (package.json) above ${__dirname}`);
-    dir = up;
+  // a stage runs in its repository's root, where DVC reads params.yaml; elsewhere, the project's own
+  let file = path.resolve("params.yaml");
+  if (!fs.existsSync(file)) {
+    let dir = __dirname;
+    while (!fs.existsSync(path.join(dir, "package.json"))) {
+      const up = path.dirname(dir);
+      if (up === dir) throw new Error(`cannot find the repository (package.json) above ${__dirname}`);
+      dir = up;
+    }
+    file = path.join(dir, "params.yaml");
   }
-  const file = path.join(dir, "params.yaml");
   let text: string;
   try {
     text = fs.readFileSync(file, "utf8");

@@ -43,6 +43,7 @@ test(
       fs.mkdirSync(repo);
       for (const p of [
         "bin",
+        "native",
         "cli",
         "lib",
         "dist",
