@@ -13,11 +13,15 @@ const root = path.resolve(__dirname, "..");
 const plainPath = ["/usr/local/bin", "/usr/bin", "/bin"].join(path.delimiter);
 
 test("bin/dreambooth runs the CLI from a plain shell's PATH", () => {
-  const r = spawnSync(path.join(root, "bin", "dreambooth"), ["schedule", "--kind", "linear", "--timesteps", "4", "--json"], {
-    cwd: root,
-    env: { PATH: plainPath, HOME: os.homedir() },
-    encoding: "utf8",
-  });
+  const r = spawnSync(
+    path.join(root, "bin", "dreambooth"),
+    ["schedule", "--kind", "linear", "--timesteps", "4", "--json"],
+    {
+      cwd: root,
+      env: { PATH: plainPath, HOME: os.homedir() },
+      encoding: "utf8",
+    },
+  );
   assert.equal(r.status, 0, r.stderr);
   assert.deepEqual(JSON.parse(r.stdout).betas.length, 4);
 });
@@ -27,7 +31,10 @@ test("without `npm install`, bin/dreambooth says so in one line and exits 127", 
   try {
     fs.mkdirSync(path.join(dir, "bin"));
     fs.copyFileSync(path.join(root, "bin", "dreambooth"), path.join(dir, "bin", "dreambooth"));
-    const r = spawnSync(process.execPath, [path.join(dir, "bin", "dreambooth"), "--help"], { cwd: dir, encoding: "utf8" });
+    const r = spawnSync(process.execPath, [path.join(dir, "bin", "dreambooth"), "--help"], {
+      cwd: dir,
+      encoding: "utf8",
+    });
     assert.equal(r.status, 127);
     const lines = r.stderr.trim().split("\n");
     assert.equal(lines.length, 1, r.stderr);

@@ -26,7 +26,9 @@ const nativeOff = process.env.DREAMBOOTH_NATIVE === "0";
 const all = roots.flatMap((r) => find(path.join(root, r), [])).sort();
 const files = nativeOff ? all.filter((f) => !NATIVE_TESTS.test(f)) : all;
 if (nativeOff && files.length < all.length) {
-  console.log(`DREAMBOOTH_NATIVE=0: the oneDNN kernels' tests are left out (${all.filter((f) => NATIVE_TESTS.test(f)).join(", ")})`);
+  console.log(
+    `DREAMBOOTH_NATIVE=0: the oneDNN kernels' tests are left out (${all.filter((f) => NATIVE_TESTS.test(f)).join(", ")})`,
+  );
 }
 if (files.length === 0) {
   console.error(`no test files under ${roots.join(", ")}`);
