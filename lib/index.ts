@@ -96,7 +96,7 @@ export {
 } from "./notebook/display";
 export { display } from "./runtime";
 export { initCharts } from "./notebook/plotly";
-export { claimRows, resultStatements, type ComparisonResults } from "./notebook/results";
+export { claimRows, resultStatements, type ComparisonResults } from "./experiment/statements";
 export { showSource } from "./notebook/source";
 export {
   encodePrompts,

@@ -5,6 +5,7 @@ import { defineCommand, UsageError } from "../command";
 import { allEffects, configTable, type ScoredModel } from "../../lib/experiment/compare";
 import { claimsMarkdown, judgeClaims, tableMarkdown } from "../../lib/experiment/claims";
 import { type MeasureId, type ScoreFile } from "../../lib/experiment/measures";
+import { resultStatements } from "../../lib/experiment/statements";
 import { FINE_TUNE_NAMES } from "../../lib/dreambooth/configs";
 import { writeFileAtomic } from "../../lib/io/atomic";
 
@@ -57,7 +58,12 @@ it), and <configuration>.json (its headline means, for \`dvc metrics show\`).`,
     writeFileAtomic(path.join(o.out, "effects.json"), json(effects));
     writeFileAtomic(
       path.join(o.out, "claims.md"),
-      claimsMarkdown(claims, effects, { seeds: seeds.length, prompts, samplingSeeds }),
+      claimsMarkdown(
+        claims,
+        effects,
+        { seeds: seeds.length, prompts, samplingSeeds },
+        resultStatements({ claims, effects, table: rows }),
+      ),
     );
     writeFileAtomic(path.join(o.out, "claims.json"), json(claims));
     for (const r of rows) {

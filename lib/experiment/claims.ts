@@ -160,11 +160,12 @@ const interval = (e: { mean: number; ci95: [number, number] }, sign = false) =>
     ? `${signed(e.mean)} [${signed(e.ci95[0])}, ${signed(e.ci95[1])}]`
     : `${num(e.mean)} [${num(e.ci95[0])}, ${num(e.ci95[1])}]`;
 
-/** metrics/claims.md: one line per claim, the power needed to resolve each, and every paired effect. */
+/** metrics/claims.md: one line per claim, the results in plain words (when given), the power needed to resolve each, and every paired effect. */
 export function claimsMarkdown(
   results: ClaimResult[],
   effects: Effect[],
   design: { seeds: number; prompts: number; samplingSeeds: number },
+  plainly: string[] = [],
 ): string {
   const lines = [
     "# The paper's claims, measured",
@@ -186,6 +187,7 @@ export function claimsMarkdown(
         `${r.seeds} × ${Math.round(r.cells)} | **${r.verdict}**${margin} | ±${num(r.effect.mde)} |`,
     );
   }
+  if (plainly.length) lines.push("", "## In plain words", "", ...plainly.map((s) => `- ${s}`));
   lines.push(
     "",
     "## Power",

@@ -3,4 +3,4 @@ export * from "../runtime";
 export * from "./display";
 export * from "./plotly";
 export * from "./source";
-export * from "./results";
+export * from "../experiment/statements";

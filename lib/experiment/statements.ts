@@ -1,11 +1,11 @@
 /**
- * The comparison's results in plain words, for notebook 04 and the README: a handful of statements, each
+ * The comparison's results in plain words, for notebook 04, metrics/claims.md and the README: a handful of statements, each
  * computed from what the `compare` stage wrote (metrics/claims.json, effects.json, table.json), so the
  * words cannot drift from the numbers. An effect is "resolved" when its 95 % interval leaves out zero.
  */
-import type { ClaimResult } from "../experiment/claims";
-import { configLabel, type ConfigRow, type Effect } from "../experiment/compare";
-import { measure, type MeasureId } from "../experiment/measures";
+import type { ClaimResult } from "./claims";
+import { configLabel, type ConfigRow, type Effect } from "./compare";
+import { measure, type MeasureId } from "./measures";
 
 /** What `dreambooth compare` wrote, read back. */
 export interface ComparisonResults {
@@ -27,9 +27,10 @@ function effect(r: ComparisonResults, a: string, b: string, m: MeasureId): Effec
 }
 
 /**
- * Up to five statements, each present when the results hold what it needs: (1) did fine-tuning learn the
+ * Up to six statements, each present when the results hold what it needs: (1) did fine-tuning learn the
  * subject, (2) which measures separate each forward process from the paper's baseline, (3) the paper's
- * claims by verdict, (4) what prior preservation did, (5) how many training seeds the main claim needs.
+ * claims by verdict, (3b) which of the two changes carries a supported gain of the two together, (4) what
+ * prior preservation did, (5) how many training seeds the main claim needs.
  */
 export function resultStatements(r: ComparisonResults): string[] {
   const out: string[] = [];
@@ -73,6 +74,38 @@ export function resultStatements(r: ComparisonResults): string[] {
         (sup.length ? `: ${sup.map(say).join("; ")}` : "") +
         `; ${count(con.length)} contradicted${con.length ? `: ${con.map(say).join("; ")}` : ""}; ` +
         `${count(open.length)} not resolved at this power${open.length ? ` (${open.map((c) => c.claim.id).join(", ")})` : ""}.`,
+    );
+  }
+
+  // 3b. where the two changes together beat the baseline: which of the two carries the gain
+  const both = paper.filter(
+    (c) => c.claim.a === "sigmoid-ztsnr" && c.claim.b === "linear" && c.verdict === "supported",
+  );
+  const parts2 = both.flatMap((c) => {
+    const alone = effect(r, "sigmoid", "linear", c.claim.measure);
+    const added = effect(r, "sigmoid-ztsnr", "sigmoid", c.claim.measure);
+    return alone && added ? [{ m: c.claim.measure, sign: Math.sign(c.effect.mean), alone, added }] : [];
+  });
+  if (parts2.length) {
+    const helps = (e: Effect, sign: number) => resolved(e) && Math.sign(e.estimate.mean) === sign;
+    const fromSigmoid = parts2.every((p) => helps(p.alone, p.sign) && !resolved(p.added));
+    const fromZtsnr = parts2.every((p) => helps(p.added, p.sign) && !helps(p.alone, p.sign));
+    const fromBoth = parts2.every((p) => helps(p.added, p.sign) && helps(p.alone, p.sign));
+    out.push(
+      `Where the two together beat the baseline, split into its parts: ` +
+        parts2
+          .map(
+            (p) =>
+              `${p.m}: the sigmoid schedule alone ${ci(p.alone.estimate)}, zero terminal SNR added to it ${ci(p.added.estimate)}`,
+          )
+          .join("; ") +
+        (fromSigmoid
+          ? ". The gain comes from the sigmoid schedule; zero terminal SNR adds nothing this design can see."
+          : fromZtsnr
+            ? ". The gain comes from zero terminal SNR, given the sigmoid schedule."
+            : fromBoth
+              ? ". Both changes contribute."
+              : "."),
     );
   }
 

@@ -1,9 +1,9 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { allEffects, configTable } from "../experiment/compare";
-import { judgeClaims } from "../experiment/claims";
-import { experiment, model } from "../experiment/fixtures/scored";
-import { claimRows, resultStatements } from "./results";
+import { allEffects, configTable } from "./compare";
+import { judgeClaims } from "./claims";
+import { experiment, model } from "./fixtures/scored";
+import { claimRows, resultStatements } from "./statements";
 
 function results(withNoPrior: boolean) {
   const models = experiment();
@@ -16,7 +16,7 @@ function results(withNoPrior: boolean) {
 }
 
 test("the statements follow the numbers: subject learnt, what separates each process, claims, prior", () => {
-  const [subject, processes, claims, prior] = resultStatements(results(true));
+  const [subject, processes, claims, parts, prior] = resultStatements(results(true));
   assert.match(
     subject,
     /identity similarity to the subject rose by \+0\.2\d\d \[\+0\.\d+, \+0\.\d+\] over the base model's/,
@@ -30,6 +30,9 @@ test("the statements follow the numbers: subject learnt, what separates each pro
     /Of the paper's six claims, four are supported: .*"the two together gave the clearest improvement" \(identity \+0\.100/,
   );
   assert.match(claims, /not resolved at this power \(sigmoid-tones, both-blur\)/);
+  // the fixture: sigmoid alone −0.100 in identity, so zero terminal SNR carries the two's +0.100 (about +0.200)
+  assert.match(parts, /identity: the sigmoid schedule alone −0\.100 \[.*zero terminal SNR added to it \+0\.2\d\d \[/);
+  assert.match(parts, /The gain comes from zero terminal SNR, given the sigmoid schedule\.$/);
   assert.match(prior, /moved toward the subject by \+0\.\d+ \[/);
 });
 
@@ -43,4 +46,25 @@ test("statements whose results are missing are left out; claim rows give n and t
   assert.equal(both.verdict, "supported");
   assert.match(both["effect [95 % CI]"], /^\+0\.100 \[\+0\.0\d\d, \+0\.1\d\d\]$/);
   assert.equal(resultStatements({ claims: [], effects: [], table: [] }).length, 0);
+});
+
+test("a gain of the two together that the sigmoid schedule alone gives is put down to the sigmoid schedule", () => {
+  // sigmoid alone +0.100 over linear and as dark as sigmoid + ZT-SNR: zero terminal SNR adds ~0 within sigmoid
+  const models = experiment().map((m) =>
+    m.config === "sigmoid"
+      ? model("sigmoid", m.seed, { identity: 0.3 + [0.01, -0.01, 0.005][m.seed!], dark: 0.1, jitter: 0.02 })
+      : m,
+  );
+  const effects = allEffects(models);
+  const out = resultStatements({ claims: judgeClaims(effects), effects, table: configTable(models) });
+  const parts = out.find((s) => s.startsWith("Where the two together"));
+  assert.ok(parts, out.join("\n"));
+  assert.match(
+    parts,
+    /identity: the sigmoid schedule alone \+0\.1\d\d \[.*zero terminal SNR added to it [+−]0\.0\d\d \[/,
+  );
+  assert.match(
+    parts,
+    /The gain comes from the sigmoid schedule; zero terminal SNR adds nothing this design can see\.$/,
+  );
 });
