@@ -74,7 +74,7 @@ On the face dataset (\`${o.trainPack}\`), ${o.workers} worker thread${o.workers 
 | | this run |
 |---|---|
 | autoencoder training (its log, over resumed runs) | ${mins(vaeTrain)} (${((o.vae.steps * o.vae.batch) / Math.max(vaeTrain, 1e-9)).toFixed(1)} ${o.vae.crop ? "crops" : "images"}/s) |
-| encoding | ${r.encodeSeconds < 1 ? "cached from an earlier run of the same autoencoder" : mins(r.encodeSeconds)} |
+| encoding | ${r.encodeCached || r.encodeSeconds < 1 ? "cached from an earlier run of the same autoencoder" : mins(r.encodeSeconds)} |
 | text encoder + U-Net training (its log) | ${mins(diffTrain)} (${((d.steps * d.batch) / Math.max(diffTrain, 1e-9)).toFixed(1)} samples/s), final loss ${r.diffusionFinalLoss.toFixed(4)} |
 | this invocation, end to end | ${mins(r.totalSeconds)} |
 ${throughputRow(o, r, diffTrain)}| autoencoder reconstruction, held-out faces | ${r.valPsnr.toFixed(1)} dB PSNR |

@@ -239,6 +239,7 @@ export async function pretrain(o: PretrainOptions): Promise<PretrainReport> {
     diffusionTrainingSeconds: logTrainingSeconds(path.join(o.work, "diffusion", "log.csv")),
     vaeSeconds,
     encodeSeconds,
+    encodeCached: cached,
     diffusionSeconds,
     totalSeconds: (Date.now() - t0) / 1000,
     vaeSamplesPerSecond: vaeResult.samplesPerSecond,

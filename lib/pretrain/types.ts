@@ -43,6 +43,8 @@ export interface PretrainReport {
   diffusionTrainingSeconds?: number;
   vaeSeconds: number;
   encodeSeconds: number;
+  /** the encoded training images came from an earlier run of the same autoencoder (a resumed pretraining) */
+  encodeCached?: boolean;
   diffusionSeconds: number;
   totalSeconds: number;
   vaeSamplesPerSecond: number;
