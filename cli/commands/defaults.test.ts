@@ -32,7 +32,7 @@ test("options that name a params.yaml key default to its value, and the usage sa
   assert.ok(n >= 30, `${n} options read params.yaml`);
   assert.match(
     trainCommand.usage.replace(/\s+/g, " "),
-    /--lr <x> learning rate .*\[default 0\.00005, params\.yaml dreambooth\.lr\]/,
+    /--lr <x> learning rate .*\[default 0\.0001, params\.yaml dreambooth\.lr\]/,
   );
 });
 
