@@ -153,9 +153,12 @@ export function judgeClaims(effects: Effect[]): ClaimResult[] {
 
 // ------------------------------------------------------------------ Markdown
 
-const num = (x: number) => (Math.abs(x) >= 100 ? x.toFixed(1) : x.toFixed(3));
-const signed = (x: number) => (x >= 0 ? "+" : "−") + num(Math.abs(x));
-const interval = (e: { mean: number; ci95: [number, number] }, sign = false) =>
+/** A number as the results print it: 3 decimals (1 from 100 up). */
+export const num = (x: number) => (Math.abs(x) >= 100 ? x.toFixed(1) : x.toFixed(3));
+/** A number with its sign (+ or −), as `num` prints it. */
+export const signed = (x: number) => (x >= 0 ? "+" : "−") + num(Math.abs(x));
+/** An estimate and its 95 % interval, "+0.032 [+0.018, +0.047]" when signed. */
+export const interval = (e: { mean: number; ci95: [number, number] }, sign = false) =>
   sign
     ? `${signed(e.mean)} [${signed(e.ci95[0])}, ${signed(e.ci95[1])}]`
     : `${num(e.mean)} [${num(e.ci95[0])}, ${num(e.ci95[1])}]`;

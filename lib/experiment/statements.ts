@@ -3,7 +3,7 @@
  * computed from what the `compare` stage wrote (metrics/claims.json, effects.json, table.json), so the
  * words cannot drift from the numbers. An effect is "resolved" when its 95 % interval leaves out zero.
  */
-import type { ClaimResult } from "./claims";
+import { interval, num, signed, type ClaimResult } from "./claims";
 import { configLabel, type ConfigRow, type Effect } from "./compare";
 import { measure, type MeasureId } from "./measures";
 
@@ -14,10 +14,7 @@ export interface ComparisonResults {
   table: ConfigRow[];
 }
 
-const f3 = (v: number) => v.toFixed(3);
-const signed = (v: number) => `${v >= 0 ? "+" : "−"}${f3(Math.abs(v))}`;
-const ci = (e: { mean: number; ci95: [number, number] }) =>
-  `${signed(e.mean)} [${signed(e.ci95[0])}, ${signed(e.ci95[1])}]`;
+const ci = (e: { mean: number; ci95: [number, number] }) => interval(e, true);
 const resolved = (e: Effect) => e.estimate.ci95[0] > 0 || e.estimate.ci95[1] < 0;
 const WORDS = ["no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"];
 const count = (n: number) => WORDS[n] ?? String(n);
@@ -129,7 +126,7 @@ export function resultStatements(r: ComparisonResults): string[] {
     out.push(
       `The paper's main claim, that the two changes together improve on the baseline, needs about ${need} training seeds ` +
         `per configuration to resolve an effect of the size seen (${signed(main.effect.mean)} in ${main.claim.measure}; ` +
-        `this design detects ±${f3(main.effect.mde)} with 80 % power).`,
+        `this design detects ±${num(main.effect.mde)} with 80 % power).`,
     );
   }
   return out;
@@ -144,7 +141,7 @@ export function claimRows(claims: ClaimResult[]): Record<string, string>[] {
     comparison: `${configLabel(c.claim.a)} − ${configLabel(c.claim.b)}`,
     "effect [95 % CI]": ci(c.effect),
     n: `${c.seeds} seeds × ${Math.round(c.cells)} images`,
-    verdict: c.verdict + (c.margin !== undefined ? ` (margin ${f3(c.margin)})` : ""),
-    detectable: `±${f3(c.effect.mde)}`,
+    verdict: c.verdict + (c.margin !== undefined ? ` (margin ${num(c.margin)})` : ""),
+    detectable: `±${num(c.effect.mde)}`,
   }));
 }
